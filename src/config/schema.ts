@@ -1,0 +1,350 @@
+/**
+ * The `[network_proxy]` schema: every key, its type, default and meaning, in one table.
+ *
+ * `validate()` is pure. It turns whatever TOML produced into a fully-defaulted, typed object and
+ * returns every problem it found (type errors, out-of-range values, unknown keys with a
+ * suggestion) instead of stopping at the first.
+ */
+
+export type Mode = "full" | "limited";
+export const MODES: readonly Mode[] = ["full", "limited"];
+
+export interface PolicyConfig {
+  readonly allowed_domains: readonly string[];
+  readonly denied_domains: readonly string[];
+  readonly allow_unix_sockets: readonly string[];
+  readonly allow_local_binding: boolean;
+}
+
+export interface MitmConfig {
+  readonly enabled: boolean;
+  readonly inspect: boolean;
+  readonly max_body_bytes: number;
+  readonly ca_cert_path: string;
+  readonly ca_key_path: string;
+  readonly upstream_ca_file: string;
+  readonly leaf_cache_size: number;
+  readonly leaf_validity_days: number;
+  readonly log_query: boolean;
+}
+
+export interface LimitsConfig {
+  readonly max_head_bytes: number;
+  readonly max_headers: number;
+  readonly head_timeout_ms: number;
+  readonly connect_timeout_ms: number;
+  readonly dns_timeout_ms: number;
+  readonly response_timeout_ms: number;
+  readonly idle_timeout_ms: number;
+  readonly tunnel_idle_timeout_ms: number;
+  readonly max_connections: number;
+  readonly max_tunnels: number;
+  readonly shutdown_grace_ms: number;
+}
+
+export interface Socks5Config {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface NetworkProxyConfig {
+  readonly enabled: boolean;
+  readonly proxy_url: string;
+  readonly admin_url: string;
+  readonly socks_url: string;
+  readonly enable_socks5: boolean;
+  readonly mode: Mode;
+  readonly dangerously_allow_non_loopback: boolean;
+  readonly dangerously_allow_non_loopback_admin: boolean;
+  readonly admin_token: string;
+  readonly dangerously_disable_admin_auth: boolean;
+  readonly max_blocked_events: number;
+  readonly policy: PolicyConfig;
+  readonly mitm: MitmConfig;
+  readonly limits: LimitsConfig;
+  readonly socks5: Socks5Config;
+}
+
+type Spec =
+  | { kind: "bool"; default: boolean; doc: string }
+  | { kind: "string"; default: string; doc: string; secret?: true }
+  | { kind: "strings"; default: readonly string[]; doc: string }
+  | { kind: "int"; default: number; min: number; max: number; doc: string }
+  | { kind: "enum"; default: string; values: readonly string[]; doc: string };
+
+type Table = { readonly [key: string]: Spec | Table };
+
+const SECOND = 1000;
+
+/**
+ * The schema. Keys and defaults of the original are kept (its `enabled` defaulted to false
+ * because it ran embedded in Codex; a standalone proxy that does nothing by default would be
+ * useless, so ours defaults to true). Everything not in the seed README is our extension.
+ */
+export const SCHEMA = {
+  enabled: { kind: "bool", default: true, doc: "Run the listeners. `false` makes the program exit 0 with a message." },
+  proxy_url: { kind: "string", default: "http://127.0.0.1:3128", doc: "HTTP proxy listen address (port defaults to 3128)." },
+  admin_url: { kind: "string", default: "http://127.0.0.1:8080", doc: "Admin API listen address (port defaults to 8080)." },
+  socks_url: { kind: "string", default: "http://127.0.0.1:8081", doc: "SOCKS5 listen address (port defaults to 8081)." },
+  enable_socks5: { kind: "bool", default: true, doc: "Run the SOCKS5 listener." },
+  mode: { kind: "enum", default: "full", values: MODES, doc: '"full" allows every method; "limited" allows only GET, HEAD and OPTIONS.' },
+  dangerously_allow_non_loopback: {
+    kind: "bool",
+    default: false,
+    doc: "Allow the HTTP and SOCKS5 listeners on a non-loopback address (alias: dangerously_allow_non_loopback_proxy).",
+  },
+  dangerously_allow_non_loopback_admin: { kind: "bool", default: false, doc: "Allow the admin API on a non-loopback address." },
+  admin_token: {
+    kind: "string",
+    default: "",
+    secret: true,
+    doc: "Bearer token for mutating admin calls. Empty: read or create network_proxy/admin.token beside the config file.",
+  },
+  dangerously_disable_admin_auth: { kind: "bool", default: false, doc: "Let anyone who can reach the admin API change mode and reload." },
+  max_blocked_events: { kind: "int", default: 200, min: 1, max: 100_000, doc: "Size of the ring buffer behind GET /blocked." },
+  policy: {
+    allowed_domains: { kind: "strings", default: [], doc: "Allowlist patterns. Empty blocks everything." },
+    denied_domains: { kind: "strings", default: [], doc: "Denylist patterns. Deny always wins." },
+    allow_unix_sockets: { kind: "strings", default: [], doc: "Unix socket paths reachable with `x-unix-socket` (macOS only)." },
+    allow_local_binding: { kind: "bool", default: false, doc: "Allow loopback, private and other non-public destinations." },
+  },
+  mitm: {
+    enabled: { kind: "bool", default: false, doc: "Terminate HTTPS in limited mode so each request inside can be judged." },
+    inspect: { kind: "bool", default: false, doc: "Log request and response body sizes of MITM'd requests." },
+    max_body_bytes: { kind: "int", default: 4096, min: 0, max: 2 ** 40, doc: "Body size above which inspection logs say `truncated`." },
+    ca_cert_path: { kind: "string", default: "network_proxy/mitm/ca.pem", doc: "CA certificate (relative paths: against the config file's directory)." },
+    ca_key_path: { kind: "string", default: "network_proxy/mitm/ca.key", doc: "CA private key, mode 0600 (relative like ca_cert_path)." },
+    upstream_ca_file: { kind: "string", default: "", doc: "Extra PEM roots trusted for upstream TLS, on top of the system roots." },
+    leaf_cache_size: { kind: "int", default: 256, min: 1, max: 100_000, doc: "Leaf certificates kept in memory (LRU)." },
+    leaf_validity_days: { kind: "int", default: 30, min: 1, max: 397, doc: "Lifetime of a minted leaf certificate." },
+    log_query: { kind: "bool", default: false, doc: "Include query strings of MITM'd URLs in logs." },
+  },
+  limits: {
+    max_head_bytes: { kind: "int", default: 32 * 1024, min: 1024, max: 1024 * 1024, doc: "Largest request or response head." },
+    max_headers: { kind: "int", default: 100, min: 8, max: 10_000, doc: "Most header lines in one head." },
+    head_timeout_ms: { kind: "int", default: 10 * SECOND, min: 100, max: 3_600_000, doc: "Time allowed to send a complete request head (slowloris guard)." },
+    connect_timeout_ms: { kind: "int", default: 10 * SECOND, min: 100, max: 600_000, doc: "Upstream TCP (and TLS) connect time-out." },
+    dns_timeout_ms: { kind: "int", default: 2 * SECOND, min: 50, max: 60_000, doc: "Name resolution time-out; a time-out fails closed." },
+    response_timeout_ms: { kind: "int", default: 60 * SECOND, min: 100, max: 3_600_000, doc: "Time for an upstream to start its response." },
+    idle_timeout_ms: { kind: "int", default: 60 * SECOND, min: 100, max: 3_600_000, doc: "Idle time before a kept-alive connection is closed." },
+    tunnel_idle_timeout_ms: { kind: "int", default: 15 * 60 * SECOND, min: 100, max: 86_400_000, doc: "Idle time before a tunnel is closed." },
+    max_connections: { kind: "int", default: 8192, min: 1, max: 1_000_000, doc: "Concurrent client connections over all listeners." },
+    max_tunnels: { kind: "int", default: 8192, min: 1, max: 1_000_000, doc: "Concurrent CONNECT/SOCKS5/upgrade tunnels." },
+    shutdown_grace_ms: { kind: "int", default: 5 * SECOND, min: 0, max: 600_000, doc: "On SIGINT/SIGTERM, time given to in-flight work." },
+  },
+  socks5: {
+    username: { kind: "string", default: "", doc: "With password: require RFC 1929 username/password auth." },
+    password: { kind: "string", default: "", secret: true, doc: "Password for RFC 1929 auth." },
+  },
+} as const satisfies Table;
+
+/** Old or alternative spellings, mapped to the key we use. */
+export const ALIASES: Readonly<Record<string, string>> = {
+  dangerously_allow_non_loopback_proxy: "dangerously_allow_non_loopback",
+};
+
+export interface Problem {
+  readonly severity: "error" | "warning";
+  /** Dotted key, e.g. `network_proxy.policy.allowed_domains[2]`, or "" for the whole file. */
+  readonly key: string;
+  readonly message: string;
+}
+
+export const ROOT = "network_proxy";
+
+/** Every dotted key (under `network_proxy.`) with its spec; for docs, `check` and suggestions. */
+export function allKeys(): Array<{ key: string; spec: Spec }> {
+  const out: Array<{ key: string; spec: Spec }> = [];
+  const walk = (t: Table, prefix: string) => {
+    for (const [k, v] of Object.entries(t)) {
+      if (isSpec(v)) out.push({ key: `${prefix}.${k}`, spec: v });
+      else walk(v, `${prefix}.${k}`);
+    }
+  };
+  walk(SCHEMA, ROOT);
+  return out;
+}
+
+for (const { spec } of allKeys()) if (spec.kind === "strings") Object.freeze(spec.default);
+
+/** Keys whose values must never be shown (admin token, SOCKS password). */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(
+  allKeys()
+    .filter(({ spec }) => spec.kind === "string" && spec.secret === true)
+    .map(({ key }) => key),
+);
+
+function isSpec(v: Spec | Table): v is Spec {
+  return typeof (v as Spec).kind === "string" && "doc" in v;
+}
+
+export function tomlTypeName(v: unknown): string {
+  if (v === null || v === undefined) return "nothing";
+  if (typeof v === "string") return "a string";
+  if (typeof v === "boolean") return "a boolean";
+  if (typeof v === "bigint") return "an integer";
+  if (typeof v === "number") return Number.isInteger(v) ? "an integer" : "a float";
+  if (Array.isArray(v)) return "an array";
+  if (v instanceof Date) return "a date-time";
+  return "a table";
+}
+
+function show(v: unknown): string {
+  const s = typeof v === "bigint" ? v.toString() : JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + "..." : s;
+}
+
+/**
+ * Validate the `network_proxy` table of a parsed TOML document. Returns the typed config with
+ * defaults applied and every problem found. When there are errors the returned value still has
+ * defaults in the broken places, but callers must not use it.
+ */
+export function validate(doc: Record<string, unknown>): { value: NetworkProxyConfig; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const raw = doc[ROOT];
+  let table: Record<string, unknown> = {};
+  if (raw !== undefined) {
+    if (isPlainTable(raw)) table = raw;
+    else problems.push({ severity: "error", key: ROOT, message: `expected a table, found ${tomlTypeName(raw)}` });
+  }
+  table = applyAliases(table, ROOT, problems);
+  const value = validateTable(SCHEMA, table, ROOT, problems) as unknown as NetworkProxyConfig;
+  return { value, problems };
+}
+
+function applyAliases(table: Record<string, unknown>, prefix: string, problems: Problem[]): Record<string, unknown> {
+  let out = table;
+  for (const [alias, canonical] of Object.entries(ALIASES)) {
+    if (!(alias in table)) continue;
+    out = { ...out };
+    const aliasValue = out[alias];
+    delete out[alias];
+    if (canonical in table && table[canonical] !== aliasValue) {
+      problems.push({
+        severity: "error",
+        key: `${prefix}.${alias}`,
+        message: `conflicts with ${prefix}.${canonical} (${show(table[canonical])} vs ${show(aliasValue)}); keep one of them`,
+      });
+      continue;
+    }
+    out[canonical] = aliasValue;
+  }
+  return out;
+}
+
+function isPlainTable(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+function validateTable(schema: Table, table: Record<string, unknown>, prefix: string, problems: Problem[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(schema)) {
+    const path = `${prefix}.${key}`;
+    const v = table[key];
+    if (isSpec(spec)) {
+      out[key] = v === undefined ? spec.default : checkValue(spec, v, path, problems);
+    } else if (v === undefined) {
+      out[key] = validateTable(spec, {}, path, problems);
+    } else if (!isPlainTable(v)) {
+      problems.push({ severity: "error", key: path, message: `expected a table ([${path}]), found ${tomlTypeName(v)}` });
+      out[key] = validateTable(spec, {}, path, problems);
+    } else {
+      out[key] = validateTable(spec, v, path, problems);
+    }
+  }
+  const known = [...Object.keys(schema), ...(prefix === ROOT ? Object.keys(ALIASES) : [])];
+  for (const key of Object.keys(table)) {
+    if (key in schema) continue;
+    const sibling = suggest(key, known);
+    const hint = sibling ? `${prefix}.${sibling}` : elsewhere(key);
+    problems.push({
+      severity: "warning",
+      key: `${prefix}.${key}`,
+      message: `unknown key, ignored${hint ? `; did you mean ${hint}?` : ""}`,
+    });
+  }
+  return Object.freeze(out);
+}
+
+/** A key that exists in another table (e.g. `allowedDomains` at the top instead of under policy). */
+function elsewhere(key: string): string | undefined {
+  const keys = allKeys();
+  const leaf = suggest(key, keys.map((k) => k.key.slice(k.key.lastIndexOf(".") + 1)));
+  return leaf ? keys.find((k) => k.key.endsWith(`.${leaf}`))?.key : undefined;
+}
+
+function checkValue(spec: Spec, v: unknown, path: string, problems: Problem[]): unknown {
+  const bad = (expected: string) => {
+    problems.push({ severity: "error", key: path, message: `expected ${expected}, found ${tomlTypeName(v)} (${show(v)})` });
+    return spec.default;
+  };
+  switch (spec.kind) {
+    case "bool":
+      return typeof v === "boolean" ? v : bad("a boolean (true or false)");
+    case "string":
+      return typeof v === "string" ? v : bad("a string");
+    case "enum":
+      if (typeof v !== "string") return bad(`one of ${spec.values.map((x) => `"${x}"`).join(", ")}`);
+      if (!spec.values.includes(v)) {
+        problems.push({
+          severity: "error",
+          key: path,
+          message: `expected one of ${spec.values.map((x) => `"${x}"`).join(", ")}, found ${show(v)}`,
+        });
+        return spec.default;
+      }
+      return v;
+    case "int": {
+      const n = typeof v === "bigint" ? Number(v) : v;
+      if (typeof n !== "number" || !Number.isInteger(n)) return bad("an integer");
+      if (n < spec.min || n > spec.max) {
+        problems.push({ severity: "error", key: path, message: `must be between ${spec.min} and ${spec.max}, found ${show(v)}` });
+        return spec.default;
+      }
+      return n;
+    }
+    case "strings": {
+      if (!Array.isArray(v)) return bad("an array of strings");
+      let ok = true;
+      v.forEach((item, i) => {
+        if (typeof item !== "string") {
+          ok = false;
+          problems.push({ severity: "error", key: `${path}[${i}]`, message: `expected a string, found ${tomlTypeName(item)} (${show(item)})` });
+        }
+      });
+      return ok ? Object.freeze([...(v as string[])]) : spec.default;
+    }
+  }
+}
+
+/** The closest known key by edit distance, if it is close enough to be a likely typo. */
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  const limit = Math.max(2, Math.floor(word.length / 4));
+  if (best !== undefined && bestDistance <= limit) return best;
+  // A key written in another style (allowedDomains) or missing a prefix/suffix still deserves a hint.
+  const squash = (s: string) => s.toLowerCase().replace(/[_-]/g, "");
+  return candidates.find((c) => squash(c) === squash(word) || (word.length >= 5 && squash(c).includes(squash(word))));
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j]!;
+      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length]!;
+}

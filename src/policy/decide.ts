@@ -1,0 +1,249 @@
+/**
+ * The decision: may this client reach this target, and which exact addresses may we dial?
+ *
+ * Order (ours, on purpose different from the original's; see codex-behavior.md W2 and W6):
+ *  1. the target was canonicalized by the caller (a failure never reaches here);
+ *  2. denylist (names, IP literals, CIDRs) -> `denied`; deny always wins;
+ *  3. a local literal (localhost, *.localhost, any non-public IP) without allow_local_binding ->
+ *     `not_allowed_local`, unless the allowlist names exactly that literal or a CIDR holding it;
+ *  4. empty allowlist or no allowlist match -> `not_allowed`; such names are never resolved;
+ *  5. an allowed name is resolved (fail closed), and every address is judged: denylisted
+ *     address -> `denied`, non-public address -> `not_allowed_local` unless inside an
+ *     allowlisted CIDR/IP;
+ *  6. an address:port we listen on ourselves -> `own_listener` (no loops, no admin API reach);
+ *  7. allow, with the vetted addresses: the dialer uses these and never the name again.
+ *
+ * `judgeTarget` and `judgeAddresses` are pure; `evaluateTarget` adds the DNS lookup.
+ */
+import { classifyIp } from "./ip.ts";
+import type { BlockReason } from "./reasons.ts";
+import type { CompiledPolicy, Rule } from "./rules.ts";
+import { formatTarget, type Target } from "./target.ts";
+
+export interface DialAddr {
+  readonly kind: "ipv4" | "ipv6";
+  readonly host: string;
+}
+
+/** An address:port one of our listeners is bound to. Unspecified hosts (0.0.0.0, ::) cover all local addresses. */
+export interface SelfAddr {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface DecideContext {
+  /** Our own bound listener addresses. */
+  readonly self: readonly SelfAddr[];
+  /** Addresses of this host's interfaces, used only when a listener is bound to 0.0.0.0 or ::. */
+  readonly localAddrs?: ReadonlySet<string>;
+}
+
+export interface Block {
+  readonly verdict: "block";
+  readonly reason: BlockReason;
+  readonly target: Target;
+  readonly rule: Rule | null;
+  /** Why, in words, for logs, /blocked and `explain`. */
+  readonly explain: string;
+  /** What the operator could change to allow it, if anything reasonable. */
+  readonly hint: string | null;
+}
+
+export interface Allow {
+  readonly verdict: "allow";
+  readonly target: Target;
+  readonly rule: Rule | null;
+  readonly addresses: readonly DialAddr[];
+  readonly explain: string;
+}
+
+export interface NeedsResolve {
+  readonly verdict: "resolve";
+  readonly target: Target;
+  readonly rule: Rule;
+}
+
+export interface ResolveFailure {
+  readonly verdict: "dns_error";
+  readonly code: "dns_failed" | "dns_timeout";
+  readonly target: Target;
+  readonly explain: string;
+}
+
+export type Decision = Allow | Block | ResolveFailure;
+
+const LOOPBACK: readonly DialAddr[] = Object.freeze([
+  { kind: "ipv4", host: "127.0.0.1" },
+  { kind: "ipv6", host: "::1" },
+]);
+
+/** RFC 6761: `localhost` and `*.localhost` are loopback by definition and never sent to DNS. */
+export function isLocalhostName(name: string): boolean {
+  return name === "localhost" || name.endsWith(".localhost");
+}
+
+const q = (s: string) => JSON.stringify(s);
+
+function block(reason: BlockReason, target: Target, rule: Rule | null, explain: string, hint: string | null = null): Block {
+  return { verdict: "block", reason, target, rule, explain, hint };
+}
+
+function allowHint(t: Target): string {
+  const shown = t.kind === "ipv6" ? `[${t.host}]` : t.host;
+  const wider = t.kind === "domain" ? ` (or a pattern such as ${q("**." + t.host.split(".").slice(-2).join("."))})` : "";
+  return `the proxy's operator can add ${q(shown)}${wider} to network_proxy.policy.allowed_domains`;
+}
+
+function localHint(t: Target, addr?: DialAddr): string {
+  const shown = addr ? (addr.kind === "ipv6" ? `[${addr.host}]:${t.port}` : `${addr.host}:${t.port}`) : formatTarget(t);
+  return `the proxy's operator can add ${q(shown)} (or a CIDR block containing it) to network_proxy.policy.allowed_domains, or set allow_local_binding = true`;
+}
+
+/** Steps 2-4 (and 6-7 for IP literals). Pure. */
+export function judgeTarget(p: CompiledPolicy, t: Target, ctx: DecideContext): Allow | Block | NeedsResolve {
+  const denied = p.deny.match(t);
+  if (denied) return block("denied", t, denied, `denied_domains entry ${q(denied.raw)} matches ${formatTarget(t)}`);
+
+  if (t.kind === "domain") {
+    if (isLocalhostName(t.host)) {
+      if (!p.allowLocalBinding) {
+        const explicit = p.allow.match(t, { explicitOnly: true });
+        if (!explicit) {
+          return block("not_allowed_local", t, null, `${t.host} is a loopback name and allow_local_binding is false`, localHint(t));
+        }
+        return judgeAddresses(p, t, explicit, LOOPBACK, ctx, true);
+      }
+      const rule = p.allow.empty ? null : p.allow.match(t);
+      if (!rule) return notAllowed(p, t);
+      return judgeAddresses(p, t, rule, LOOPBACK, ctx, true);
+    }
+    const rule = p.allow.empty ? null : p.allow.match(t);
+    if (!rule) return notAllowed(p, t);
+    return { verdict: "resolve", target: t, rule };
+  }
+
+  const addr: DialAddr = { kind: t.kind, host: t.host };
+  if (!p.allowLocalBinding) {
+    const ip = classifyIp(t.kind, t.host);
+    if (!ip.public) {
+      const explicit = p.allow.match(t, { explicitOnly: true });
+      if (!explicit) {
+        const star = p.allow.any.length > 0 ? ' (the "*" entry never unlocks local addresses)' : "";
+        return block("not_allowed_local", t, null, `${t.host} is ${ip.why} and allow_local_binding is false${star}`, localHint(t));
+      }
+      return judgeAddresses(p, t, explicit, [addr], ctx, true);
+    }
+  }
+  const rule = p.allow.empty ? null : p.allow.match(t);
+  if (!rule) return notAllowed(p, t);
+  return judgeAddresses(p, t, rule, [addr], ctx, false);
+}
+
+function notAllowed(p: CompiledPolicy, t: Target): Block {
+  const why = p.allow.empty
+    ? "allowed_domains is empty, so every target is blocked until an allowlist is configured"
+    : `${formatTarget(t)} matches no allowed_domains entry`;
+  return block("not_allowed", t, null, why, allowHint(t));
+}
+
+/**
+ * Steps 5-7: judge every address a target will be dialed at. `localUnlocked` says the target
+ * itself was explicitly allowlisted as a local literal, so its (loopback/private) addresses are
+ * what the operator asked for.
+ */
+export function judgeAddresses(
+  p: CompiledPolicy,
+  t: Target,
+  rule: Rule | null,
+  addrs: readonly DialAddr[],
+  ctx: DecideContext,
+  localUnlocked = false,
+): Allow | Block {
+  if (addrs.length === 0) return block("not_allowed", t, rule, `${t.host} resolved to no addresses`);
+  for (const a of addrs) {
+    const d = p.deny.matchIp(a.kind, a.host, t.port);
+    if (d) return block("denied", t, d, `${t.host} resolved to ${a.host}, which denied_domains entry ${q(d.raw)} matches`);
+    if (!p.allowLocalBinding && !localUnlocked) {
+      const ip = classifyIp(a.kind, a.host);
+      if (!ip.public && !p.allow.matchIp(a.kind, a.host, t.port)) {
+        return block(
+          "not_allowed_local",
+          t,
+          null,
+          `${t.host} resolved to ${a.host}, which is ${ip.why}, and allow_local_binding is false`,
+          localHint(t, a),
+        );
+      }
+    }
+    if (isOwnListener(a, t.port, ctx)) {
+      return block("own_listener", t, null, `${a.host}:${t.port} is one of this proxy's own listeners`);
+    }
+  }
+  const via = rule ? `allowed_domains entry ${q(rule.raw)} matches ${formatTarget(t)}` : `allow_local_binding is true`;
+  const where = t.kind === "domain" ? `; dialing ${addrs.map((a) => a.host).join(", ")}` : "";
+  return { verdict: "allow", target: t, rule, addresses: addrs, explain: via + where };
+}
+
+const UNSPECIFIED = new Set(["0.0.0.0", "::"]);
+
+export function isOwnListener(a: DialAddr, port: number, ctx: DecideContext): boolean {
+  for (const s of ctx.self) {
+    if (s.port !== port) continue;
+    if (s.host === a.host) return true;
+    // Dialing 0.0.0.0 or :: reaches the local host.
+    if (UNSPECIFIED.has(a.host)) return true;
+    if (UNSPECIFIED.has(s.host)) {
+      if (!classifyIp(a.kind, a.host).public && (a.host.startsWith("127.") || a.host === "::1")) return true;
+      if (ctx.localAddrs?.has(a.host)) return true;
+    }
+  }
+  return false;
+}
+
+export type Resolver = (name: string) => Promise<readonly DialAddr[]>;
+
+export interface EvaluateDeps extends DecideContext {
+  readonly resolve: Resolver;
+  readonly dnsTimeoutMs: number;
+}
+
+export class DnsTimeoutError extends Error {
+  readonly code = "dns_timeout";
+}
+
+/** The whole decision, with the DNS lookup for allowed names. Never resolves a name that is not allowed. */
+export async function evaluateTarget(p: CompiledPolicy, t: Target, deps: EvaluateDeps): Promise<Decision> {
+  const first = judgeTarget(p, t, deps);
+  if (first.verdict !== "resolve") return first;
+  let addrs: readonly DialAddr[];
+  try {
+    addrs = await withTimeout(deps.resolve(t.host), deps.dnsTimeoutMs);
+  } catch (e) {
+    const timeout = e instanceof DnsTimeoutError;
+    return {
+      verdict: "dns_error",
+      code: timeout ? "dns_timeout" : "dns_failed",
+      target: t,
+      explain: timeout
+        ? `resolving ${t.host} took longer than ${deps.dnsTimeoutMs} ms; failing closed`
+        : `resolving ${t.host} failed (${(e as Error).message}); failing closed`,
+    };
+  }
+  return judgeAddresses(p, t, first.rule, addrs, deps);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DnsTimeoutError(`timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,169 @@
+/**
+ * Is an address public? "Non-public" is every block of the IANA IPv4 and IPv6 special-purpose
+ * registries that is not globally reachable, plus multicast; IPv6 addresses that embed an IPv4
+ * address (mapped, compatible, NAT64, 6to4, Teredo) are judged by what they embed, and IPv6
+ * outside global unicast space (2000::/3) is never public.
+ *
+ * Addresses here are canonical strings from target.ts (dotted quad, compressed IPv6).
+ */
+import ipaddr from "ipaddr.js";
+
+export interface IpVerdict {
+  readonly public: boolean;
+  /** Human description of the block, e.g. "loopback (127.0.0.0/8)". */
+  readonly why: string;
+}
+
+export function ipv4ToInt(s: string): number {
+  let n = 0;
+  let part = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2e) {
+      n = n * 256 + part;
+      part = 0;
+      dots++;
+    } else {
+      part = part * 10 + (c - 0x30);
+    }
+  }
+  if (dots !== 3) throw new Error(`not a dotted quad: ${s}`);
+  return n * 256 + part;
+}
+
+export function intToIpv4(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+interface V4Block {
+  readonly base: number;
+  readonly bits: number;
+  readonly why: string;
+}
+
+function v4(cidr: string, name: string): V4Block {
+  const [ip, bits] = cidr.split("/") as [string, string];
+  return { base: ipv4ToInt(ip), bits: Number(bits), why: `${name} (${cidr})` };
+}
+
+/** Ordered most specific first where blocks nest. */
+const V4_NON_PUBLIC: readonly V4Block[] = [
+  v4("0.0.0.0/8", "this network"),
+  v4("10.0.0.0/8", "private"),
+  v4("100.64.0.0/10", "shared address space (CGNAT)"),
+  v4("127.0.0.0/8", "loopback"),
+  v4("169.254.0.0/16", "link-local"),
+  v4("172.16.0.0/12", "private"),
+  v4("192.0.0.0/24", "IETF protocol assignments"),
+  v4("192.0.2.0/24", "documentation (TEST-NET-1)"),
+  v4("192.88.99.0/24", "deprecated 6to4 relay anycast"),
+  v4("192.168.0.0/16", "private"),
+  v4("198.18.0.0/15", "benchmarking"),
+  v4("198.51.100.0/24", "documentation (TEST-NET-2)"),
+  v4("203.0.113.0/24", "documentation (TEST-NET-3)"),
+  v4("224.0.0.0/4", "multicast"),
+  v4("255.255.255.255/32", "broadcast"),
+  v4("240.0.0.0/4", "reserved"),
+];
+
+export function v4InBlock(n: number, base: number, bits: number): boolean {
+  if (bits === 0) return true;
+  const shift = 32 - bits;
+  return n >>> shift === base >>> shift;
+}
+
+export function classifyIpv4(s: string): IpVerdict {
+  const n = ipv4ToInt(s);
+  for (const b of V4_NON_PUBLIC) if (v4InBlock(n, b.base, b.bits)) return { public: false, why: b.why };
+  return { public: true, why: "public IPv4" };
+}
+
+type Parts = readonly number[];
+
+/** Does `parts` (8 x 16-bit) fall inside prefix `base/bits`? */
+export function v6InBlock(parts: Parts, base: Parts, bits: number): boolean {
+  let i = 0;
+  for (; bits >= 16; bits -= 16, i++) if (parts[i] !== base[i]) return false;
+  if (bits === 0) return true;
+  const shift = 16 - bits;
+  return parts[i]! >>> shift === base[i]! >>> shift;
+}
+
+interface V6Block {
+  readonly base: Parts;
+  readonly bits: number;
+  readonly why: string;
+  /** For blocks that embed an IPv4 address: extract it (and judge that instead). */
+  readonly embedded?: (p: Parts) => number[];
+}
+
+function v6(cidr: string, name: string, embedded?: (p: Parts) => number[]): V6Block {
+  const [ip, bits] = ipaddr.parseCIDR(cidr) as [ipaddr.IPv6, number];
+  return { base: ip.parts, bits, why: `${name} (${cidr})`, ...(embedded ? { embedded } : {}) };
+}
+
+const u32 = (hi: number, lo: number) => hi * 65536 + lo;
+
+const V6_NON_PUBLIC: readonly V6Block[] = [
+  v6("::/128", "unspecified"),
+  v6("::1/128", "loopback"),
+  v6("::ffff:0:0/96", "IPv4-mapped", (p) => [u32(p[6]!, p[7]!)]),
+  v6("::/96", "IPv4-compatible", (p) => [u32(p[6]!, p[7]!)]),
+  v6("64:ff9b::/96", "NAT64", (p) => [u32(p[6]!, p[7]!)]),
+  v6("64:ff9b:1::/48", "local-use NAT64"),
+  v6("100::/64", "discard-only"),
+  // Teredo: server IPv4 in bits 32-63, client IPv4 (inverted) in the last 32 bits.
+  v6("2001::/32", "Teredo", (p) => [u32(p[2]!, p[3]!), ~u32(p[6]!, p[7]!) >>> 0]),
+  v6("2001::/23", "IETF protocol assignments"),
+  v6("2001:db8::/32", "documentation"),
+  v6("2002::/16", "6to4", (p) => [u32(p[1]!, p[2]!)]),
+  v6("3fff::/20", "documentation"),
+  v6("5f00::/16", "SRv6 SIDs"),
+  v6("fc00::/7", "unique local"),
+  v6("fe80::/10", "link-local"),
+  v6("fec0::/10", "site-local (deprecated)"),
+  v6("ff00::/8", "multicast"),
+];
+
+const GLOBAL_UNICAST = ipaddr.parseCIDR("2000::/3") as [ipaddr.IPv6, number];
+
+export function classifyIpv6(s: string): IpVerdict {
+  return classifyIpv6Parts(ipaddr.IPv6.parse(s).parts);
+}
+
+export function classifyIpv6Parts(p: Parts): IpVerdict {
+  for (const b of V6_NON_PUBLIC) {
+    if (!v6InBlock(p, b.base, b.bits)) continue;
+    if (!b.embedded) return { public: false, why: b.why };
+    for (const n of b.embedded(p)) {
+      const inner = intToIpv4(n);
+      const verdict = classifyIpv4(inner);
+      if (!verdict.public) return { public: false, why: `${b.why} embedding ${inner}: ${verdict.why}` };
+    }
+    return { public: true, why: `${b.why} embedding public IPv4` };
+  }
+  if (!v6InBlock(p, GLOBAL_UNICAST[0].parts, GLOBAL_UNICAST[1])) {
+    return { public: false, why: "outside IPv6 global unicast space (2000::/3)" };
+  }
+  return { public: true, why: "public IPv6" };
+}
+
+export function classifyIp(kind: "ipv4" | "ipv6", host: string): IpVerdict {
+  return kind === "ipv4" ? classifyIpv4(host) : classifyIpv6(host);
+}
+
+/**
+ * Canonicalize an address returned by a resolver or a socket (`::ffff:1.2.3.4` becomes
+ * `1.2.3.4`). Returns null for anything that is not an IP literal.
+ */
+export function canonicalIp(s: string): { kind: "ipv4" | "ipv6"; host: string } | null {
+  if (!ipaddr.isValid(s)) return null;
+  if (!s.includes(":")) {
+    if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return null;
+    return { kind: "ipv4", host: ipaddr.IPv4.parse(s).toString() };
+  }
+  const a = ipaddr.IPv6.parse(s);
+  if (a.isIPv4MappedAddress()) return { kind: "ipv4", host: a.toIPv4Address().toString() };
+  return { kind: "ipv6", host: a.toString() };
+}
