@@ -1,0 +1,133 @@
+/**
+ * The proxy's live state: the current immutable config (swapped atomically on reload), the
+ * runtime mode, the blocked-event log and the addresses we listen on.
+ *
+ * Mode rule: `POST /mode` sets a runtime mode that survives reloads as long as the file's `mode`
+ * stays what it was when the runtime mode was set; when the file's `mode` changes, the file wins.
+ */
+import type { LoadedConfig, LoadResult } from "../config/load.ts";
+import type { Mode } from "../config/schema.ts";
+import type { Logger } from "../log.ts";
+import { evaluateTarget, type Decision, type Resolver, type SelfAddr } from "../policy/decide.ts";
+import type { Target } from "../policy/target.ts";
+import { BlockedLog, type BlockedEvent, type NewBlockedEvent } from "./blocked.ts";
+
+export interface ReloadOutcome {
+  readonly ok: boolean;
+  readonly problems: readonly string[];
+  readonly changes: readonly string[];
+}
+
+export class ProxyState {
+  #config: LoadedConfig;
+  #runtimeMode: Mode | null = null;
+  #fileModeAtOverride: Mode | null = null;
+  readonly blocked: BlockedLog;
+  /** Bound listener addresses (filled in once the listeners are up). */
+  self: SelfAddr[] = [];
+  localAddrs: ReadonlySet<string> = new Set();
+  /** Called after every successful swap (MITM CA reload hooks in here). */
+  onSwap: Array<(next: LoadedConfig, prev: LoadedConfig) => void> = [];
+
+  constructor(
+    config: LoadedConfig,
+    readonly log: Logger,
+    readonly resolve: Resolver,
+    private readonly loader: () => LoadResult,
+  ) {
+    this.#config = config;
+    this.blocked = new BlockedLog(config.np.max_blocked_events);
+  }
+
+  get config(): LoadedConfig {
+    return this.#config;
+  }
+
+  get mode(): Mode {
+    return this.#runtimeMode ?? this.#config.np.mode;
+  }
+
+  setMode(mode: Mode): void {
+    this.#runtimeMode = mode;
+    this.#fileModeAtOverride = this.#config.np.mode;
+    this.log.info("updated network mode", { mode });
+  }
+
+  /** Decide for a canonical target under the current config. */
+  evaluate(target: Target): Promise<Decision> {
+    const c = this.#config;
+    return evaluateTarget(c.policy, target, {
+      self: this.self,
+      localAddrs: this.localAddrs,
+      resolve: this.resolve,
+      dnsTimeoutMs: c.np.limits.dns_timeout_ms,
+    });
+  }
+
+  record(e: NewBlockedEvent): BlockedEvent {
+    const ev = this.blocked.record(e);
+    this.log.warn("blocked", {
+      protocol: ev.protocol,
+      client: ev.client,
+      host: ev.host,
+      port: ev.port,
+      method: ev.method,
+      reason: ev.reason,
+      mode: ev.mode,
+      why: ev.explain,
+    });
+    return ev;
+  }
+
+  /** Load the config again and swap it in; on failure keep the current one and report every problem. */
+  reload(): ReloadOutcome {
+    const result = this.loader();
+    if (!result.ok) {
+      this.log.warn("config reload failed; keeping the previous config", { path: result.source.path, problems: result.problems });
+      return { ok: false, problems: result.problems, changes: [] };
+    }
+    return this.swap(result.config);
+  }
+
+  swap(next: LoadedConfig): ReloadOutcome {
+    const prev = this.#config;
+    for (const hook of this.onSwap) {
+      try {
+        hook(next, prev);
+      } catch (e) {
+        const msg = (e as Error).message;
+        this.log.warn("config reload failed; keeping the previous config", { problems: [msg] });
+        return { ok: false, problems: [msg], changes: [] };
+      }
+    }
+    if (this.#runtimeMode !== null && next.np.mode !== this.#fileModeAtOverride) {
+      this.log.info("config file changed mode; dropping the runtime mode set through the admin API", { mode: next.np.mode });
+      this.#runtimeMode = null;
+      this.#fileModeAtOverride = null;
+    }
+    this.#config = next;
+    this.blocked.resize(next.np.max_blocked_events);
+    const changes = diffPolicy(prev, next);
+    for (const w of next.warnings) this.log.warn(w);
+    this.log.info("reloaded config", { path: next.source.path, changes: changes.length ? changes : undefined });
+    return { ok: true, problems: [], changes };
+  }
+}
+
+/** Human-readable allow/deny list differences, one line per added or removed entry. */
+export function diffPolicy(prev: LoadedConfig, next: LoadedConfig): string[] {
+  const out: string[] = [];
+  const diff = (label: string, a: readonly string[], b: readonly string[]) => {
+    const A = new Set(a.map((s) => s.toLowerCase()));
+    const B = new Set(b.map((s) => s.toLowerCase()));
+    for (const s of b) if (!A.has(s.toLowerCase())) out.push(`added to ${label}: ${s}`);
+    for (const s of a) if (!B.has(s.toLowerCase())) out.push(`removed from ${label}: ${s}`);
+  };
+  diff("allowed_domains", prev.np.policy.allowed_domains, next.np.policy.allowed_domains);
+  diff("denied_domains", prev.np.policy.denied_domains, next.np.policy.denied_domains);
+  if (prev.np.mode !== next.np.mode) out.push(`mode in file: ${prev.np.mode} -> ${next.np.mode}`);
+  if (prev.np.policy.allow_local_binding !== next.np.policy.allow_local_binding) {
+    out.push(`allow_local_binding: ${prev.np.policy.allow_local_binding} -> ${next.np.policy.allow_local_binding}`);
+  }
+  return out;
+}

@@ -1,0 +1,16 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { allKeys } from "../../src/config/schema.ts";
+
+const readme = readFileSync(join(import.meta.dir, "../../README.md"), "utf8");
+
+describe("README stays true to the code", () => {
+  test("every config key is documented with its default", () => {
+    for (const { key, spec } of allKeys()) {
+      const short = key.replace(/^network_proxy\./, "");
+      const def = spec.kind === "strings" ? "[]" : spec.kind === "string" || spec.kind === "enum" ? JSON.stringify(spec.default) : String(spec.default);
+      expect(readme).toContain(`| \`${short}\` | \`${def}\` |`);
+    }
+  });
+});
