@@ -1,0 +1,60 @@
+/**
+ * Crash-safe file creation for secrets: a temp file in the same directory, opened create-new
+ * (O_EXCL) with its final mode, written and fsynced, then hard-linked into place (which fails
+ * atomically if the target exists, so an existing file is never overwritten), and the
+ * directory fsynced. Readers never see a partial file or a transiently permissive mode.
+ */
+import { closeSync, constants, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, existsSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+export class FileExistsError extends Error {
+  readonly code = "EEXIST";
+}
+
+export function writeFileCreateNew(path: string, data: string | Uint8Array, mode: number): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.tmp.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`);
+  const fd = openSync(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, mode);
+  try {
+    try {
+      fchmodSync(fd, mode); // the umask may have narrowed it; make it exact
+      const bytes = typeof data === "string" ? Buffer.from(data) : data;
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") throw new FileExistsError(`refusing to overwrite existing file ${path}`);
+      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EXDEV" && code !== "ENOSYS") throw e;
+      // File systems without hard links: check, then rename (a small race, as the original had).
+      if (existsSync(path)) throw new FileExistsError(`refusing to overwrite existing file ${path}`);
+      renameSync(tmp, path);
+    }
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already renamed or never linked
+    }
+  }
+  fsyncDir(dir);
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** mkdir -p, with `mode` for directories created here. */
+export function ensureDir(dir: string, mode = 0o700): void {
+  mkdirSync(dir, { recursive: true, mode });
+}
