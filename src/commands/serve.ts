@@ -1,0 +1,72 @@
+/**
+ * The default command: run the listeners until SIGINT/SIGTERM.
+ */
+import type { CliOptions } from "../cli.ts";
+import { loadConfig } from "../config/load.ts";
+import { CaError, loadOrCreateCa } from "../mitm/ca.ts";
+import { systemResolver } from "../policy/resolve.ts";
+import { ProxyState } from "../runtime/state.ts";
+import { ProxyServer } from "../server.ts";
+import { VERSION } from "../version.ts";
+import { loadOptions, loadOrReport, makeLogger, type Io } from "./common.ts";
+
+export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
+  const log = makeLogger(o);
+  const config = loadOrReport(o, io, log);
+  if (!config) return 2;
+  if (!config.np.enabled) {
+    io.err("codex-network-proxy: network_proxy.enabled is false; not starting any listener\n");
+    return 0;
+  }
+  if (config.np.mitm.enabled) {
+    try {
+      const { status } = await loadOrCreateCa(config.np.mitm.ca_cert_path, config.np.mitm.ca_key_path);
+      log.info(status === "created" ? "generated MITM CA" : "loaded MITM CA", { cert_path: config.np.mitm.ca_cert_path, key_path: config.np.mitm.ca_key_path });
+    } catch (e) {
+      log.error(e instanceof CaError ? e.message : `cannot load the MITM CA: ${(e as Error).message}`);
+      return 1;
+    }
+  }
+  const opts = loadOptions(o, io);
+  const state = new ProxyState(config, log, systemResolver, () => loadConfig(opts));
+  const server = new ProxyServer(state, log);
+  try {
+    await server.start();
+  } catch (e) {
+    log.error((e as Error).message);
+    await server.stop(0);
+    return 1;
+  }
+
+  const { promise, resolve } = Promise.withResolvers<number>();
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn("second signal; exiting now", { signal: sig });
+      resolve(0);
+      return;
+    }
+    stopping = true;
+    const grace = state.config.np.limits.shutdown_grace_ms;
+    log.info("shutting down", { signal: sig, grace_ms: grace });
+    server.stop(grace).then(
+      () => resolve(0),
+      (e) => {
+        log.error("shutdown failed", { error: (e as Error).message });
+        resolve(1);
+      },
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  log.info("codex-network-proxy started", { version: VERSION, mode: state.mode, pid: process.pid });
+
+  // Keep the process alive even before any listener exists.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const code = await promise;
+  clearInterval(keepAlive);
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  log.info("stopped");
+  return code;
+}

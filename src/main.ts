@@ -1,0 +1,52 @@
+/**
+ * Entry point (also the entry of the compiled binary).
+ */
+import { parseArgs, USAGE } from "./cli.ts";
+import { checkCommand } from "./commands/check.ts";
+import { processIo, type Io } from "./commands/common.ts";
+import { explainCommand } from "./commands/explain.ts";
+import { initCommand } from "./commands/init.ts";
+import { serveCommand } from "./commands/serve.ts";
+import { VERSION } from "./version.ts";
+
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const r = parseArgs(argv);
+  switch (r.kind) {
+    case "version":
+      io.out(`codex-network-proxy ${VERSION}\n`);
+      return 0;
+    case "help":
+      io.out(USAGE[r.command ?? "main"] + "\n");
+      return 0;
+    case "usage":
+      io.err(`codex-network-proxy: ${r.message}\nTry 'codex-network-proxy --help'.\n`);
+      return 2;
+    case "ok":
+      break;
+  }
+  const o = r.options;
+  switch (o.command) {
+    case "serve":
+      return serveCommand(o, io);
+    case "init":
+      return initCommand(o, io);
+    case "check":
+      return checkCommand(o, io);
+    case "explain":
+      return explainCommand(o, io);
+    case "env":
+    case "run":
+      io.err(`codex-network-proxy: the ${o.command} command is not available in this version\n`);
+      return 2;
+  }
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`codex-network-proxy: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
