@@ -64,7 +64,7 @@ describe("loadOrCreateCa", () => {
     expect(v.stdout.toString().trim()).toBe(`${join(d, "ca.pem")}: OK`);
 
     // An independent WebCrypto implementation verifies the signature too.
-    x509.cryptoProvider.set(new PeculiarCrypto());
+    x509.cryptoProvider.set(new PeculiarCrypto() as unknown as Crypto);
     try {
       expect(await new x509.X509Certificate(ca.certPem).verify({ signatureOnly: true })).toBe(true);
     } finally {
