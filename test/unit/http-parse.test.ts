@@ -1,0 +1,91 @@
+import { describe, expect, test } from "bun:test";
+import { ProxyError } from "../../src/errors.ts";
+import { ChunkedReader, LengthReader } from "../../src/proxy/http/chunked.ts";
+import { findHeadEnd, parseRequestHead, parseResponseHead } from "../../src/proxy/http/head.ts";
+
+const limits = { maxHeadBytes: 32 * 1024, maxHeaders: 100 };
+const enc = (s: string) => Buffer.from(s, "latin1");
+
+/** Feed `data` split at every position (and byte by byte); all must agree. */
+function feedAllWays(data: Buffer): number[] {
+  const ends: number[] = [];
+  for (let cut = 0; cut <= data.length; cut++) {
+    const r = new ChunkedReader();
+    let end = r.feed(data.subarray(0, cut));
+    if (!r.done) end = cut + r.feed(data.subarray(cut));
+    ends.push(r.done ? end : -1);
+  }
+  const bytewise = new ChunkedReader();
+  let i = 0;
+  while (i < data.length && !bytewise.done) i += bytewise.feed(data.subarray(i, i + 1));
+  ends.push(bytewise.done ? i : -1);
+  return [...new Set(ends)];
+}
+
+describe("ChunkedReader", () => {
+  test.each([
+    ["0\r\n\r\n", 5],
+    ["5\r\nhello\r\n0\r\n\r\n", 15],
+    ["5;a=b;c\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-T: v\r\nY: w\r\n\r\n", 50],
+    ["00000\r\n\r\n", 9],
+  ])("%j ends at %d however it is split", (body, end) => {
+    expect(feedAllWays(enc(body + "NEXT REQUEST"))).toEqual([end]);
+  });
+
+  test.each([
+    "x\r\n",
+    "5 \r\n",
+    '5;a="b"\r\n',
+    "5;\r\n",
+    "5;a=\r\n",
+    "5\nhello",
+    "5\r\nhelloXX",
+    "0\r\nXX",
+    "0\r\n: no-name\r\n\r\n",
+    "fffffffffffffff\r\n",
+    "0\r\nX: a\0b\r\n\r\n",
+  ])("%j is refused however it is split", (body) => {
+    const data = enc(body + "\r\n\r\n");
+    for (let cut = 0; cut <= data.length; cut++) {
+      const r = new ChunkedReader();
+      expect(() => {
+        r.feed(data.subarray(0, cut));
+        r.feed(data.subarray(cut));
+      }).toThrow(ProxyError);
+    }
+  });
+
+  test("payload bytes are counted", () => {
+    const r = new ChunkedReader();
+    r.feed(enc("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"));
+    expect(r.payload).toBe(5);
+  });
+
+  test("LengthReader stops exactly at the length", () => {
+    const r = new LengthReader(5);
+    expect(r.feed(enc("abc"))).toBe(3);
+    expect(r.feed(enc("deNEXT"))).toBe(2);
+    expect(r.done).toBe(true);
+  });
+});
+
+describe("heads", () => {
+  test("findHeadEnd finds CRLFCRLF across chunks and refuses bare LF early", () => {
+    expect(findHeadEnd(enc("GET / HTTP/1.1\r\nHost: a\r\n\r\nrest"), 0, limits, "request")).toBe(27);
+    expect(findHeadEnd(enc("GET / HTTP/1.1\r\nHost: a\r\n"), 0, limits, "request")).toBe(-1);
+    expect(() => findHeadEnd(enc("GET / HTTP/1.1\nHost"), 0, limits, "request")).toThrow("bare LF");
+  });
+
+  test("a request head", () => {
+    const h = parseRequestHead(enc("POST http://a.com/x HTTP/1.1\r\nHost: a.com\r\nContent-Length: 3\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nX-Empty:\r\n\r\n"), limits);
+    expect(h).toMatchObject({ method: "POST", target: "http://a.com/x", minor: 1, host: "a.com", contentLength: 3, chunked: false, upgrade: "websocket" });
+    expect([...h.connection]).toEqual(["keep-alive", "upgrade"]);
+    expect(h.headers.at(-1)).toEqual({ name: "X-Empty", lower: "x-empty", value: "" });
+  });
+
+  test("a response head, including an empty reason phrase", () => {
+    expect(parseResponseHead(enc("HTTP/1.1 204\r\n\r\n"), limits)).toMatchObject({ status: 204, reason: "" });
+    expect(parseResponseHead(enc("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"), limits)).toMatchObject({ minor: 0, contentLength: 0 });
+    expect(() => parseResponseHead(enc("HTTP/1.1 20 OK\r\n\r\n"), limits)).toThrow("malformed status line");
+  });
+});
