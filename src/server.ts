@@ -1,8 +1,13 @@
 /**
- * The running proxy: starts every listener the config asks for, knows their bound addresses
- * (so policy can refuse to loop into them), and stops them gracefully.
+ * The running proxy: starts every listener the config asks for, tells the policy their bound
+ * addresses (so it can refuse to loop into them), ticks time-outs, and stops gracefully.
  */
+import { networkInterfaces } from "node:os";
 import type { Logger } from "./log.ts";
+import { ProxyEnv } from "./proxy/env.ts";
+import { HttpSession } from "./proxy/http/session.ts";
+import { errorReply } from "./proxy/http/reply.ts";
+import { startListener } from "./proxy/listener.ts";
 import type { ProxyState } from "./runtime/state.ts";
 
 export interface Service {
@@ -13,20 +18,61 @@ export interface Service {
   stop(graceMs: number): Promise<void>;
 }
 
+const UNSPECIFIED = new Set(["0.0.0.0", "::"]);
+
 export class ProxyServer {
   readonly services: Service[] = [];
+  readonly env: ProxyEnv;
+  #sweeper: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     readonly state: ProxyState,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.env = new ProxyEnv(state, log);
+  }
+
+  /** Bound address of a service by name ("HTTP proxy", "SOCKS5 proxy", "admin API"). */
+  address(name: string): { host: string; port: number } {
+    const s = this.services.find((x) => x.name === name);
+    if (!s) throw new Error(`${name} is not running`);
+    return s.address;
+  }
 
   async start(): Promise<void> {
+    const { listeners } = this.state.config;
+    this.services.push(
+      startListener(this.env, listeners.http, {
+        name: "HTTP proxy",
+        metricLabel: "http",
+        accept: (env, conn, peer) => new HttpSession(env, conn, peer),
+        overCapReply: errorReply("too_many_connections", "", true),
+      }),
+    );
     this.state.self = this.services.map((s) => s.address);
+    if (this.state.self.some((a) => UNSPECIFIED.has(a.host))) this.state.localAddrs = localAddresses();
+    this.#startSweeper();
+  }
+
+  #startSweeper(): void {
+    const l = this.state.config.np.limits;
+    const every = Math.max(25, Math.min(1000, Math.floor(Math.min(l.head_timeout_ms, l.idle_timeout_ms, l.response_timeout_ms, l.tunnel_idle_timeout_ms) / 4)));
+    this.#sweeper = setInterval(() => {
+      for (const s of this.env.sessions) s.tick(every);
+    }, every);
+    this.#sweeper.unref();
   }
 
   async stop(graceMs = this.state.config.np.limits.shutdown_grace_ms): Promise<void> {
     await Promise.all(this.services.map((s) => s.stop(graceMs)));
     this.services.length = 0;
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper = null;
   }
+}
+
+function localAddresses(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) out.add(i.address.replace(/^::ffff:/, ""));
+  return out;
 }

@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import { evaluateTarget, type Decision, type Resolver, type SelfAddr } from "../policy/decide.ts";
 import type { Target } from "../policy/target.ts";
 import { BlockedLog, type BlockedEvent, type NewBlockedEvent } from "./blocked.ts";
+import { Metrics } from "./metrics.ts";
 
 export interface ReloadOutcome {
   readonly ok: boolean;
@@ -23,6 +24,7 @@ export class ProxyState {
   #runtimeMode: Mode | null = null;
   #fileModeAtOverride: Mode | null = null;
   readonly blocked: BlockedLog;
+  readonly metrics = new Metrics();
   /** Bound listener addresses (filled in once the listeners are up). */
   self: SelfAddr[] = [];
   localAddrs: ReadonlySet<string> = new Set();
@@ -59,13 +61,24 @@ export class ProxyState {
     return evaluateTarget(c.policy, target, {
       self: this.self,
       localAddrs: this.localAddrs,
-      resolve: this.resolve,
+      resolve: this.#timedResolve,
       dnsTimeoutMs: c.np.limits.dns_timeout_ms,
     });
   }
 
+  #timedResolve: Resolver = async (name) => {
+    const t0 = performance.now();
+    try {
+      return await this.resolve(name);
+    } finally {
+      this.metrics.dnsLatency.observe((performance.now() - t0) / 1000);
+    }
+  };
+
   record(e: NewBlockedEvent): BlockedEvent {
     const ev = this.blocked.record(e);
+    this.metrics.blocks.add({ reason: e.reason });
+    this.metrics.requests.add({ protocol: e.protocol, decision: "block" });
     this.log.warn("blocked", {
       protocol: ev.protocol,
       client: ev.client,
@@ -83,6 +96,7 @@ export class ProxyState {
   reload(): ReloadOutcome {
     const result = this.loader();
     if (!result.ok) {
+      this.metrics.reloads.add({ result: "failure" });
       this.log.warn("config reload failed; keeping the previous config", { path: result.source.path, problems: result.problems });
       return { ok: false, problems: result.problems, changes: [] };
     }
@@ -96,6 +110,7 @@ export class ProxyState {
         hook(next, prev);
       } catch (e) {
         const msg = (e as Error).message;
+        this.metrics.reloads.add({ result: "failure" });
         this.log.warn("config reload failed; keeping the previous config", { problems: [msg] });
         return { ok: false, problems: [msg], changes: [] };
       }
@@ -106,6 +121,7 @@ export class ProxyState {
       this.#fileModeAtOverride = null;
     }
     this.#config = next;
+    this.metrics.reloads.add({ result: "success" });
     this.blocked.resize(next.np.max_blocked_events);
     const changes = diffPolicy(prev, next);
     for (const w of next.warnings) this.log.warn(w);

@@ -1,0 +1,197 @@
+/**
+ * One TCP (or TLS) socket with the write discipline Bun requires: `write()` takes what the kernel
+ * accepts and returns the count, so the rest is queued here, the producer is told to pause, and
+ * the queue is flushed on `drain`; `end()` waits for the flush. Without this, a fast producer and
+ * a slow consumer either pile up memory or lose data (style-and-bun.md b.2, measured).
+ *
+ * Incoming events are forwarded to callbacks the owner sets; until it does, data is held, so a
+ * server that speaks first (SSH banners, an early response) loses nothing.
+ */
+import type { Socket, SocketHandler } from "bun";
+
+export type Sock = Socket<Conn>;
+
+const noop = () => {};
+
+export class Conn {
+  sock: Sock | null = null;
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  /** After the queue drains: "shutdown" sends FIN and keeps reading; "close" closes. */
+  #after: "shutdown" | "close" | null = null;
+  #writeEnded = false;
+  #closeReported = false;
+  #held: Buffer[] | null = [];
+  closed = false;
+  /** The peer sent FIN. */
+  readEnded = false;
+  /** Bytes this side received and sent (for metrics and logs). */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Idle sweeps since the last activity (see Sweeper). */
+  idleTicks = 0;
+
+  onData: (chunk: Buffer) => void = (chunk) => this.#held?.push(chunk);
+  /** The queue drained completely: the producer may resume. */
+  onWritable: () => void = noop;
+  onEnd: () => void = noop;
+  onClose: (err?: Error) => void = noop;
+  /** Bookkeeping of whoever accepted the socket; runs after onClose and is never replaced by owners. */
+  afterClose: (() => void) | null = null;
+
+  constructor(readonly label: string) {}
+
+  /** Start delivering data to `onData` (including anything that arrived before). */
+  listen(onData: (chunk: Buffer) => void): void {
+    this.onData = onData;
+    const held = this.#held;
+    this.#held = null;
+    if (held) for (const c of held) onData(c);
+  }
+
+  get backlogged(): boolean {
+    return this.#queuedBytes > 0;
+  }
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Write or queue. Returns false when the caller should stop producing until `onWritable`. */
+  write(buf: Uint8Array): boolean {
+    if (this.closed || this.#after !== null || this.#writeEnded || buf.length === 0) return !this.closed && buf.length === 0;
+    this.bytesOut += buf.length;
+    if (this.#queuedBytes > 0) {
+      this.#queue.push(buf);
+      this.#queuedBytes += buf.length;
+      return false;
+    }
+    const n = this.sock!.write(buf);
+    if (n === buf.length) return true;
+    if (n < 0) return false;
+    const rest = n === 0 ? buf : buf.subarray(n);
+    this.#queue.push(rest);
+    this.#queuedBytes += rest.length;
+    return false;
+  }
+
+  /** Called from the socket's `drain` event. */
+  flush(): void {
+    const s = this.sock;
+    if (!s || this.closed) return;
+    while (this.#queue.length > 0) {
+      const b = this.#queue[0]!;
+      const n = s.write(b);
+      if (n < 0) return;
+      if (n < b.length) {
+        this.#queue[0] = b.subarray(n);
+        this.#queuedBytes -= n;
+        return;
+      }
+      this.#queue.shift();
+      this.#queuedBytes -= b.length;
+    }
+    const after = this.#after;
+    if (after !== null) {
+      this.#after = null;
+      this.#finish(after);
+      return;
+    }
+    this.onWritable();
+  }
+
+  #finish(how: "shutdown" | "close"): void {
+    this.#writeEnded = true;
+    const s = this.sock;
+    if (!s) return;
+    if (how === "shutdown") s.shutdown();
+    else {
+      this.closed = true;
+      s.end();
+    }
+  }
+
+  /** Half-close once everything queued is written: send FIN and keep reading. */
+  shutdownWrite(): void {
+    this.#schedule("shutdown");
+  }
+
+  /** Close gracefully once everything queued is written. */
+  close(): void {
+    this.#schedule("close");
+  }
+
+  #schedule(how: "shutdown" | "close"): void {
+    if (this.closed || this.#writeEnded) {
+      if (how === "close" && !this.closed) this.#finish("close");
+      return;
+    }
+    if (this.#queuedBytes > 0) {
+      if (this.#after !== "close") this.#after = how;
+      return;
+    }
+    this.#finish(how);
+  }
+
+  get writeEnded(): boolean {
+    return this.#writeEnded || this.#after !== null;
+  }
+
+  /** Report the close to the owner exactly once (Bun may send error and close). */
+  reportClose(err?: Error): void {
+    if (this.#closeReported) return;
+    this.#closeReported = true;
+    this.closed = true;
+    this.onClose(err);
+    this.afterClose?.();
+  }
+
+  pause(): void {
+    this.sock?.pause();
+  }
+  resume(): void {
+    this.sock?.resume();
+  }
+
+  /** Close now, dropping anything queued (RST when `abort`). */
+  destroy(abort = false): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#after = null;
+    const s = this.sock;
+    if (!s) return;
+    if (abort) s.terminate();
+    else s.end();
+  }
+}
+
+/** The handler object shared by every Conn-backed socket (Bun wants one per listener). */
+export const connHandlers: SocketHandler<Conn> = {
+  open(s) {
+    s.data.sock = s;
+  },
+  data(s, chunk) {
+    const c = s.data;
+    c.bytesIn += chunk.length;
+    c.idleTicks = 0;
+    c.onData(chunk);
+  },
+  drain(s) {
+    s.data.idleTicks = 0;
+    s.data.flush();
+  },
+  end(s) {
+    const c = s.data;
+    c.readEnded = true;
+    c.onEnd();
+  },
+  close(s, err) {
+    s.data.reportClose(err ?? undefined);
+  },
+  error(s, err) {
+    // A handler threw, or a TLS session failed: fail closed for this connection.
+    s.data.destroy(true);
+    s.data.reportClose(err);
+  },
+};

@@ -1,0 +1,56 @@
+/**
+ * What every connection handler shares: the live state, the logger, the tunnel budget, the
+ * sessions the sweeper ticks, and the MITM hand-off.
+ */
+import type { Logger } from "../log.ts";
+import type { Decision } from "../policy/decide.ts";
+import type { Target } from "../policy/target.ts";
+import type { ProxyState } from "../runtime/state.ts";
+import type { HttpSession } from "./http/session.ts";
+
+export interface Session {
+  /** Advance time-outs by `ms`. */
+  tick(ms: number): void;
+  /** Close now if idle (graceful) or unconditionally (force). Returns true when closed. */
+  shutdown(force: boolean): boolean;
+}
+
+/** Takes over a CONNECT in limited mode (MITM). */
+export interface MitmHook {
+  intercept(session: HttpSession, target: Target, decision: Extract<Decision, { verdict: "allow" }>, early: Buffer | null): Promise<void>;
+}
+
+export class TunnelBudget {
+  active = 0;
+  constructor(private readonly max: () => number) {}
+  tryAcquire(): boolean {
+    if (this.active >= this.max()) return false;
+    this.active++;
+    return true;
+  }
+  release(): void {
+    if (this.active > 0) this.active--;
+  }
+}
+
+export class ProxyEnv {
+  readonly sessions = new Set<Session>();
+  readonly tunnels: TunnelBudget;
+  mitm: MitmHook | null = null;
+  /** Client connections open on all proxy listeners. */
+  connections = 0;
+
+  constructor(
+    readonly state: ProxyState,
+    readonly log: Logger,
+  ) {
+    this.tunnels = new TunnelBudget(() => state.config.np.limits.max_tunnels);
+  }
+
+  track(s: Session): void {
+    this.sessions.add(s);
+  }
+  untrack(s: Session): void {
+    if (this.sessions.delete(s)) this.connections--;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Responses the proxy writes itself: policy blocks in the original's two formats (JSON for plain
+ * HTTP, text for CONNECT and inside MITM tunnels), and errors from the catalogue.
+ */
+import { ERRORS, type ErrorCode } from "../../errors.ts";
+import { REASONS, type BlockReason } from "../../policy/reasons.ts";
+
+const STATUS_TEXT: Record<number, string> = {
+  200: "OK",
+  400: "Bad Request",
+  403: "Forbidden",
+  405: "Method Not Allowed",
+  407: "Proxy Authentication Required",
+  408: "Request Timeout",
+  414: "URI Too Long",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
+};
+
+export function statusLine(status: number): string {
+  return `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Unknown"}\r\n`;
+}
+
+function response(status: number, contentType: string, body: string, extra: Record<string, string>, close: boolean): Buffer {
+  const b = Buffer.from(body);
+  let head = statusLine(status) + `Content-Type: ${contentType}\r\nContent-Length: ${b.length}\r\nCache-Control: no-store\r\n`;
+  for (const [k, v] of Object.entries(extra)) head += `${k}: ${v}\r\n`;
+  head += close ? "Connection: close\r\n\r\n" : "\r\n";
+  return Buffer.concat([Buffer.from(head, "latin1"), b]);
+}
+
+/** Plain-HTTP block: `403` JSON `{"status":"blocked","host":...,"reason":...}`, as the original. */
+export function blockJson(reason: BlockReason, host: string, close: boolean): Buffer {
+  const w = REASONS[reason];
+  return response(w.status, "application/json", JSON.stringify({ status: "blocked", host, reason }), { "x-proxy-error": w.header }, close);
+}
+
+/** CONNECT and in-tunnel block: `403` text with the original's message. */
+export function blockText(reason: BlockReason, close: boolean): Buffer {
+  const w = REASONS[reason];
+  return response(w.status, "text/plain", w.message, { "x-proxy-error": w.header }, close);
+}
+
+/** Any other error: its status, a text body naming the cause, and an `x-proxy-error` that is never `blocked-by-*`. */
+export function errorReply(code: ErrorCode, detail: string, close: boolean): Buffer {
+  const w = ERRORS[code];
+  const body = detail && detail !== w.message ? `${w.message}: ${detail}\n` : `${w.message}\n`;
+  return response(w.status, "text/plain; charset=utf-8", body, { "x-proxy-error": w.header }, close);
+}
+
+export const CONNECT_ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");

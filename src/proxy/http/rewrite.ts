@@ -1,0 +1,82 @@
+/**
+ * Request and response heads as they leave the proxy: origin-form request line, `Host` set from
+ * the canonical target, hop-by-hop headers removed in both directions (RFC 9110 section 7.6.1),
+ * including every header named in `Connection`, `Proxy-Connection`, and spellings that some
+ * servers fold to a hop-by-hop name (`Proxy_Authorization`).
+ */
+import type { Header, RequestHead, ResponseHead } from "./head.ts";
+
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  // framing is re-emitted by us
+  "content-length",
+  // never forwarded: it addresses the proxy itself
+  "x-unix-socket",
+]);
+
+function dropped(h: Header, named: ReadonlySet<string>): boolean {
+  const n = h.lower.includes("_") ? h.lower.replaceAll("_", "-") : h.lower;
+  return HOP_BY_HOP.has(n) || named.has(n) || n === "host";
+}
+
+export interface Framing {
+  readonly contentLength: number | null;
+  readonly chunked: boolean;
+}
+
+function framingLines(f: Framing): string {
+  if (f.chunked) return "Transfer-Encoding: chunked\r\n";
+  if (f.contentLength !== null) return `Content-Length: ${f.contentLength}\r\n`;
+  return "";
+}
+
+/**
+ * The request head sent upstream. `upgrade` keeps `Connection: Upgrade` + `Upgrade` (WebSocket
+ * pass-through in full mode).
+ */
+export function upstreamRequestHead(req: RequestHead, path: string, hostHeader: string, upgrade: string | null): Buffer {
+  let s = `${req.method} ${path} HTTP/1.${req.minor}\r\nHost: ${hostHeader}\r\n`;
+  for (const h of req.headers) if (!dropped(h, req.connection)) s += `${h.name}: ${h.value}\r\n`;
+  s += framingLines(req);
+  if (upgrade !== null) s += `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`;
+  return Buffer.from(s + "\r\n", "latin1");
+}
+
+/**
+ * The response head sent to the client. `close` adds `Connection: close`; `upgrade` keeps the
+ * upgrade headers of a 101.
+ */
+export function clientResponseHead(res: ResponseHead, opts: { close: boolean; upgrade: string | null; framing: Framing | null }): Buffer {
+  let s = `HTTP/1.1 ${res.status} ${res.reason}\r\n`;
+  for (const h of res.headers) {
+    if (h.lower === "content-length" && opts.framing === null) {
+      s += `${h.name}: ${h.value}\r\n`; // HEAD / 304 keep the representation's length
+      continue;
+    }
+    if (!dropped(h, res.connection)) s += `${h.name}: ${h.value}\r\n`;
+  }
+  if (opts.framing) s += framingLines(opts.framing);
+  if (opts.upgrade !== null) s += `Connection: Upgrade\r\nUpgrade: ${opts.upgrade}\r\n`;
+  else if (opts.close) s += "Connection: close\r\n";
+  return Buffer.from(s + "\r\n", "latin1");
+}
+
+/** Values of the method-override headers, for limited mode. */
+export function overrideValues(req: RequestHead, names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const h of req.headers) if (names.includes(h.lower)) out.push(h.value);
+  return out;
+}
+
+export function headerValue(headers: readonly Header[], lower: string): string | undefined {
+  for (const h of headers) if (h.lower === lower) return h.value;
+  return undefined;
+}

@@ -1,0 +1,755 @@
+/**
+ * One client connection on the HTTP listener: a state machine that reads request heads,
+ * has each request judged (target policy, then method policy), forwards allowed requests to the
+ * vetted addresses, streams bodies both ways by their framing, and switches to a byte relay for
+ * CONNECT and upgrades. Requests on a kept-alive connection are judged one by one, in order.
+ *
+ * Phases: idle (between requests) -> head (reading a head) -> busy (one exchange in flight)
+ * -> idle ... or -> tunnel (relay) or -> done.
+ */
+import { ERRORS, ProxyError, isProxyError, type ErrorCode } from "../../errors.ts";
+import type { Decision } from "../../policy/decide.ts";
+import { methodBlock, METHOD_OVERRIDE_HEADERS } from "../../policy/method.ts";
+import type { BlockReason } from "../../policy/reasons.ts";
+import { formatTarget, hostHeaderValue, parseAbsoluteUrl, parseAuthority, TargetError, type Target } from "../../policy/target.ts";
+import type { Protocol } from "../../runtime/blocked.ts";
+import { Conn } from "../conn.ts";
+import { Relay } from "../relay.ts";
+import { dial } from "../upstream.ts";
+import type { ProxyEnv, Session } from "../env.ts";
+import { ChunkedReader, CloseDelimitedReader, LengthReader, NO_BODY, type BodyReader } from "./chunked.ts";
+import { findHeadEnd, leadingCrlf, parseRequestHead, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from "./head.ts";
+import { blockJson, blockText, CONNECT_ESTABLISHED, errorReply } from "./reply.ts";
+import { clientResponseHead, headerValue, overrideValues, upstreamRequestHead, type Framing } from "./rewrite.ts";
+import { dialUnixSocket, unixSocketAllowed } from "./unix.ts";
+
+type Phase = "idle" | "head" | "busy" | "tunnel" | "done";
+
+/** Bytes of request body or pipelined requests held before the client is paused. */
+const HOLD_LIMIT = 256 * 1024;
+
+interface Exchange {
+  readonly req: RequestHead;
+  readonly target: Target | null;
+  readonly path: string;
+  readonly hostHeader: string;
+  /** Upgrade being passed through (full mode), or null. */
+  readonly upgrade: string | null;
+  readonly reqBody: BodyReader;
+  readonly dialer: () => Promise<Conn>;
+  readonly poolKey: string | null;
+  up: Conn | null;
+  reused: boolean;
+  retried: boolean;
+  headSent: boolean;
+  bodyBytesSent: number;
+  /** Body bytes read before the upstream was ready. */
+  pending: Buffer[];
+  pendingBytes: number;
+  resBuf: Buffer | null;
+  res: ResponseHead | null;
+  resBody: BodyReader | null;
+  /** Bytes of the response already written to the client. */
+  started: boolean;
+  closeAfter: boolean;
+  upDirty: boolean;
+  waitMs: number;
+}
+
+export class HttpSession implements Session {
+  readonly client: Conn;
+  readonly peer: string;
+  #phase: Phase = "idle";
+  #buf: Buffer | null = null;
+  #scan = 0;
+  #ms = 0;
+  #firstRequest = true;
+  #ex: Exchange | null = null;
+  #spare: { conn: Conn; key: string } | null = null;
+  #relay: Relay | null = null;
+  /** The MITM layer (or a test) can take over the client connection. */
+  onTakeover: (() => void) | null = null;
+
+  constructor(
+    readonly env: ProxyEnv,
+    client: Conn,
+    peer: string,
+  ) {
+    this.client = client;
+    this.peer = peer;
+    client.onWritable = () => this.#ex?.up?.resume();
+    client.onEnd = () => this.#onClientEnd();
+    client.onClose = () => this.#onClientClose();
+    client.listen((chunk) => this.#onClientData(chunk));
+  }
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  #limits(): HeadLimits {
+    const l = this.env.state.config.np.limits;
+    return { maxHeadBytes: l.max_head_bytes, maxHeaders: l.max_headers };
+  }
+
+  // ------------------------------------------------------------------ client bytes
+
+  #onClientData(chunk: Buffer): void {
+    switch (this.#phase) {
+      case "idle":
+      case "head":
+        this.#append(chunk);
+        this.#readHead();
+        return;
+      case "busy": {
+        const ex = this.#ex;
+        const rest = !ex || ex.reqBody.done ? chunk : this.#feedBody(ex, chunk);
+        if (rest) this.#append(rest);
+        this.#flowControl();
+        return;
+      }
+      case "tunnel":
+      case "done":
+        return;
+    }
+  }
+
+  #append(chunk: Buffer): void {
+    this.#buf = this.#buf ? Buffer.concat([this.#buf, chunk]) : chunk;
+  }
+
+  #readHead(): void {
+    let buf = this.#buf;
+    if (!buf) return;
+    const skip = leadingCrlf(buf);
+    if (skip > 0) {
+      if (skip > 64) return this.#fatal("bad_request", "too many empty lines before the request line");
+      buf = buf.subarray(skip);
+      this.#buf = buf.length ? buf : null;
+      if (!this.#buf) return;
+    }
+    if (this.#phase === "idle") {
+      this.#phase = "head";
+      this.#ms = 0;
+    }
+    let end: number;
+    let req: RequestHead;
+    try {
+      end = findHeadEnd(buf, this.#scan, this.#limits(), "request");
+      if (end < 0) {
+        this.#scan = Math.max(0, buf.length - 3);
+        return;
+      }
+      req = parseRequestHead(buf.subarray(0, end), this.#limits());
+    } catch (e) {
+      return this.#fatalFrom(e);
+    }
+    this.#scan = 0;
+    this.#buf = end < buf.length ? buf.subarray(end) : null;
+    this.#phase = "busy";
+    this.#firstRequest = false;
+    this.#dispatch(req).catch((e) => this.#fatalFrom(e));
+  }
+
+  /** Pause the client while we hold too much, resume when we do not. */
+  #flowControl(): void {
+    const ex = this.#ex;
+    const held = (this.#buf?.length ?? 0) + (ex?.pendingBytes ?? 0);
+    const blocked = held > HOLD_LIMIT || (ex?.up?.backlogged ?? false) || (this.#phase === "busy" && (this.#buf?.length ?? 0) > 0 && ex !== null && ex.reqBody.done);
+    if (blocked) this.client.pause();
+    else this.client.resume();
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  async #dispatch(req: RequestHead): Promise<void> {
+    if (req.method === "CONNECT") return this.#connect(req);
+    const unixPath = headerValue(req.headers, "x-unix-socket");
+    if (unixPath !== undefined) return this.#unix(req, unixPath);
+
+    let target: Target;
+    let path: string;
+    try {
+      if (req.target.startsWith("/") || req.target === "*") {
+        if (req.host === null || req.host === "") throw new ProxyError("missing_host", "missing host: send an absolute-form URL or a Host header");
+        target = parseAuthority(req.host, 80);
+        path = req.target;
+      } else {
+        const u = parseAbsoluteUrl(req.target);
+        if (u.scheme === "https") {
+          throw new ProxyError("bad_target", "https:// URLs are proxied with CONNECT; point HTTPS_PROXY at this proxy");
+        }
+        target = u.target;
+        path = u.path;
+      }
+    } catch (e) {
+      if (e instanceof TargetError) throw new ProxyError("bad_target", e.message);
+      throw e;
+    }
+
+    const decision = await this.env.state.evaluate(target);
+    if (this.#phase !== "busy") return; // the client went away meanwhile
+    const hasBody = req.chunked || (req.contentLength ?? 0) > 0;
+    if (decision.verdict === "block") return this.#blocked(req, decision.reason, target, decision.explain, "http", null, hasBody);
+    if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
+
+    const mode = this.env.state.mode;
+    const why = methodBlock(mode, { method: req.method, hasBody, upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) });
+    if (why) return this.#blocked(req, "method_not_allowed", target, why, "http", "limited", hasBody);
+
+    if (req.upgrade !== null && !this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
+    const addrs = decision.addresses;
+    const port = target.port;
+    this.env.log.debug("request allowed", { client: this.peer, host: target.host, method: req.method });
+    this.#begin(req, {
+      target,
+      path,
+      hostHeader: hostHeaderValue(target, 80),
+      upgrade: req.upgrade,
+      dialer: () => this.#dialTimed(addrs, port),
+      poolKey: `${addrs.map((a) => a.host).join(",")}|${port}`,
+    });
+  }
+
+  #dialTimed(addrs: Extract<Decision, { verdict: "allow" }>["addresses"], port: number): Promise<Conn> {
+    const t0 = performance.now();
+    return dial(addrs, port, { timeoutMs: this.env.state.config.np.limits.connect_timeout_ms, label: "upstream" }).finally(() =>
+      this.env.state.metrics.connectLatency.observe((performance.now() - t0) / 1000),
+    );
+  }
+
+  #blocked(req: RequestHead, reason: BlockReason, target: Target, explain: string, protocol: Protocol, mode: "limited" | null, hasBody: boolean): void {
+    this.env.state.record({ host: target.host, port: target.port, reason, client: this.peer, method: req.method, mode, protocol, explain });
+    // Never read the body of a blocked request: answer and close if it has one.
+    const close = hasBody || req.minor === 0 || req.connection.has("close");
+    this.client.write(blockJson(reason, target.host, close));
+    this.#afterLocalReply(close);
+  }
+
+  #afterLocalReply(close: boolean): void {
+    if (close) {
+      this.#phase = "done";
+      this.client.close();
+      return;
+    }
+    this.#ex = null;
+    this.#nextRequest();
+  }
+
+  #begin(req: RequestHead, o: { target: Target | null; path: string; hostHeader: string; upgrade: string | null; dialer: () => Promise<Conn>; poolKey: string | null }): void {
+    const reqBody: BodyReader = req.chunked ? new ChunkedReader("bad_request") : req.contentLength ? new LengthReader(req.contentLength) : NO_BODY;
+    const ex: Exchange = {
+      req,
+      target: o.target,
+      path: o.path,
+      hostHeader: o.hostHeader,
+      upgrade: o.upgrade,
+      reqBody,
+      dialer: o.dialer,
+      poolKey: o.poolKey,
+      up: null,
+      reused: false,
+      retried: false,
+      headSent: false,
+      bodyBytesSent: 0,
+      pending: [],
+      pendingBytes: 0,
+      resBuf: null,
+      res: null,
+      resBody: null,
+      started: false,
+      closeAfter: req.minor === 0 || req.connection.has("close"),
+      upDirty: false,
+      waitMs: 0,
+    };
+    this.#ex = ex;
+    this.env.state.metrics.requests.add({ protocol: "http", decision: "allow" });
+    // Body bytes that arrived with the head.
+    if (this.#buf && !reqBody.done) {
+      const buf = this.#buf;
+      this.#buf = null;
+      const rest = this.#feedBody(ex, buf);
+      if (rest) this.#buf = rest;
+    }
+    this.#flowControl();
+    this.#connectUpstream(ex).catch((e) => this.#upstreamFailed(ex, e));
+  }
+
+  async #connectUpstream(ex: Exchange): Promise<void> {
+    const spare = this.#spare;
+    if (spare && ex.poolKey !== null && spare.key === ex.poolKey && !spare.conn.closed) {
+      this.#spare = null;
+      ex.reused = true;
+      this.#attach(ex, spare.conn);
+      return;
+    }
+    if (spare) {
+      this.#spare = null;
+      spare.conn.destroy();
+    }
+    const up = await ex.dialer();
+    if (this.#ex !== ex || this.#phase !== "busy") {
+      up.destroy();
+      return;
+    }
+    this.#attach(ex, up);
+  }
+
+  #attach(ex: Exchange, up: Conn): void {
+    ex.up = up;
+    up.onWritable = () => this.#flowControl();
+    up.onEnd = () => this.#onUpstreamGone(ex, undefined);
+    up.onClose = (err) => this.#onUpstreamGone(ex, err);
+    up.listen((chunk) => this.#onUpstreamData(ex, chunk));
+    const head = upstreamRequestHead(ex.req, ex.path, ex.hostHeader, ex.upgrade);
+    ex.headSent = true;
+    const first = ex.pendingBytes > 0 ? Buffer.concat([head, ...ex.pending]) : head;
+    ex.bodyBytesSent += ex.pendingBytes;
+    ex.pending = [];
+    ex.pendingBytes = 0;
+    up.write(first);
+    this.#flowControl();
+  }
+
+  /** Feed request-body bytes; returns what follows the body (the next request), if anything. */
+  #feedBody(ex: Exchange, chunk: Buffer): Buffer | null {
+    let end: number;
+    try {
+      end = ex.reqBody.feed(chunk);
+    } catch (e) {
+      this.#abortExchange(ex, e);
+      return null;
+    }
+    const part = end === chunk.length ? chunk : chunk.subarray(0, end);
+    if (part.length > 0) {
+      if (ex.up && ex.headSent) {
+        ex.bodyBytesSent += part.length;
+        ex.up.write(part);
+      } else {
+        ex.pending.push(part);
+        ex.pendingBytes += part.length;
+      }
+    }
+    if (ex.reqBody.done && ex.res !== null && ex.resBody?.done) this.#finish(ex);
+    return end < chunk.length ? chunk.subarray(end) : null;
+  }
+
+  // ------------------------------------------------------------------ responses
+
+  #onUpstreamData(ex: Exchange, chunk: Buffer): void {
+    if (this.#ex !== ex) return;
+    ex.waitMs = 0;
+    if (ex.res === null) {
+      let buf = ex.resBuf ? Buffer.concat([ex.resBuf, chunk]) : chunk;
+      for (;;) {
+        let end: number;
+        let res: ResponseHead;
+        try {
+          end = findHeadEnd(buf, 0, this.#limits(), "response");
+          if (end < 0) {
+            ex.resBuf = buf;
+            return;
+          }
+          res = parseResponseHead(buf.subarray(0, end), this.#limits());
+        } catch (e) {
+          return this.#abortExchange(ex, e);
+        }
+        const rest = buf.subarray(end);
+        if (res.status === 101) {
+          if (ex.upgrade === null) return this.#abortExchange(ex, new ProxyError("upstream_bad_response", "101 Switching Protocols to a request that did not ask to upgrade"));
+          return this.#switchToTunnel(ex, res, rest);
+        }
+        if (res.status < 200) {
+          ex.started = true;
+          this.client.write(clientResponseHead(res, { close: false, upgrade: null, framing: null }));
+          buf = rest;
+          if (buf.length === 0) {
+            ex.resBuf = null;
+            return;
+          }
+          continue;
+        }
+        ex.resBuf = null;
+        return this.#responseHead(ex, res, rest);
+      }
+    }
+    this.#responseBody(ex, chunk);
+  }
+
+  #responseHead(ex: Exchange, res: ResponseHead, rest: Buffer): void {
+    if (ex.upgrade !== null) {
+      // The upstream declined the upgrade: an ordinary response; the tunnel slot is released.
+      this.env.tunnels.release();
+      (ex as { upgrade: string | null }).upgrade = null;
+    }
+    const noBody = ex.req.method === "HEAD" || res.status === 204 || res.status === 304;
+    let framing: Framing | null = null;
+    let body: BodyReader;
+    if (noBody) {
+      body = NO_BODY;
+    } else if (res.chunked) {
+      if (ex.req.minor === 0) return this.#abortExchange(ex, new ProxyError("upstream_bad_response", "chunked response to an HTTP/1.0 request"));
+      body = new ChunkedReader("upstream_bad_response");
+      framing = { chunked: true, contentLength: null };
+    } else if (res.contentLength !== null) {
+      body = new LengthReader(res.contentLength);
+      framing = { chunked: false, contentLength: res.contentLength };
+    } else {
+      body = new CloseDelimitedReader();
+      ex.closeAfter = true;
+    }
+    if (res.minor === 0 || res.connection.has("close") || body instanceof CloseDelimitedReader) ex.upDirty = true;
+    ex.res = res;
+    ex.resBody = body;
+    if (!ex.reqBody.done) ex.closeAfter = true; // answered before the request finished
+    const head = clientResponseHead(res, { close: ex.closeAfter, upgrade: null, framing });
+    let end: number;
+    try {
+      end = body.feed(rest);
+    } catch (e) {
+      return this.#abortExchange(ex, e);
+    }
+    if (end < rest.length) ex.upDirty = true;
+    ex.started = true;
+    const ok = this.client.write(end > 0 ? Buffer.concat([head, rest.subarray(0, end)]) : head);
+    if (!ok) ex.up?.pause();
+    if (body.done) this.#finish(ex);
+  }
+
+  #responseBody(ex: Exchange, chunk: Buffer): void {
+    const body = ex.resBody!;
+    let end: number;
+    try {
+      end = body.feed(chunk);
+    } catch (e) {
+      return this.#abortExchange(ex, e);
+    }
+    if (end < chunk.length) ex.upDirty = true;
+    if (end > 0 && !this.client.write(end === chunk.length ? chunk : chunk.subarray(0, end))) ex.up?.pause();
+    if (body.done) this.#finish(ex);
+  }
+
+  #switchToTunnel(ex: Exchange, res: ResponseHead, rest: Buffer): void {
+    const up = ex.up!;
+    this.#ex = null;
+    this.#phase = "tunnel";
+    this.client.write(clientResponseHead(res, { close: false, upgrade: ex.upgrade, framing: null }));
+    if (rest.length > 0) this.client.write(rest);
+    const held = this.#buf;
+    this.#buf = null;
+    this.#startRelay(up, held, "upgrade");
+  }
+
+  #startRelay(up: Conn, toUpstream: Buffer | null, kind: "connect" | "upgrade"): void {
+    this.env.state.metrics.tunnels.add({}, 1);
+    this.#relay = new Relay(this.client, up, (r) => {
+      this.env.tunnels.release();
+      this.env.state.metrics.tunnels.add({}, -1);
+      this.env.state.metrics.bytes.add({ direction: "in" }, r.a.bytesIn);
+      this.env.state.metrics.bytes.add({ direction: "out" }, r.a.bytesOut);
+      this.#phase = "done";
+      this.env.log.debug("tunnel closed", { client: this.peer, kind, bytes_in: r.a.bytesIn, bytes_out: r.a.bytesOut });
+    });
+    this.client.resume();
+    this.#relay.start(toUpstream);
+  }
+
+  /** The response (and the request) are complete. */
+  #finish(ex: Exchange): void {
+    if (!ex.reqBody.done) return; // wait for the request body (see #feedBody)
+    if (this.#ex !== ex) return;
+    this.#ex = null;
+    const up = ex.up;
+    if (up) {
+      if (!ex.upDirty && !up.closed && ex.poolKey !== null) this.#keepSpare(up, ex.poolKey);
+      else up.destroy();
+    }
+    if (ex.closeAfter || this.client.readEnded) {
+      this.#phase = "done";
+      this.client.close();
+      return;
+    }
+    this.#nextRequest();
+  }
+
+  #nextRequest(): void {
+    this.#phase = "idle";
+    this.#ms = 0;
+    this.client.resume();
+    if (this.#buf) this.#readHead();
+  }
+
+  #keepSpare(up: Conn, key: string): void {
+    this.#spare = { conn: up, key };
+    up.onWritable = () => {};
+    const drop = () => {
+      if (this.#spare?.conn === up) this.#spare = null;
+      up.destroy();
+    };
+    up.onEnd = drop;
+    up.onClose = drop;
+    up.listen(drop); // an idle upstream must not talk
+  }
+
+  // ------------------------------------------------------------------ failures
+
+  #onUpstreamGone(ex: Exchange, err: Error | undefined): void {
+    if (this.#ex !== ex) return;
+    if (ex.res === null) {
+      const silent = !ex.started && (ex.resBuf === null || ex.resBuf.length === 0);
+      if (silent && ex.reused && !ex.retried && ex.bodyBytesSent === 0 && ex.reqBody.done) {
+        // A kept-alive upstream closed while idle; send the request on a fresh connection once.
+        ex.retried = true;
+        ex.reused = false;
+        ex.up?.destroy();
+        ex.up = null;
+        ex.headSent = false;
+        ex.dialer().then(
+          (up) => (this.#ex === ex ? this.#attach(ex, up) : up.destroy()),
+          (e) => this.#upstreamFailed(ex, e),
+        );
+        return;
+      }
+      const code: ErrorCode = err ? (isProxyError(err) ? err.code : "upstream_reset") : "upstream_closed";
+      return this.#abortExchange(ex, new ProxyError(code, err ? `${ERRORS[code].message}: ${err.message}` : ERRORS[code].message));
+    }
+    if (ex.resBody instanceof CloseDelimitedReader) {
+      ex.resBody.done = true;
+      ex.upDirty = true;
+      ex.closeAfter = true;
+      if (!ex.reqBody.done) {
+        this.#ex = null;
+        this.#phase = "done";
+        this.client.close();
+        return;
+      }
+      return this.#finish(ex);
+    }
+    if (ex.resBody?.done) return; // already finished
+    // The response was cut short: the client must see a broken connection, not a complete body.
+    this.env.log.warn("upstream closed mid-response", { client: this.peer, host: ex.target?.host, error: err?.message });
+    this.#ex = null;
+    this.#phase = "done";
+    ex.up?.destroy(true);
+    this.client.destroy(true);
+  }
+
+  #upstreamFailed(ex: Exchange, e: unknown): void {
+    if (this.#ex !== ex) return;
+    this.#abortExchange(ex, e);
+  }
+
+  /** Fail the current exchange: a 4xx/5xx if nothing was sent to the client yet, else a reset. */
+  #abortExchange(ex: Exchange, e: unknown): void {
+    if (this.#ex === ex) this.#ex = null;
+    ex.up?.destroy(true);
+    if (ex.upgrade !== null) this.env.tunnels.release();
+    if (ex.started) {
+      this.env.log.warn("exchange failed after the response started", { client: this.peer, error: (e as Error).message });
+      this.#phase = "done";
+      this.client.destroy(true);
+      return;
+    }
+    this.#fatalFrom(e);
+  }
+
+  #fatalFrom(e: unknown): void {
+    if (isProxyError(e)) return this.#fatal(e.code, e.message);
+    this.env.log.error("internal error", { client: this.peer, error: (e as Error)?.stack ?? String(e) });
+    this.#fatal("internal", "internal error");
+  }
+
+  /** Answer an error and close the connection (its state is no longer trustworthy). */
+  #fatal(code: ErrorCode, message: string): void {
+    if (this.#phase === "done" || this.client.closed) return;
+    const ex = this.#ex;
+    this.#ex = null;
+    ex?.up?.destroy(true);
+    this.#phase = "done";
+    this.env.state.metrics.errors.add({ code });
+    if (code !== "head_timeout" && code !== "bad_request") this.env.log.info("request failed", { client: this.peer, code, error: message });
+    this.client.write(errorReply(code, message, true));
+    this.client.close();
+  }
+
+  // ------------------------------------------------------------------ CONNECT
+
+  async #connect(req: RequestHead): Promise<void> {
+    let target: Target;
+    try {
+      target = parseAuthority(req.target, null);
+    } catch (e) {
+      throw e instanceof TargetError ? new ProxyError("bad_target", e.message) : e;
+    }
+    if (req.chunked || (req.contentLength ?? 0) > 0) throw new ProxyError("bad_request", "a CONNECT request must not have a body");
+    const decision = await this.env.state.evaluate(target);
+    if (this.#phase !== "busy") return;
+    if (decision.verdict === "block") return this.#connectBlocked(target, decision.reason, decision.explain, null);
+    if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
+
+    const mode = this.env.state.mode;
+    const mitm = this.env.mitm;
+    if (mode === "limited") {
+      if (!mitm || !this.env.state.config.np.mitm.enabled) {
+        return this.#connectBlocked(target, "mitm_required", "limited mode allows HTTPS only through MITM ([network_proxy.mitm] enabled = true)", "limited");
+      }
+      const rest = this.#buf;
+      this.#buf = null;
+      this.#phase = "tunnel";
+      this.onTakeover?.();
+      return mitm.intercept(this, target, decision, rest);
+    }
+
+    if (!this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
+    let up: Conn;
+    try {
+      up = await this.#dialTimed(decision.addresses, target.port);
+    } catch (e) {
+      this.env.tunnels.release();
+      throw e;
+    }
+    if (this.#phase !== "busy") {
+      this.env.tunnels.release();
+      up.destroy();
+      return;
+    }
+    this.env.state.metrics.requests.add({ protocol: "http-connect", decision: "allow" });
+    this.env.log.debug("CONNECT allowed", { client: this.peer, host: formatTarget(target) });
+    this.#phase = "tunnel";
+    this.client.write(CONNECT_ESTABLISHED);
+    const held = this.#buf;
+    this.#buf = null;
+    this.#startRelay(up, held, "connect");
+  }
+
+  #connectBlocked(target: Target, reason: BlockReason, explain: string, mode: "limited" | null): void {
+    this.env.state.record({ host: target.host, port: target.port, reason, client: this.peer, method: "CONNECT", mode, protocol: "http-connect", explain });
+    this.#phase = "done";
+    this.client.write(blockText(reason, true));
+    this.client.close();
+  }
+
+  // ------------------------------------------------------------------ x-unix-socket
+
+  async #unix(req: RequestHead, path: string): Promise<void> {
+    if (path === "" || !/^[\x21-\x7e]+$/.test(path)) throw new ProxyError("bad_request", "invalid x-unix-socket header");
+    const mode = this.env.state.mode;
+    const hasBody = req.chunked || (req.contentLength ?? 0) > 0;
+    const why = methodBlock(mode, { method: req.method, hasBody, upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) });
+    const unixTarget: Target = { kind: "domain", host: "unix-socket", port: 0 };
+    if (why) return this.#unixBlocked(req, "method_not_allowed", path, why, "limited", hasBody);
+    if (process.platform !== "darwin") throw new ProxyError("unix_sockets_unsupported", "unix sockets unsupported: x-unix-socket works on macOS only");
+    if (!unixSocketAllowed(path, this.env.state.config.policy.unixSockets)) {
+      return this.#unixBlocked(req, "not_allowed", path, `${path} is not in allow_unix_sockets`, null, hasBody);
+    }
+    let originPath = req.target;
+    if (!originPath.startsWith("/") && originPath !== "*") {
+      try {
+        originPath = parseAbsoluteUrl(req.target).path;
+      } catch {
+        originPath = "/";
+      }
+    }
+    this.#begin(req, {
+      target: unixTarget,
+      path: originPath,
+      hostHeader: req.host ?? "localhost",
+      upgrade: null,
+      dialer: () => dialUnixSocket(path, this.env.state.config.np.limits.connect_timeout_ms),
+      poolKey: null,
+    });
+  }
+
+  #unixBlocked(req: RequestHead, reason: BlockReason, path: string, explain: string, mode: "limited" | null, hasBody: boolean): void {
+    this.env.state.record({ host: path, port: null, reason, client: this.peer, method: req.method, mode, protocol: "unix-socket", explain });
+    const close = hasBody || req.minor === 0 || req.connection.has("close");
+    this.client.write(blockJson(reason, "unix-socket", close));
+    this.#afterLocalReply(close);
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  #onClientEnd(): void {
+    if (this.#phase === "idle" || this.#phase === "head") {
+      this.#phase = "done";
+      this.client.close();
+      return;
+    }
+    const ex = this.#ex;
+    if (this.#phase === "busy" && ex && !ex.reqBody.done) {
+      // The client stopped before its request body was complete.
+      this.#ex = null;
+      ex.up?.destroy(true);
+      this.#phase = "done";
+      this.client.close();
+    }
+    // Otherwise the response is still owed; #finish closes because readEnded is set.
+  }
+
+  #onClientClose(): void {
+    this.#phase = "done";
+    const ex = this.#ex;
+    this.#ex = null;
+    if (ex) {
+      ex.up?.destroy(true);
+      if (ex.upgrade !== null && ex.res === null) this.env.tunnels.release();
+    }
+    this.#spare?.conn.destroy();
+    this.#spare = null;
+  }
+
+  /** Called by the sweeper every `ms` milliseconds: enforce head, idle and response time-outs. */
+  tick(ms: number): void {
+    const l = this.env.state.config.np.limits;
+    switch (this.#phase) {
+      case "idle":
+        this.#ms += ms;
+        if (this.#ms >= (this.#firstRequest ? l.head_timeout_ms : l.idle_timeout_ms)) {
+          this.#phase = "done";
+          this.client.close();
+        }
+        return;
+      case "head":
+        this.#ms += ms;
+        if (this.#ms >= l.head_timeout_ms) this.#fatal("head_timeout", `no complete request head within ${l.head_timeout_ms} ms`);
+        return;
+      case "busy": {
+        const ex = this.#ex;
+        if (ex && ex.headSent && ex.res === null) {
+          ex.waitMs += ms;
+          if (ex.waitMs >= l.response_timeout_ms) this.#abortExchange(ex, new ProxyError("upstream_timeout", `no response from upstream within ${l.response_timeout_ms} ms`));
+        }
+        return;
+      }
+      case "tunnel": {
+        const r = this.#relay;
+        if (!r) return;
+        r.a.idleTicks += ms;
+        r.b.idleTicks += ms;
+        if (r.idleTicks >= l.tunnel_idle_timeout_ms) {
+          this.env.log.info("closing idle tunnel", { client: this.peer, idle_ms: r.idleTicks });
+          r.close(false);
+        }
+        return;
+      }
+      case "done":
+        return;
+    }
+  }
+
+  /** Stop: graceful (between requests) or forced. */
+  shutdown(force: boolean): boolean {
+    if (force) {
+      this.#relay?.close(true);
+      this.#ex?.up?.destroy(true);
+      this.client.destroy(true);
+      return true;
+    }
+    if (this.#phase === "idle" || this.#phase === "done") {
+      this.#phase = "done";
+      this.client.close();
+      return true;
+    }
+    return false;
+  }
+}

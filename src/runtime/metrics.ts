@@ -1,0 +1,81 @@
+/**
+ * Counters, gauges and histograms for `GET /metrics` (Prometheus text format 0.0.4). Updating a
+ * metric is a map lookup and an add; formatting happens only when someone scrapes.
+ */
+
+type Labels = Readonly<Record<string, string>>;
+
+function labelKey(labels: Labels): string {
+  let s = "";
+  for (const k of Object.keys(labels).sort()) s += `${s ? "," : ""}${k}="${labels[k]!.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
+  return s;
+}
+
+class Family {
+  readonly values = new Map<string, number>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: "counter" | "gauge",
+  ) {}
+  add(labels: Labels, n = 1): void {
+    const k = labelKey(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + n);
+  }
+  set(labels: Labels, n: number): void {
+    this.values.set(labelKey(labels), n);
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(labelKey(labels)) ?? 0;
+  }
+  render(): string {
+    let s = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} ${this.type}\n`;
+    if (this.values.size === 0 && this.type === "gauge") s += `${this.name} 0\n`;
+    for (const [k, v] of this.values) s += `${this.name}${k ? `{${k}}` : ""} ${v}\n`;
+    return s;
+  }
+}
+
+class Histogram {
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[],
+  ) {
+    this.counts = buckets.map(() => 0);
+  }
+  observe(seconds: number): void {
+    this.sum += seconds;
+    this.count++;
+    for (let i = 0; i < this.buckets.length; i++) if (seconds <= this.buckets[i]!) this.counts[i]!++;
+  }
+  render(): string {
+    let s = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
+    this.buckets.forEach((b, i) => (s += `${this.name}_bucket{le="${b}"} ${this.counts[i]}\n`));
+    s += `${this.name}_bucket{le="+Inf"} ${this.count}\n${this.name}_sum ${this.sum}\n${this.name}_count ${this.count}\n`;
+    return s;
+  }
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class Metrics {
+  readonly requests = new Family("cnp_requests_total", "Requests and tunnels by protocol and decision.", "counter");
+  readonly blocks = new Family("cnp_blocks_total", "Blocked requests by reason.", "counter");
+  readonly errors = new Family("cnp_errors_total", "Requests that failed (not blocked) by error code.", "counter");
+  readonly bytes = new Family("cnp_bytes_total", "Bytes relayed, by direction (in: from clients, out: to clients).", "counter");
+  readonly active = new Family("cnp_active_connections", "Open client connections by listener.", "gauge");
+  readonly tunnels = new Family("cnp_active_tunnels", "Open tunnels (CONNECT, SOCKS5, upgrades).", "gauge");
+  readonly reloads = new Family("cnp_config_reloads_total", "Config reloads by result.", "counter");
+  readonly connectLatency = new Histogram("cnp_upstream_connect_seconds", "Time to connect to an upstream.", LATENCY_BUCKETS);
+  readonly dnsLatency = new Histogram("cnp_dns_seconds", "Time to resolve an allowed name.", LATENCY_BUCKETS);
+
+  render(): string {
+    return [this.requests, this.blocks, this.errors, this.bytes, this.active, this.tunnels, this.reloads, this.connectLatency, this.dnsLatency]
+      .map((m) => m.render())
+      .join("");
+  }
+}
