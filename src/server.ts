@@ -3,12 +3,15 @@
  * addresses (so it can refuse to loop into them), ticks time-outs, and stops gracefully.
  */
 import { networkInterfaces } from "node:os";
+import { startAdmin } from "./admin/server.ts";
+import { loadOrCreateToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
 import { ProxyEnv } from "./proxy/env.ts";
 import { HttpSession } from "./proxy/http/session.ts";
 import { errorReply } from "./proxy/http/reply.ts";
 import { startListener } from "./proxy/listener.ts";
 import type { ProxyState } from "./runtime/state.ts";
+import { watchConfig } from "./runtime/watch.ts";
 
 export interface Service {
   readonly name: string;
@@ -24,6 +27,8 @@ export class ProxyServer {
   readonly services: Service[] = [];
   readonly env: ProxyEnv;
   #sweeper: ReturnType<typeof setInterval> | null = null;
+  #watcher: { close(): void } | null = null;
+  #fileToken: string | null = null;
 
   constructor(
     readonly state: ProxyState,
@@ -39,8 +44,15 @@ export class ProxyServer {
     return s.address;
   }
 
-  async start(): Promise<void> {
-    const { listeners } = this.state.config;
+  /** Start the listeners. `watch` also reloads the config when its file changes. */
+  async start(opts: { watch?: boolean } = {}): Promise<void> {
+    const { listeners, np, source } = this.state.config;
+    if (!np.dangerously_disable_admin_auth && np.admin_token === "") {
+      const path = tokenPath(source.dir);
+      const { token, created } = loadOrCreateToken(path);
+      this.#fileToken = token;
+      this.log.info(created ? "created the admin API token" : "using the admin API token", { path });
+    }
     this.services.push(
       startListener(this.env, listeners.http, {
         name: "HTTP proxy",
@@ -49,21 +61,35 @@ export class ProxyServer {
         overCapReply: errorReply("too_many_connections", "", true),
       }),
     );
+    this.services.push(startAdmin(this.state, this.log, listeners.admin, { token: () => this.adminToken() }));
     this.state.self = this.services.map((s) => s.address);
     if (this.state.self.some((a) => UNSPECIFIED.has(a.host))) this.state.localAddrs = localAddresses();
     this.#startSweeper();
+    if (opts.watch) this.#watcher = watchConfig(source.path, () => void this.state.reload(), this.log);
+  }
+
+  /** The token POST /mode and /reload require, or null when auth is disabled. */
+  adminToken(): string | null {
+    const np = this.state.config.np;
+    if (np.dangerously_disable_admin_auth) return null;
+    return np.admin_token !== "" ? np.admin_token : this.#fileToken;
   }
 
   #startSweeper(): void {
     const l = this.state.config.np.limits;
     const every = Math.max(25, Math.min(1000, Math.floor(Math.min(l.head_timeout_ms, l.idle_timeout_ms, l.response_timeout_ms, l.tunnel_idle_timeout_ms) / 4)));
     this.#sweeper = setInterval(() => {
-      for (const s of this.env.sessions) s.tick(every);
+      for (const s of this.env.sessions) {
+        s.tick(every);
+        this.env.countBytes(s.client);
+      }
     }, every);
     this.#sweeper.unref();
   }
 
   async stop(graceMs = this.state.config.np.limits.shutdown_grace_ms): Promise<void> {
+    this.#watcher?.close();
+    this.#watcher = null;
     await Promise.all(this.services.map((s) => s.stop(graceMs)));
     this.services.length = 0;
     if (this.#sweeper) clearInterval(this.#sweeper);

@@ -31,7 +31,7 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
   const state = new ProxyState(config, log, systemResolver, () => loadConfig(opts));
   const server = new ProxyServer(state, log);
   try {
-    await server.start();
+    await server.start({ watch: true });
   } catch (e) {
     log.error((e as Error).message);
     await server.stop(0);

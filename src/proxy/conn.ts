@@ -28,6 +28,9 @@ export class Conn {
   /** Bytes this side received and sent (for metrics and logs). */
   bytesIn = 0;
   bytesOut = 0;
+  /** How much of bytesIn/bytesOut was already added to the metrics. */
+  countedIn = 0;
+  countedOut = 0;
   /** Idle sweeps since the last activity (see Sweeper). */
   idleTicks = 0;
 

@@ -6,9 +6,12 @@ import type { Logger } from "../log.ts";
 import type { Decision } from "../policy/decide.ts";
 import type { Target } from "../policy/target.ts";
 import type { ProxyState } from "../runtime/state.ts";
+import type { Conn } from "./conn.ts";
 import type { HttpSession } from "./http/session.ts";
 
 export interface Session {
+  /** The client connection. */
+  readonly client: Conn;
   /** Advance time-outs by `ms`. */
   tick(ms: number): void;
   /** Close now if idle (graceful) or unconditionally (force). Returns true when closed. */
@@ -52,5 +55,19 @@ export class ProxyEnv {
   }
   untrack(s: Session): void {
     if (this.sessions.delete(s)) this.connections--;
+    this.countBytes(s.client);
+  }
+
+  /** Add what a client connection moved since the last call to the byte counters. */
+  countBytes(c: Conn): void {
+    const m = this.state.metrics.bytes;
+    if (c.bytesIn !== c.countedIn) {
+      m.add({ direction: "in" }, c.bytesIn - c.countedIn);
+      c.countedIn = c.bytesIn;
+    }
+    if (c.bytesOut !== c.countedOut) {
+      m.add({ direction: "out" }, c.bytesOut - c.countedOut);
+      c.countedOut = c.bytesOut;
+    }
   }
 }

@@ -28,8 +28,12 @@ export class ProxyState {
   /** Bound listener addresses (filled in once the listeners are up). */
   self: SelfAddr[] = [];
   localAddrs: ReadonlySet<string> = new Set();
-  /** Called after every successful swap (MITM CA reload hooks in here). */
-  onSwap: Array<(next: LoadedConfig, prev: LoadedConfig) => void> = [];
+  /**
+   * Run before a new config is swapped in (the MITM layer loads the CA here); a throw keeps the
+   * old config and reports the message as a problem.
+   */
+  prepare: Array<(next: LoadedConfig, prev: LoadedConfig) => Promise<void> | void> = [];
+  #reloading: Promise<ReloadOutcome> = Promise.resolve({ ok: true, problems: [], changes: [] });
 
   constructor(
     config: LoadedConfig,
@@ -92,27 +96,34 @@ export class ProxyState {
     return ev;
   }
 
-  /** Load the config again and swap it in; on failure keep the current one and report every problem. */
-  reload(): ReloadOutcome {
+  /**
+   * Load the config again and swap it in; on failure keep the current one and report every
+   * problem. Reloads are serialized.
+   */
+  reload(): Promise<ReloadOutcome> {
+    this.#reloading = this.#reloading.then(() => this.#reload());
+    return this.#reloading;
+  }
+
+  async #reload(): Promise<ReloadOutcome> {
     const result = this.loader();
-    if (!result.ok) {
-      this.metrics.reloads.add({ result: "failure" });
-      this.log.warn("config reload failed; keeping the previous config", { path: result.source.path, problems: result.problems });
-      return { ok: false, problems: result.problems, changes: [] };
-    }
+    if (!result.ok) return this.#failed(result.problems, result.source.path);
     return this.swap(result.config);
   }
 
-  swap(next: LoadedConfig): ReloadOutcome {
+  #failed(problems: readonly string[], path: string): ReloadOutcome {
+    this.metrics.reloads.add({ result: "failure" });
+    this.log.warn("config reload failed; keeping the previous config", { path, problems });
+    return { ok: false, problems, changes: [] };
+  }
+
+  async swap(next: LoadedConfig): Promise<ReloadOutcome> {
     const prev = this.#config;
-    for (const hook of this.onSwap) {
+    for (const hook of this.prepare) {
       try {
-        hook(next, prev);
+        await hook(next, prev);
       } catch (e) {
-        const msg = (e as Error).message;
-        this.metrics.reloads.add({ result: "failure" });
-        this.log.warn("config reload failed; keeping the previous config", { problems: [msg] });
-        return { ok: false, problems: [msg], changes: [] };
+        return this.#failed([(e as Error).message], next.source.path);
       }
     }
     if (this.#runtimeMode !== null && next.np.mode !== this.#fileModeAtOverride) {
@@ -125,7 +136,8 @@ export class ProxyState {
     this.blocked.resize(next.np.max_blocked_events);
     const changes = diffPolicy(prev, next);
     for (const w of next.warnings) this.log.warn(w);
-    this.log.info("reloaded config", { path: next.source.path, changes: changes.length ? changes : undefined });
+    for (const c of changes) this.log.info(`config change: ${c}`);
+    this.log.info("reloaded config", { path: next.source.path });
     return { ok: true, problems: [], changes };
   }
 }

@@ -1,7 +1,10 @@
 /**
  * An in-process proxy on port 0 for integration tests, with its log captured.
  */
-import { buildConfig } from "../../src/config/load.ts";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config/load.ts";
 import { Logger } from "../../src/log.ts";
 import type { Resolver } from "../../src/policy/decide.ts";
 import { systemResolver } from "../../src/policy/resolve.ts";
@@ -22,6 +25,24 @@ export class TestProxy implements AsyncDisposable {
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
+  get adminPort(): number {
+    return this.server.address("admin API").port;
+  }
+  get adminUrl(): string {
+    return `http://127.0.0.1:${this.adminPort}`;
+  }
+  get token(): string | null {
+    return this.server.adminToken();
+  }
+  get configPath(): string {
+    return this.state.config.source.path;
+  }
+  /** fetch an admin endpoint; POSTs carry the token unless `auth: false`. */
+  admin(path: string, init: RequestInit & { auth?: boolean } = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (init.auth !== false && this.token && !headers.has("authorization")) headers.set("authorization", `Bearer ${this.token}`);
+    return fetch(this.adminUrl + path, { ...init, headers });
+  }
   get log(): string {
     return this.logLines.join("");
   }
@@ -32,7 +53,9 @@ export class TestProxy implements AsyncDisposable {
 
 export interface ProxyOptions {
   resolver?: Resolver;
+  /** Written to a config.toml in a fresh directory, which the proxy reloads from (and watches with `watch`). */
   configText?: string | null;
+  watch?: boolean;
 }
 
 /** `overrides` are `-c` style (`network_proxy.mode=limited`). Listeners bind 127.0.0.1:0. */
@@ -43,14 +66,17 @@ export async function startProxy(overrides: string[] = [], opts: ProxyOptions = 
     'network_proxy.admin_url="127.0.0.1:0"',
     ...overrides,
   ];
-  const source = { path: "/nonexistent/config.toml", exists: opts.configText != null, dir: "/nonexistent", overrides: all };
-  const r = buildConfig(opts.configText ?? null, source);
+  const dir = mkdtempSync(join(tmpdir(), "cnp-test-"));
+  const path = join(dir, "config.toml");
+  if (opts.configText != null) writeFileSync(path, opts.configText);
+  const load = () => loadConfig({ configPath: path, overrides: all, env: {} });
+  const r = load();
   if (!r.ok) throw new Error(r.problems.join("\n"));
   const lines: string[] = [];
   const log = new Logger("debug", "text", { write: (l) => lines.push(l) });
-  const state = new ProxyState(r.config, log, opts.resolver ?? systemResolver, () => buildConfig(opts.configText ?? null, source));
+  const state = new ProxyState(r.config, log, opts.resolver ?? systemResolver, load);
   const server = new ProxyServer(state, log);
-  await server.start();
+  await server.start({ watch: opts.watch ?? false });
   return new TestProxy(server, lines);
 }
 

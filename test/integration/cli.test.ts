@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { CliProcess, runCli } from "../helpers/cli.ts";
 
 const home = () => mkdtempSync(join(tmpdir(), "cnp-home-"));
+/** Every listener on an ephemeral port, so tests never collide with each other or a real proxy. */
+const EPHEMERAL = ["-c", 'network_proxy.proxy_url="127.0.0.1:0"', "-c", 'network_proxy.admin_url="127.0.0.1:0"', "-c", 'network_proxy.socks_url="127.0.0.1:0"'];
 
 describe("the CLI as a process", () => {
   test("--version and --help exit 0; usage errors exit 2", async () => {
@@ -77,7 +79,7 @@ describe("the CLI as a process", () => {
 
   test("SIGTERM and SIGINT stop the proxy with exit 0", async () => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) {
-      await using p = new CliProcess(["-c", "network_proxy.limits.shutdown_grace_ms=200"], { CODEX_HOME: home() });
+      await using p = new CliProcess(["-c", "network_proxy.limits.shutdown_grace_ms=200", ...EPHEMERAL], { CODEX_HOME: home() });
       await p.waitFor(/codex-network-proxy started/);
       p.proc.kill(sig);
       expect(await p.proc.exited).toBe(0);

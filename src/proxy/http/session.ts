@@ -445,8 +445,6 @@ export class HttpSession implements Session {
     this.#relay = new Relay(this.client, up, (r) => {
       this.env.tunnels.release();
       this.env.state.metrics.tunnels.add({}, -1);
-      this.env.state.metrics.bytes.add({ direction: "in" }, r.a.bytesIn);
-      this.env.state.metrics.bytes.add({ direction: "out" }, r.a.bytesOut);
       this.#phase = "done";
       this.env.log.debug("tunnel closed", { client: this.peer, kind, bytes_in: r.a.bytesIn, bytes_out: r.a.bytesOut });
     });

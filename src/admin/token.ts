@@ -1,0 +1,59 @@
+/**
+ * The admin API's bearer token: `network_proxy.admin_token` if set, otherwise the contents of
+ * `network_proxy/admin.token` beside the config file, created once (0600, create-new + fsync +
+ * link) when missing. The comparison runs in constant time.
+ */
+import { timingSafeEqual } from "node:crypto";
+import { lstatSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ensureDir, FileExistsError, writeFileCreateNew } from "../fsutil.ts";
+
+export function tokenPath(configDir: string): string {
+  return join(configDir, "network_proxy", "admin.token");
+}
+
+export class TokenError extends Error {
+  readonly code = "token_error";
+}
+
+/** Read the token file, creating it with a fresh random token when it does not exist. */
+export function loadOrCreateToken(path: string): { token: string; created: boolean } {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new TokenError(`cannot read ${path}: ${(e as Error).message}`);
+      const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+      try {
+        ensureDir(dirname(path));
+        writeFileCreateNew(path, token + "\n", 0o600);
+        return { token, created: true };
+      } catch (w) {
+        if (w instanceof FileExistsError) continue; // another process won the race: read theirs
+        throw new TokenError(`cannot create the admin token file ${path}: ${(w as Error).message}`);
+      }
+    }
+    if (!st.isFile()) throw new TokenError(`refusing admin token ${path}: not a regular file`);
+    if ((st.mode & 0o077) !== 0) {
+      throw new TokenError(`refusing admin token ${path}: its mode ${(st.mode & 0o777).toString(8).padStart(4, "0")} lets other users read it; fix with: chmod 600 ${path}`);
+    }
+    const token = readFileSync(path, "utf8").trim();
+    if (token.length < 16) throw new TokenError(`admin token in ${path} is shorter than 16 characters; delete the file to have a new one created`);
+    return { token, created: false };
+  }
+  throw new TokenError(`cannot create the admin token file ${path}`);
+}
+
+/** Constant-time check of an `Authorization: Bearer <token>` header. */
+export function bearerMatches(header: string | null, token: string): boolean {
+  if (!header || !header.startsWith("Bearer ")) return false;
+  const given = Buffer.from(header.slice(7).trim());
+  const want = Buffer.from(token);
+  // Compare equal-length buffers so the time does not depend on where they differ.
+  const a = Buffer.alloc(Math.max(given.length, want.length));
+  const b = Buffer.alloc(a.length);
+  given.copy(a);
+  want.copy(b);
+  return timingSafeEqual(a, b) && given.length === want.length;
+}
