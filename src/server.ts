@@ -10,6 +10,7 @@ import { ProxyEnv } from "./proxy/env.ts";
 import { HttpSession } from "./proxy/http/session.ts";
 import { errorReply } from "./proxy/http/reply.ts";
 import { startListener } from "./proxy/listener.ts";
+import { Socks5Session } from "./proxy/socks5/session.ts";
 import type { ProxyState } from "./runtime/state.ts";
 import { watchConfig } from "./runtime/watch.ts";
 
@@ -61,6 +62,17 @@ export class ProxyServer {
         overCapReply: errorReply("too_many_connections", "", true),
       }),
     );
+    if (listeners.socks) {
+      this.services.push(
+        startListener(this.env, listeners.socks, {
+          name: "SOCKS5 proxy",
+          metricLabel: "socks5",
+          accept: (env, conn, peer) => new Socks5Session(env, conn, peer),
+          overCapReply: null,
+        }),
+      );
+      if (this.state.mode === "limited") this.log.warn('SOCKS5 is blocked in limited mode (it cannot show a method); set mode = "full" to allow SOCKS5');
+    }
     this.services.push(startAdmin(this.state, this.log, listeners.admin, { token: () => this.adminToken() }));
     this.state.self = this.services.map((s) => s.address);
     if (this.state.self.some((a) => UNSPECIFIED.has(a.host))) this.state.localAddrs = localAddresses();

@@ -3,10 +3,10 @@
  * `network_proxy/admin.token` beside the config file, created once (0600, create-new + fsync +
  * link) when missing. The comparison runs in constant time.
  */
-import { timingSafeEqual } from "node:crypto";
 import { lstatSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ensureDir, FileExistsError, writeFileCreateNew } from "../fsutil.ts";
+import { constantTimeEqual } from "../timing.ts";
 
 export function tokenPath(configDir: string): string {
   return join(configDir, "network_proxy", "admin.token");
@@ -48,12 +48,5 @@ export function loadOrCreateToken(path: string): { token: string; created: boole
 /** Constant-time check of an `Authorization: Bearer <token>` header. */
 export function bearerMatches(header: string | null, token: string): boolean {
   if (!header || !header.startsWith("Bearer ")) return false;
-  const given = Buffer.from(header.slice(7).trim());
-  const want = Buffer.from(token);
-  // Compare equal-length buffers so the time does not depend on where they differ.
-  const a = Buffer.alloc(Math.max(given.length, want.length));
-  const b = Buffer.alloc(a.length);
-  given.copy(a);
-  want.copy(b);
-  return timingSafeEqual(a, b) && given.length === want.length;
+  return constantTimeEqual(Buffer.from(header.slice(7).trim()), Buffer.from(token));
 }

@@ -25,6 +25,9 @@ export class TestProxy implements AsyncDisposable {
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
+  get socksPort(): number {
+    return this.server.address("SOCKS5 proxy").port;
+  }
   get adminPort(): number {
     return this.server.address("admin API").port;
   }

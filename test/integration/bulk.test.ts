@@ -19,7 +19,7 @@ function rssKiB(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 
-async function proxyProcess(): Promise<{ proc: CliProcess; port: number }> {
+async function proxyProcess(): Promise<{ proc: CliProcess; port: number; socksPort: number }> {
   const proc = new CliProcess(
     [
       "-c",
@@ -34,7 +34,8 @@ async function proxyProcess(): Promise<{ proc: CliProcess; port: number }> {
     { CODEX_HOME: mkdtempSync(join(tmpdir(), "cnp-bulk-")) },
   );
   const m = await proc.waitFor(/HTTP proxy listening addr=127\.0\.0\.1:(\d+)/);
-  return { proc, port: Number(m[1]) };
+  const s = await proc.waitFor(/SOCKS5 proxy listening addr=127\.0\.0\.1:(\d+)/);
+  return { proc, port: Number(m[1]), socksPort: Number(s[1]) };
 }
 
 /** An origin that streams `total` pattern bytes to each connection, honouring backpressure. */
@@ -77,7 +78,8 @@ interface TunnelClient {
   done: Promise<string>;
 }
 
-async function tunnel(proxyPort: number, originPort: number, expect: number): Promise<TunnelClient> {
+/** CONNECT (HTTP) or SOCKS5 CONNECT to the origin, hashing everything that comes back. */
+async function tunnel(proxyPort: number, originPort: number, expect: number, via: "connect" | "socks5" = "connect"): Promise<TunnelClient> {
   const hasher = new Bun.CryptoHasher("sha256");
   let got = 0;
   let headDone = false;
@@ -90,11 +92,18 @@ async function tunnel(proxyPort: number, originPort: number, expect: number): Pr
       data(_s, d) {
         if (!headDone) {
           head = Buffer.concat([head, d]);
-          const end = head.indexOf("\r\n\r\n");
-          if (end < 0) return;
-          if (!head.subarray(0, end).toString().startsWith("HTTP/1.1 200")) return reject(new Error(head.toString()));
-          headDone = true;
-          d = head.subarray(end + 4);
+          if (via === "socks5") {
+            if (head.length < 12) return;
+            if (head[1] !== 0 || head[3] !== 0) return reject(new Error(`SOCKS5 refused: ${[...head.subarray(0, 12)]}`));
+            headDone = true;
+            d = head.subarray(12);
+          } else {
+            const end = head.indexOf("\r\n\r\n");
+            if (end < 0) return;
+            if (!head.subarray(0, end).toString().startsWith("HTTP/1.1 200")) return reject(new Error(head.toString()));
+            headDone = true;
+            d = head.subarray(end + 4);
+          }
         }
         got += d.length;
         hasher.update(d);
@@ -105,7 +114,8 @@ async function tunnel(proxyPort: number, originPort: number, expect: number): Pr
       },
     },
   });
-  socket.write(`CONNECT 127.0.0.1:${originPort} HTTP/1.1\r\n\r\n`);
+  if (via === "socks5") socket.write(Uint8Array.of(5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, originPort >> 8, originPort & 255));
+  else socket.write(`CONNECT 127.0.0.1:${originPort} HTTP/1.1\r\n\r\n`);
   return { socket, received: () => got, done: promise };
 }
 
@@ -125,6 +135,23 @@ describe("bulk transfers through a proxy process", () => {
       c.socket.end();
       expect(digest).toBe(patternSha(GiB));
       console.log(`1 GiB through the tunnel in ${secs.toFixed(2)} s (${(GiB / MiB / secs).toFixed(0)} MiB/s); proxy RSS ${before} KiB -> peak ${peak} KiB`);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(peak - before).toBeLessThan(64 * 1024);
+  }, 120_000);
+
+  test("1 GiB through SOCKS5: checksum matches, proxy memory stays bounded", async () => {
+    const { proc, socksPort } = await proxyProcess();
+    await using _p = proc;
+    using origin = streamingOrigin(GiB);
+    const before = rssKiB(proc.proc.pid);
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(proc.proc.pid))), 50);
+    try {
+      const c = await tunnel(socksPort, origin.port, GiB, "socks5");
+      expect(await c.done).toBe(patternSha(GiB));
+      c.socket.end();
     } finally {
       clearInterval(sampler);
     }
