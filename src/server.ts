@@ -6,6 +6,7 @@ import { networkInterfaces } from "node:os";
 import { startAdmin } from "./admin/server.ts";
 import { loadOrCreateToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
+import { loadMitmMaterial, MitmLayer } from "./mitm/intercept.ts";
 import { ProxyEnv } from "./proxy/env.ts";
 import { HttpSession } from "./proxy/http/session.ts";
 import { errorReply } from "./proxy/http/reply.ts";
@@ -36,6 +37,16 @@ export class ProxyServer {
     readonly log: Logger,
   ) {
     this.env = new ProxyEnv(state, log);
+    state.onModeChange.push((mode) => {
+      if (mode === "limited") this.env.closeRelays("mode changed to limited");
+    });
+    // A reload that enables MITM or changes the CA loads it first; a broken CA fails the reload.
+    state.prepare.push(async (next) => {
+      if (!next.np.mitm.enabled) return;
+      const material = await loadMitmMaterial(next);
+      if (this.env.mitm instanceof MitmLayer) this.env.mitm.update(material, next);
+      else this.env.mitm = new MitmLayer(this.env, material, next);
+    });
   }
 
   /** Bound address of a service by name ("HTTP proxy", "SOCKS5 proxy", "admin API"). */
@@ -48,6 +59,10 @@ export class ProxyServer {
   /** Start the listeners. `watch` also reloads the config when its file changes. */
   async start(opts: { watch?: boolean } = {}): Promise<void> {
     const { listeners, np, source } = this.state.config;
+    if (np.mitm.enabled) {
+      this.env.mitm = new MitmLayer(this.env, await loadMitmMaterial(this.state.config), this.state.config);
+      this.log.info("MITM ready", { ca: np.mitm.ca_cert_path });
+    }
     if (!np.dangerously_disable_admin_auth && np.admin_token === "") {
       const path = tokenPath(source.dir);
       const { token, created } = loadOrCreateToken(path);

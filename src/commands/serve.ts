@@ -3,7 +3,6 @@
  */
 import type { CliOptions } from "../cli.ts";
 import { loadConfig } from "../config/load.ts";
-import { CaError, loadOrCreateCa } from "../mitm/ca.ts";
 import { systemResolver } from "../policy/resolve.ts";
 import { ProxyState } from "../runtime/state.ts";
 import { ProxyServer } from "../server.ts";
@@ -17,15 +16,6 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
   if (!config.np.enabled) {
     io.err("codex-network-proxy: network_proxy.enabled is false; not starting any listener\n");
     return 0;
-  }
-  if (config.np.mitm.enabled) {
-    try {
-      const { status } = await loadOrCreateCa(config.np.mitm.ca_cert_path, config.np.mitm.ca_key_path);
-      log.info(status === "created" ? "generated MITM CA" : "loaded MITM CA", { cert_path: config.np.mitm.ca_cert_path, key_path: config.np.mitm.ca_key_path });
-    } catch (e) {
-      log.error(e instanceof CaError ? e.message : `cannot load the MITM CA: ${(e as Error).message}`);
-      return 1;
-    }
   }
   const opts = loadOptions(o, io);
   const state = new ProxyState(config, log, systemResolver, () => loadConfig(opts));

@@ -39,6 +39,8 @@ export class Conn {
   onWritable: () => void = noop;
   onEnd: () => void = noop;
   onClose: (err?: Error) => void = noop;
+  /** TLS only: the handshake finished (`ok` false or an error means the peer was not verified). */
+  onHandshake: ((ok: boolean, err: Error | null) => void) | null = null;
   /** Bookkeeping of whoever accepted the socket; runs after onClose and is never replaced by owners. */
   afterClose: (() => void) | null = null;
 
@@ -196,5 +198,13 @@ export const connHandlers: SocketHandler<Conn> = {
     // A handler threw, or a TLS session failed: fail closed for this connection.
     s.data.destroy(true);
     s.data.reportClose(err);
+  },
+};
+
+/** Handlers for TLS sockets (MITM'd clients, verified upstreams): Conn's, plus the handshake. */
+export const tlsConnHandlers: SocketHandler<Conn> = {
+  ...connHandlers,
+  handshake(s, ok, err) {
+    s.data.onHandshake?.(ok, err);
   },
 };

@@ -8,6 +8,7 @@ import type { Target } from "../policy/target.ts";
 import type { ProxyState } from "../runtime/state.ts";
 import type { Conn } from "./conn.ts";
 import type { HttpSession } from "./http/session.ts";
+import type { Relay } from "./relay.ts";
 
 export interface Session {
   /** The client connection. */
@@ -40,8 +41,10 @@ export class ProxyEnv {
   readonly sessions = new Set<Session>();
   readonly tunnels: TunnelBudget;
   mitm: MitmHook | null = null;
-  /** Client connections open on all proxy listeners. */
+  /** Client connections open on all proxy listeners (maintained by the listeners). */
   connections = 0;
+  /** Open byte relays (CONNECT, SOCKS5, upgrades): closed when the mode becomes limited. */
+  readonly relays = new Set<Relay>();
 
   constructor(
     readonly state: ProxyState,
@@ -54,8 +57,18 @@ export class ProxyEnv {
     this.sessions.add(s);
   }
   untrack(s: Session): void {
-    if (this.sessions.delete(s)) this.connections--;
+    this.sessions.delete(s);
     this.countBytes(s.client);
+  }
+
+  /**
+   * Limited mode must hold for traffic already flowing: tunnels opened in full mode carry bytes
+   * nobody can judge, so they are closed when the mode turns limited.
+   */
+  closeRelays(why: string): void {
+    if (this.relays.size === 0) return;
+    this.log.info("closing open tunnels", { count: this.relays.size, why });
+    for (const r of [...this.relays]) r.close(false);
   }
 
   /** Add what a client connection moved since the last call to the byte counters. */

@@ -42,6 +42,7 @@ export function startListener(env: ProxyEnv, addr: ListenAddr, spec: ListenerSpe
       const session = spec.accept(env, conn, peerOf(s));
       env.track(session);
       conn.afterClose = () => {
+        env.connections--;
         env.state.metrics.active.add({ listener: spec.metricLabel }, -1);
         env.untrack(session);
       };

@@ -33,6 +33,8 @@ export class ProxyState {
    * old config and reports the message as a problem.
    */
   prepare: Array<(next: LoadedConfig, prev: LoadedConfig) => Promise<void> | void> = [];
+  /** Called whenever the effective mode changes (runtime or reload). */
+  onModeChange: Array<(mode: Mode) => void> = [];
   #reloading: Promise<ReloadOutcome> = Promise.resolve({ ok: true, problems: [], changes: [] });
 
   constructor(
@@ -54,9 +56,16 @@ export class ProxyState {
   }
 
   setMode(mode: Mode): void {
+    const before = this.mode;
     this.#runtimeMode = mode;
     this.#fileModeAtOverride = this.#config.np.mode;
     this.log.info("updated network mode", { mode });
+    this.#modeMaybeChanged(before);
+  }
+
+  #modeMaybeChanged(before: Mode): void {
+    const now = this.mode;
+    if (now !== before) for (const f of this.onModeChange) f(now);
   }
 
   /** Decide for a canonical target under the current config. */
@@ -119,6 +128,7 @@ export class ProxyState {
 
   async swap(next: LoadedConfig): Promise<ReloadOutcome> {
     const prev = this.#config;
+    const modeBefore = this.mode;
     for (const hook of this.prepare) {
       try {
         await hook(next, prev);
@@ -138,6 +148,7 @@ export class ProxyState {
     for (const w of next.warnings) this.log.warn(w);
     for (const c of changes) this.log.info(`config change: ${c}`);
     this.log.info("reloaded config", { path: next.source.path });
+    this.#modeMaybeChanged(modeBefore);
     return { ok: true, problems: [], changes };
   }
 }

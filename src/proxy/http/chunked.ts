@@ -190,10 +190,13 @@ export class ChunkedReader {
 /** How much of a body remains, for either framing; `feed` works like ChunkedReader.feed. */
 export interface BodyReader {
   readonly done: boolean;
+  /** Body bytes seen so far, without framing. */
+  readonly payload: number;
   feed(buf: Uint8Array, start?: number): number;
 }
 
 export class LengthReader implements BodyReader {
+  payload = 0;
   constructor(private remaining: number) {}
   get done(): boolean {
     return this.remaining === 0;
@@ -201,6 +204,7 @@ export class LengthReader implements BodyReader {
   feed(buf: Uint8Array, start = 0): number {
     const take = Math.min(this.remaining, buf.length - start);
     this.remaining -= take;
+    this.payload += take;
     return start + take;
   }
 }
@@ -208,9 +212,11 @@ export class LengthReader implements BodyReader {
 /** A body that ends when the connection closes (responses without framing). */
 export class CloseDelimitedReader implements BodyReader {
   done = false;
-  feed(buf: Uint8Array): number {
+  payload = 0;
+  feed(buf: Uint8Array, start = 0): number {
+    this.payload += buf.length - start;
     return buf.length;
   }
 }
 
-export const NO_BODY: BodyReader = { done: true, feed: (_buf, start = 0) => start };
+export const NO_BODY: BodyReader = { done: true, payload: 0, feed: (_buf, start = 0) => start };

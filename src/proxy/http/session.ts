@@ -15,7 +15,7 @@ import { formatTarget, hostHeaderValue, parseAbsoluteUrl, parseAuthority, Target
 import type { Protocol } from "../../runtime/blocked.ts";
 import { Conn } from "../conn.ts";
 import { Relay } from "../relay.ts";
-import { dial } from "../upstream.ts";
+import { dial, type UpstreamTls } from "../upstream.ts";
 import type { ProxyEnv, Session } from "../env.ts";
 import { ChunkedReader, CloseDelimitedReader, LengthReader, NO_BODY, type BodyReader } from "./chunked.ts";
 import { findHeadEnd, leadingCrlf, parseRequestHead, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from "./head.ts";
@@ -24,6 +24,16 @@ import { clientResponseHead, headerValue, overrideValues, upstreamRequestHead, t
 import { dialUnixSocket, unixSocketAllowed } from "./unix.ts";
 
 type Phase = "idle" | "head" | "busy" | "tunnel" | "done";
+
+/**
+ * A session inside a MITM'd CONNECT tunnel: every request must address the tunnel's target,
+ * and is forwarded to it over verified TLS.
+ */
+export interface InnerTunnel {
+  readonly target: Target;
+  /** Trust for the upstream TLS connection (read per dial: a reload may change it). */
+  readonly upstreamTls: () => UpstreamTls;
+}
 
 /** Bytes of request body or pipelined requests held before the client is paused. */
 const HOLD_LIMIT = 256 * 1024;
@@ -74,6 +84,7 @@ export class HttpSession implements Session {
     readonly env: ProxyEnv,
     client: Conn,
     peer: string,
+    readonly inner: InnerTunnel | null = null,
   ) {
     this.client = client;
     this.peer = peer;
@@ -163,6 +174,7 @@ export class HttpSession implements Session {
   // ------------------------------------------------------------------ requests
 
   async #dispatch(req: RequestHead): Promise<void> {
+    if (this.inner) return this.#dispatchInner(req, this.inner);
     if (req.method === "CONNECT") return this.#connect(req);
     const unixPath = headerValue(req.headers, "x-unix-socket");
     if (unixPath !== undefined) return this.#unix(req, unixPath);
@@ -190,12 +202,12 @@ export class HttpSession implements Session {
     const decision = await this.env.state.evaluate(target);
     if (this.#phase !== "busy") return; // the client went away meanwhile
     const hasBody = req.chunked || (req.contentLength ?? 0) > 0;
-    if (decision.verdict === "block") return this.#blocked(req, decision.reason, target, decision.explain, "http", null, hasBody);
+    if (decision.verdict === "block") return this.#blocked(req, decision.reason, target, decision.explain, "http", null, hasBody, "json");
     if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
 
     const mode = this.env.state.mode;
     const why = methodBlock(mode, { method: req.method, hasBody, upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) });
-    if (why) return this.#blocked(req, "method_not_allowed", target, why, "http", "limited", hasBody);
+    if (why) return this.#blocked(req, "method_not_allowed", target, why, "http", "limited", hasBody, "json");
 
     if (req.upgrade !== null && !this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
     const addrs = decision.addresses;
@@ -206,23 +218,73 @@ export class HttpSession implements Session {
       path,
       hostHeader: hostHeaderValue(target, 80),
       upgrade: req.upgrade,
-      dialer: () => this.#dialTimed(addrs, port),
+      dialer: () => this.#dialTimed(addrs, port, undefined),
       poolKey: `${addrs.map((a) => a.host).join(",")}|${port}`,
     });
   }
 
-  #dialTimed(addrs: Extract<Decision, { verdict: "allow" }>["addresses"], port: number): Promise<Conn> {
+  /** A request inside a MITM tunnel: it must address the tunnel's target; then the same policy. */
+  async #dispatchInner(req: RequestHead, inner: InnerTunnel): Promise<void> {
+    const t = inner.target;
+    if (req.method === "CONNECT") throw new ProxyError("connect_in_tunnel");
+    let path = req.target;
+    if (!path.startsWith("/") && path !== "*") {
+      // An absolute-form target inside the tunnel is accepted only when it names the tunnel's target.
+      let u;
+      try {
+        u = parseAbsoluteUrl(req.target);
+      } catch (e) {
+        throw e instanceof TargetError ? new ProxyError("bad_target", e.message) : e;
+      }
+      if (u.scheme !== "https" || !sameTarget(u.target, t)) throw this.#mismatch(t, req.target);
+      path = u.path;
+    }
+    if (req.host !== null) {
+      let h: Target | null = null;
+      try {
+        h = parseAuthority(req.host, 443);
+      } catch {
+        // unparsable Host: a mismatch like any other
+      }
+      if (!h || !sameTarget(h, t)) throw this.#mismatch(t, req.host);
+    }
+    const decision = await this.env.state.evaluate(t);
+    if (this.#phase !== "busy") return;
+    const hasBody = req.chunked || (req.contentLength ?? 0) > 0;
+    if (decision.verdict === "block") return this.#blocked(req, decision.reason, t, decision.explain, "https", null, hasBody, "text");
+    if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
+    const mode = this.env.state.mode;
+    const why = methodBlock(mode, { method: req.method, hasBody, upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) });
+    if (why) return this.#blocked(req, "method_not_allowed", t, why, "https", "limited", hasBody, "text");
+    if (req.upgrade !== null && !this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
+    const addrs = decision.addresses;
+    this.#begin(req, {
+      target: t,
+      path,
+      hostHeader: hostHeaderValue(t, 443),
+      upgrade: req.upgrade,
+      dialer: () => this.#dialTimed(addrs, t.port, inner.upstreamTls()),
+      poolKey: `tls|${addrs.map((a) => a.host).join(",")}|${t.port}`,
+    });
+  }
+
+  #mismatch(t: Target, got: string): ProxyError {
+    this.env.log.warn("MITM host mismatch", { client: this.peer, target: formatTarget(t), request_host: got.slice(0, 200) });
+    return new ProxyError("host_mismatch", `host mismatch: this tunnel is for ${formatTarget(t)}`);
+  }
+
+  #dialTimed(addrs: Extract<Decision, { verdict: "allow" }>["addresses"], port: number, tls: UpstreamTls | undefined): Promise<Conn> {
     const t0 = performance.now();
-    return dial(addrs, port, { timeoutMs: this.env.state.config.np.limits.connect_timeout_ms, label: "upstream" }).finally(() =>
+    return dial(addrs, port, { timeoutMs: this.env.state.config.np.limits.connect_timeout_ms, label: "upstream", ...(tls ? { tls } : {}) }).finally(() =>
       this.env.state.metrics.connectLatency.observe((performance.now() - t0) / 1000),
     );
   }
 
-  #blocked(req: RequestHead, reason: BlockReason, target: Target, explain: string, protocol: Protocol, mode: "limited" | null, hasBody: boolean): void {
+  #blocked(req: RequestHead, reason: BlockReason, target: Target, explain: string, protocol: Protocol, mode: "limited" | null, hasBody: boolean, format: "json" | "text"): void {
     this.env.state.record({ host: target.host, port: target.port, reason, client: this.peer, method: req.method, mode, protocol, explain });
     // Never read the body of a blocked request: answer and close if it has one.
     const close = hasBody || req.minor === 0 || req.connection.has("close");
-    this.client.write(blockJson(reason, target.host, close));
+    this.client.write(format === "json" ? blockJson(reason, target.host, close) : blockText(reason, close));
     this.#afterLocalReply(close);
   }
 
@@ -263,7 +325,7 @@ export class HttpSession implements Session {
       waitMs: 0,
     };
     this.#ex = ex;
-    this.env.state.metrics.requests.add({ protocol: "http", decision: "allow" });
+    this.env.state.metrics.requests.add({ protocol: this.inner ? "https" : "http", decision: "allow" });
     // Body bytes that arrived with the head.
     if (this.#buf && !reqBody.done) {
       const buf = this.#buf;
@@ -443,11 +505,13 @@ export class HttpSession implements Session {
   #startRelay(up: Conn, toUpstream: Buffer | null, kind: "connect" | "upgrade"): void {
     this.env.state.metrics.tunnels.add({}, 1);
     this.#relay = new Relay(this.client, up, (r) => {
+      this.env.relays.delete(r);
       this.env.tunnels.release();
       this.env.state.metrics.tunnels.add({}, -1);
       this.#phase = "done";
       this.env.log.debug("tunnel closed", { client: this.peer, kind, bytes_in: r.a.bytesIn, bytes_out: r.a.bytesOut });
     });
+    this.env.relays.add(this.#relay);
     this.client.resume();
     this.#relay.start(toUpstream);
   }
@@ -457,6 +521,7 @@ export class HttpSession implements Session {
     if (!ex.reqBody.done) return; // wait for the request body (see #feedBody)
     if (this.#ex !== ex) return;
     this.#ex = null;
+    if (this.inner && this.env.state.config.np.mitm.inspect) this.#inspect(ex);
     const up = ex.up;
     if (up) {
       if (!ex.upDirty && !up.closed && ex.poolKey !== null) this.#keepSpare(up, ex.poolKey);
@@ -468,6 +533,25 @@ export class HttpSession implements Session {
       return;
     }
     this.#nextRequest();
+  }
+
+  /** `mitm.inspect`: body sizes of a MITM'd exchange (never contents; no query string unless `log_query`). */
+  #inspect(ex: Exchange): void {
+    const m = this.env.state.config.np.mitm;
+    const q = ex.path.indexOf("?");
+    const path = m.log_query || q < 0 ? ex.path : ex.path.slice(0, q);
+    const req = ex.reqBody.payload;
+    const res = ex.resBody?.payload ?? 0;
+    this.env.log.info("MITM inspected", {
+      host: ex.hostHeader,
+      method: ex.req.method,
+      path,
+      status: ex.res?.status,
+      request_body_len: req,
+      request_truncated: req > m.max_body_bytes,
+      response_body_len: res,
+      response_truncated: res > m.max_body_bytes,
+    });
   }
 
   #nextRequest(): void {
@@ -601,7 +685,7 @@ export class HttpSession implements Session {
     if (!this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
     let up: Conn;
     try {
-      up = await this.#dialTimed(decision.addresses, target.port);
+      up = await this.#dialTimed(decision.addresses, target.port, undefined);
     } catch (e) {
       this.env.tunnels.release();
       throw e;
@@ -750,4 +834,8 @@ export class HttpSession implements Session {
     }
     return false;
   }
+}
+
+function sameTarget(a: Target, b: Target): boolean {
+  return a.host === b.host && a.port === b.port;
 }

@@ -152,11 +152,13 @@ export class Socks5Session implements Session {
     this.client.write(encodeReply(REPLY.SUCCEEDED));
     const early = this.#buf;
     this.#buf = null;
-    this.#relay = new Relay(this.client, up, () => {
+    this.#relay = new Relay(this.client, up, (r) => {
+      this.env.relays.delete(r);
       this.env.tunnels.release();
       state.metrics.tunnels.add({}, -1);
       this.#phase = "done";
     });
+    this.env.relays.add(this.#relay);
     this.client.resume();
     this.#relay.start(early);
   }

@@ -1,0 +1,155 @@
+/**
+ * MITM for limited mode: a CONNECT to an allowed target is answered by us with a leaf
+ * certificate from our CA, and every request inside the tunnel is parsed and judged by the same
+ * HTTP session code as plain requests, then forwarded over verified TLS to the vetted address.
+ *
+ * Order of operations on Bun (style-and-bun.md b.3, measured): the certificate must be ready
+ * before `200 Connection Established` is written, and `upgradeTLS` must run in the same turn;
+ * a ClientHello that arrives before the upgrade would be lost.
+ */
+import { readFileSync } from "node:fs";
+import tls from "node:tls";
+import type { LoadedConfig } from "../config/load.ts";
+import type { Decision } from "../policy/decide.ts";
+import { canonicalHost, formatTarget, type Target } from "../policy/target.ts";
+import { Conn, tlsConnHandlers } from "../proxy/conn.ts";
+import type { MitmHook, ProxyEnv } from "../proxy/env.ts";
+import { CONNECT_ESTABLISHED, errorReply } from "../proxy/http/reply.ts";
+import { HttpSession } from "../proxy/http/session.ts";
+import type { UpstreamTls } from "../proxy/upstream.ts";
+import { loadOrCreateCa, type CaMaterial } from "./ca.ts";
+import { LeafCache } from "./leaf.ts";
+
+const ALPN_HTTP11 = Buffer.from("\x08http/1.1", "latin1");
+
+export interface MitmMaterial {
+  readonly ca: CaMaterial;
+  /** Roots trusted for upstream TLS: the default store plus `upstream_ca_file`. */
+  readonly upstreamCa: readonly string[];
+}
+
+/** Load (or create) the CA and the upstream roots a config asks for. Throws with a clear message. */
+export async function loadMitmMaterial(c: LoadedConfig): Promise<MitmMaterial> {
+  const m = c.np.mitm;
+  const { ca } = await loadOrCreateCa(m.ca_cert_path, m.ca_key_path);
+  const roots = tls.getCACertificates("default");
+  let extra: string[] = [];
+  if (m.upstream_ca_file !== "") {
+    let text: string;
+    try {
+      text = readFileSync(m.upstream_ca_file, "utf8");
+    } catch (e) {
+      throw new Error(`cannot read network_proxy.mitm.upstream_ca_file ${m.upstream_ca_file}: ${(e as Error).message}`);
+    }
+    extra = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (extra.length === 0) throw new Error(`network_proxy.mitm.upstream_ca_file ${m.upstream_ca_file} contains no PEM certificate`);
+  }
+  return { ca, upstreamCa: Object.freeze([...roots, ...extra]) };
+}
+
+export class MitmLayer implements MitmHook {
+  readonly leaves: LeafCache;
+  #material: MitmMaterial;
+
+  constructor(
+    private readonly env: ProxyEnv,
+    material: MitmMaterial,
+    config: LoadedConfig,
+  ) {
+    this.#material = material;
+    const m = config.np.mitm;
+    this.leaves = new LeafCache(material.ca, m.leaf_cache_size, m.leaf_validity_days);
+  }
+
+  /** A reload brought a new CA, roots or cache limits. */
+  update(material: MitmMaterial, c: LoadedConfig): void {
+    this.#material = material;
+    this.leaves.configure(material.ca, c.np.mitm.leaf_cache_size, c.np.mitm.leaf_validity_days);
+  }
+
+  upstreamTls(t: Target): UpstreamTls {
+    return { serverName: t.host, ca: this.#material.upstreamCa };
+  }
+
+  async intercept(outer: HttpSession, target: Target, _decision: Extract<Decision, { verdict: "allow" }>, early: Buffer | null): Promise<void> {
+    const raw = outer.client;
+    const log = this.env.log;
+    if (early && early.length > 0) {
+      // Bytes sent before our 200 cannot be handed to the TLS layer (Bun has no unshift).
+      log.warn("MITM: client sent data before the CONNECT answer; closing", { client: outer.peer, host: formatTarget(target) });
+      raw.write(errorReply("bad_request", "data sent before 200 Connection Established", true));
+      raw.close();
+      return;
+    }
+    let leaf;
+    try {
+      leaf = await this.leaves.get(target); // only ever for targets the policy allowed
+    } catch (e) {
+      log.error("MITM: cannot mint a certificate", { host: target.host, error: (e as Error).message });
+      raw.write(errorReply("internal", "cannot mint a certificate for the tunnel", true));
+      raw.close();
+      return;
+    }
+    const sock = raw.sock;
+    if (raw.closed || !sock) return;
+
+    // Same turn from here on: write the 200, then upgrade.
+    raw.write(CONNECT_ESTABLISHED);
+    const conn = new Conn("mitm");
+    const [, tlsSock] = sock.upgradeTLS<Conn>({
+      data: conn,
+      tls: { key: leaf.keyPem, cert: leaf.certPem, ALPNProtocols: ALPN_HTTP11 },
+      socket: tlsConnHandlers,
+    });
+    conn.sock = tlsSock;
+    this.env.state.metrics.requests.add({ protocol: "http-connect", decision: "mitm" });
+
+    const limits = this.env.state.config.np.limits;
+    const handshakeTimer = setTimeout(() => {
+      log.info("MITM: TLS handshake not completed in time", { client: outer.peer, host: target.host, timeout_ms: limits.head_timeout_ms });
+      conn.destroy(true);
+      raw.destroy(true);
+    }, limits.head_timeout_ms);
+    conn.onClose = () => {
+      clearTimeout(handshakeTimer);
+      raw.destroy();
+    };
+    conn.onHandshake = () => {
+      conn.onHandshake = null;
+      clearTimeout(handshakeTimer);
+      const sni = tlsSock.getServername();
+      if (sni && !sniMatches(sni, target)) {
+        // Domain fronting: the TLS name differs from the CONNECT target the policy judged.
+        this.env.state.record({
+          host: target.host,
+          port: target.port,
+          reason: "sni_mismatch",
+          client: outer.peer,
+          method: null,
+          mode: this.env.state.mode,
+          protocol: "https",
+          explain: `TLS server name ${JSON.stringify(sni)} differs from the CONNECT target ${formatTarget(target)}`,
+        });
+        conn.destroy(true);
+        raw.destroy(true);
+        return;
+      }
+      log.debug("CONNECT MITM", { client: outer.peer, host: formatTarget(target), sni });
+      const inner = new HttpSession(this.env, conn, outer.peer, { target, upstreamTls: () => this.upstreamTls(target) });
+      this.env.track(inner);
+      conn.afterClose = () => {
+        this.env.untrack(inner);
+        raw.destroy();
+      };
+    };
+  }
+}
+
+function sniMatches(sni: string, target: Target): boolean {
+  try {
+    const h = canonicalHost(sni, { bareIpv6: true });
+    return h.host === target.host;
+  } catch {
+    return false;
+  }
+}
