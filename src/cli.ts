@@ -12,6 +12,8 @@ export interface CliOptions {
   readonly overrides: readonly string[];
   readonly logFormat: LogFormat;
   readonly logLevel: LogLevel;
+  /** --log-level was given (run defaults to quieter logs otherwise). */
+  readonly logLevelSet: boolean;
   /** check: output format. */
   readonly format: "toml" | "json";
   /** env: shell syntax. */
@@ -84,6 +86,7 @@ export function parseArgs(argv: readonly string[]): CliResult {
   const overrides: string[] = [];
   let logFormat: LogFormat = "text";
   let logLevel: LogLevel = "info";
+  let logLevelSet = false;
   let format: "toml" | "json" = "toml";
   let shell: CliOptions["shell"] = "sh";
   let noDns = false;
@@ -146,6 +149,7 @@ export function parseArgs(argv: readonly string[]): CliResult {
         if (typeof v !== "string") return v;
         if (!(LOG_LEVELS as string[]).includes(v)) return { kind: "usage", message: `--log-level must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(v)}` };
         logLevel = v as LogLevel;
+        logLevelSet = true;
         break;
       case "--format":
         if (command !== "check") return { kind: "usage", message: "--format is an option of check" };
@@ -184,5 +188,5 @@ export function parseArgs(argv: readonly string[]): CliResult {
   if (command === "explain" && args.length === 0) return { kind: "usage", message: "explain needs at least one TARGET (a URL or host:port)" };
   if (command === "run" && args.length === 0) return { kind: "usage", message: "run needs a command after --, e.g. codex-network-proxy run -- curl http://example.com/" };
   if (command !== "run" && command !== "explain" && args.length > 0) return { kind: "usage", message: `unexpected arguments after --: ${args.join(" ")}` };
-  return { kind: "ok", options: { command, configPath, overrides, logFormat, logLevel, format, shell, noDns, args } };
+  return { kind: "ok", options: { command, configPath, overrides, logFormat, logLevel, logLevelSet, format, shell, noDns, args } };
 }

@@ -4,8 +4,10 @@
 import { parseArgs, USAGE } from "./cli.ts";
 import { checkCommand } from "./commands/check.ts";
 import { processIo, type Io } from "./commands/common.ts";
+import { envCommand } from "./commands/env.ts";
 import { explainCommand } from "./commands/explain.ts";
 import { initCommand } from "./commands/init.ts";
+import { runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { VERSION } from "./version.ts";
 
@@ -35,9 +37,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     case "explain":
       return explainCommand(o, io);
     case "env":
+      return envCommand(o, io);
     case "run":
-      io.err(`codex-network-proxy: the ${o.command} command is not available in this version\n`);
-      return 2;
+      return runCommand(o, io);
   }
 }
 

@@ -129,6 +129,7 @@ export class MitmLayer implements MitmHook {
           mode: this.env.state.mode,
           protocol: "https",
           explain: `TLS server name ${JSON.stringify(sni)} differs from the CONNECT target ${formatTarget(target)}`,
+          hint: null,
         });
         conn.destroy(true);
         raw.destroy(true);

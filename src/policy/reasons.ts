@@ -56,3 +56,23 @@ export const REASONS: Readonly<Record<BlockReason, ReasonWire>> = {
   sni_mismatch: { status: 403, header: "blocked-by-policy", message: "Codex blocked this request by network policy.", socksReply: SOCKS_NOT_ALLOWED },
   proxy_disabled: { status: 503, header: "blocked-by-policy", message: "proxy disabled", socksReply: SOCKS_NOT_ALLOWED },
 };
+
+/** Why something was blocked, and what the operator could change (null when nothing reasonable). */
+export interface BlockInfo {
+  readonly reason: BlockReason;
+  readonly explain: string;
+  readonly hint: string | null;
+}
+
+/**
+ * Hints for blocks that are not about the target. They address the proxy's operator: an agent
+ * reading them learns what the policy is, not a way around it.
+ */
+export const MODE_HINTS: Partial<Record<BlockReason, string>> = {
+  method_not_allowed: 'limited (read-only) mode allows only GET, HEAD and OPTIONS; the proxy\'s operator decides whether to set mode = "full"',
+  mitm_required: "limited mode inspects HTTPS; the proxy's operator can enable [network_proxy.mitm] (and clients must trust its CA)",
+};
+
+export function modeBlock(reason: "method_not_allowed" | "mitm_required", explain: string): BlockInfo {
+  return { reason, explain, hint: MODE_HINTS[reason] ?? null };
+}

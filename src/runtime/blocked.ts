@@ -21,6 +21,8 @@ export interface BlockedEvent {
   readonly timestamp: number;
   /** Why, in words. */
   readonly explain: string;
+  /** What the operator could change to allow it, if anything reasonable. */
+  readonly hint: string | null;
 }
 
 export type NewBlockedEvent = Omit<BlockedEvent, "id" | "timestamp">;

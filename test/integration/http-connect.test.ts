@@ -71,7 +71,9 @@ describe("CONNECT tunnels", () => {
       expect(r.status).toBe(403);
       expect(r.headers["x-proxy-error"]).toBe(header);
       expect(r.headers["content-type"]).toBe("text/plain");
-      expect(r.body.toString()).toBe(message);
+      const [first, why] = r.body.toString().split("\n");
+      expect(first).toBe(message);
+      expect(why).toStartWith("Why: ");
     }
     expect(origin.connections).toBe(0);
     expect(proxy.state.blocked.since(0).map((e) => [e.method, e.protocol, e.mode])).toEqual([
@@ -87,7 +89,11 @@ describe("CONNECT tunnels", () => {
     const r = await rawRequest(proxy.port, `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\n\r\n`);
     expect(r.status).toBe(403);
     expect(r.headers["x-proxy-error"]).toBe("blocked-by-mitm-required");
-    expect(r.body.toString()).toBe("Codex blocked this request: MITM required for limited HTTPS.");
+    expect(r.body.toString()).toBe(
+      "Codex blocked this request: MITM required for limited HTTPS.\n" +
+        "Why: limited mode allows HTTPS only through MITM, which is off\n" +
+        "To allow it: limited mode inspects HTTPS; the proxy's operator can enable [network_proxy.mitm] (and clients must trust its CA)\n",
+    );
     expect(proxy.state.blocked.since(0)[0]).toMatchObject({ reason: "mitm_required", mode: "limited", method: "CONNECT", protocol: "http-connect" });
     const other = await rawRequest(proxy.port, "CONNECT 10.0.0.1:443 HTTP/1.1\r\n\r\n");
     expect(other.headers["x-proxy-error"]).toBe("blocked-by-allowlist");

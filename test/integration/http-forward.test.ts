@@ -84,7 +84,7 @@ describe("plain HTTP forwarding", () => {
     const r4 = await c.response();
     expect((JSON.parse(r1.body.toString()) as EchoReply).path).toBe("/echo?n=1");
     expect(r2.status).toBe(403);
-    expect(JSON.parse(r2.body.toString())).toEqual({ status: "blocked", host: "10.1.2.3", reason: "not_allowed_local" });
+    expect(JSON.parse(r2.body.toString())).toMatchObject({ status: "blocked", host: "10.1.2.3", reason: "not_allowed_local" });
     expect(JSON.parse(r3.body.toString())).toMatchObject({ method: "POST", path: "/echo?n=3", bodyLength: 5 });
     expect((JSON.parse(r4.body.toString()) as EchoReply).path).toBe("/echo?n=4");
     expect(origin.requests).toBe(3);
@@ -226,7 +226,7 @@ describe("real clients", () => {
 });
 
 describe("blocks", () => {
-  test("each reason: status, x-proxy-error, the original's JSON, and a record", async () => {
+  test("each reason: status, x-proxy-error, the original's JSON keys plus an explanation, and a record", async () => {
     using origin = new HttpOrigin();
     await using proxy = await startProxy([
       'network_proxy.policy.allowed_domains=["127.0.0.1", "allowed.test"]',
@@ -243,14 +243,26 @@ describe("blocks", () => {
       expect(res.status).toBe(status);
       expect(res.headers["x-proxy-error"]).toBe(header);
       expect(res.headers["content-type"]).toBe("application/json");
-      expect(JSON.parse(res.body.toString())).toEqual(body);
+      const json = JSON.parse(res.body.toString());
+      expect(json).toMatchObject(body);
+      expect(Object.keys(json).slice(0, 4)).toEqual(["status", "host", "reason", "explain"]);
+      expect(typeof json.explain).toBe("string");
     }
+    const hinted = JSON.parse((await rawRequest(proxy.port, "GET http://not-listed.test/ HTTP/1.1\r\nHost: x\r\n\r\n")).body.toString());
+    expect(hinted).toEqual({
+      status: "blocked",
+      host: "not-listed.test",
+      reason: "not_allowed",
+      explain: "not-listed.test:80 matches no allowed_domains entry",
+      hint: 'the proxy\'s operator can add "not-listed.test" (or a pattern such as "**.not-listed.test") to network_proxy.policy.allowed_domains',
+    });
     const events = proxy.state.blocked.since(0);
     expect(events.map((e) => [e.host, e.reason, e.method, e.mode, e.protocol])).toEqual([
       ["not-listed.test", "not_allowed", "GET", null, "http"],
       ["192.168.1.1", "not_allowed_local", "GET", null, "http"],
       ["denied.test", "denied", "GET", null, "http"],
       ["127.0.0.1", "own_listener", "GET", null, "http"],
+      ["not-listed.test", "not_allowed", "GET", null, "http"],
     ]);
     expect(events[0]!.client).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(origin.requests).toBe(0);

@@ -5,7 +5,7 @@ describe("parseArgs", () => {
   test("no arguments runs the proxy with defaults", () => {
     expect(parseArgs([])).toEqual({
       kind: "ok",
-      options: { command: "serve", configPath: undefined, overrides: [], logFormat: "text", logLevel: "info", format: "toml", shell: "sh", noDns: false, args: [] },
+      options: { command: "serve", configPath: undefined, overrides: [], logFormat: "text", logLevel: "info", logLevelSet: false, format: "toml", shell: "sh", noDns: false, args: [] },
     });
   });
   test("options in every spelling", () => {

@@ -3,7 +3,7 @@
  * HTTP, text for CONNECT and inside MITM tunnels), and errors from the catalogue.
  */
 import { ERRORS, type ErrorCode } from "../../errors.ts";
-import { REASONS, type BlockReason } from "../../policy/reasons.ts";
+import { REASONS, type BlockInfo } from "../../policy/reasons.ts";
 
 const STATUS_TEXT: Record<number, string> = {
   200: "OK",
@@ -34,16 +34,22 @@ function response(status: number, contentType: string, body: string, extra: Reco
   return Buffer.concat([Buffer.from(head, "latin1"), b]);
 }
 
-/** Plain-HTTP block: `403` JSON `{"status":"blocked","host":...,"reason":...}`, as the original. */
-export function blockJson(reason: BlockReason, host: string, close: boolean): Buffer {
-  const w = REASONS[reason];
-  return response(w.status, "application/json", JSON.stringify({ status: "blocked", host, reason }), { "x-proxy-error": w.header }, close);
+/**
+ * Plain-HTTP block: `403` JSON with the original's keys (`status`, `host`, `reason`) plus
+ * `explain` and, when there is one, `hint`, so that an agent reading it knows which rule
+ * applied and what the operator could change.
+ */
+export function blockJson(b: BlockInfo, host: string, close: boolean): Buffer {
+  const w = REASONS[b.reason];
+  const body = { status: "blocked", host, reason: b.reason, explain: b.explain, ...(b.hint ? { hint: b.hint } : {}) };
+  return response(w.status, "application/json", JSON.stringify(body), { "x-proxy-error": w.header }, close);
 }
 
-/** CONNECT and in-tunnel block: `403` text with the original's message. */
-export function blockText(reason: BlockReason, close: boolean): Buffer {
-  const w = REASONS[reason];
-  return response(w.status, "text/plain", w.message, { "x-proxy-error": w.header }, close);
+/** CONNECT and in-tunnel block: `403` text, the original's message first, then why and the hint. */
+export function blockText(b: BlockInfo, close: boolean): Buffer {
+  const w = REASONS[b.reason];
+  const body = `${w.message}\nWhy: ${b.explain}\n${b.hint ? `To allow it: ${b.hint}\n` : ""}`;
+  return response(w.status, "text/plain", body, { "x-proxy-error": w.header }, close);
 }
 
 /** Any other error: its status, a text body naming the cause, and an `x-proxy-error` that is never `blocked-by-*`. */

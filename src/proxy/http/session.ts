@@ -10,7 +10,7 @@
 import { ERRORS, ProxyError, isProxyError, type ErrorCode } from "../../errors.ts";
 import type { Decision } from "../../policy/decide.ts";
 import { methodBlock, METHOD_OVERRIDE_HEADERS } from "../../policy/method.ts";
-import type { BlockReason } from "../../policy/reasons.ts";
+import { modeBlock, type BlockInfo } from "../../policy/reasons.ts";
 import { formatTarget, hostHeaderValue, parseAbsoluteUrl, parseAuthority, TargetError, type Target } from "../../policy/target.ts";
 import type { Protocol } from "../../runtime/blocked.ts";
 import { Conn } from "../conn.ts";
@@ -202,12 +202,12 @@ export class HttpSession implements Session {
     const decision = await this.env.state.evaluate(target);
     if (this.#phase !== "busy") return; // the client went away meanwhile
     const hasBody = req.chunked || (req.contentLength ?? 0) > 0;
-    if (decision.verdict === "block") return this.#blocked(req, decision.reason, target, decision.explain, "http", null, hasBody, "json");
+    if (decision.verdict === "block") return this.#blocked(req, decision, target, "http", null, hasBody, "json");
     if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
 
     const mode = this.env.state.mode;
     const why = methodBlock(mode, { method: req.method, hasBody, upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) });
-    if (why) return this.#blocked(req, "method_not_allowed", target, why, "http", "limited", hasBody, "json");
+    if (why) return this.#blocked(req, modeBlock("method_not_allowed", why), target, "http", "limited", hasBody, "json");
 
     if (req.upgrade !== null && !this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
     const addrs = decision.addresses;
@@ -251,11 +251,11 @@ export class HttpSession implements Session {
     const decision = await this.env.state.evaluate(t);
     if (this.#phase !== "busy") return;
     const hasBody = req.chunked || (req.contentLength ?? 0) > 0;
-    if (decision.verdict === "block") return this.#blocked(req, decision.reason, t, decision.explain, "https", null, hasBody, "text");
+    if (decision.verdict === "block") return this.#blocked(req, decision, t, "https", null, hasBody, "text");
     if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
     const mode = this.env.state.mode;
     const why = methodBlock(mode, { method: req.method, hasBody, upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) });
-    if (why) return this.#blocked(req, "method_not_allowed", t, why, "https", "limited", hasBody, "text");
+    if (why) return this.#blocked(req, modeBlock("method_not_allowed", why), t, "https", "limited", hasBody, "text");
     if (req.upgrade !== null && !this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
     const addrs = decision.addresses;
     this.#begin(req, {
@@ -280,11 +280,11 @@ export class HttpSession implements Session {
     );
   }
 
-  #blocked(req: RequestHead, reason: BlockReason, target: Target, explain: string, protocol: Protocol, mode: "limited" | null, hasBody: boolean, format: "json" | "text"): void {
-    this.env.state.record({ host: target.host, port: target.port, reason, client: this.peer, method: req.method, mode, protocol, explain });
+  #blocked(req: RequestHead, b: BlockInfo, target: Target, protocol: Protocol, mode: "limited" | null, hasBody: boolean, format: "json" | "text"): void {
+    this.env.state.record({ host: target.host, port: target.port, reason: b.reason, client: this.peer, method: req.method, mode, protocol, explain: b.explain, hint: b.hint });
     // Never read the body of a blocked request: answer and close if it has one.
     const close = hasBody || req.minor === 0 || req.connection.has("close");
-    this.client.write(format === "json" ? blockJson(reason, target.host, close) : blockText(reason, close));
+    this.client.write(format === "json" ? blockJson(b, target.host, close) : blockText(b, close));
     this.#afterLocalReply(close);
   }
 
@@ -666,14 +666,14 @@ export class HttpSession implements Session {
     if (req.chunked || (req.contentLength ?? 0) > 0) throw new ProxyError("bad_request", "a CONNECT request must not have a body");
     const decision = await this.env.state.evaluate(target);
     if (this.#phase !== "busy") return;
-    if (decision.verdict === "block") return this.#connectBlocked(target, decision.reason, decision.explain, null);
+    if (decision.verdict === "block") return this.#connectBlocked(target, decision, null);
     if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
 
     const mode = this.env.state.mode;
     const mitm = this.env.mitm;
     if (mode === "limited") {
       if (!mitm || !this.env.state.config.np.mitm.enabled) {
-        return this.#connectBlocked(target, "mitm_required", "limited mode allows HTTPS only through MITM ([network_proxy.mitm] enabled = true)", "limited");
+        return this.#connectBlocked(target, modeBlock("mitm_required", "limited mode allows HTTPS only through MITM, which is off"), "limited");
       }
       const rest = this.#buf;
       this.#buf = null;
@@ -704,10 +704,10 @@ export class HttpSession implements Session {
     this.#startRelay(up, held, "connect");
   }
 
-  #connectBlocked(target: Target, reason: BlockReason, explain: string, mode: "limited" | null): void {
-    this.env.state.record({ host: target.host, port: target.port, reason, client: this.peer, method: "CONNECT", mode, protocol: "http-connect", explain });
+  #connectBlocked(target: Target, b: BlockInfo, mode: "limited" | null): void {
+    this.env.state.record({ host: target.host, port: target.port, reason: b.reason, client: this.peer, method: "CONNECT", mode, protocol: "http-connect", explain: b.explain, hint: b.hint });
     this.#phase = "done";
-    this.client.write(blockText(reason, true));
+    this.client.write(blockText(b, true));
     this.client.close();
   }
 
@@ -719,10 +719,11 @@ export class HttpSession implements Session {
     const hasBody = req.chunked || (req.contentLength ?? 0) > 0;
     const why = methodBlock(mode, { method: req.method, hasBody, upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) });
     const unixTarget: Target = { kind: "domain", host: "unix-socket", port: 0 };
-    if (why) return this.#unixBlocked(req, "method_not_allowed", path, why, "limited", hasBody);
+    if (why) return this.#unixBlocked(req, modeBlock("method_not_allowed", why), path, "limited", hasBody);
     if (process.platform !== "darwin") throw new ProxyError("unix_sockets_unsupported", "unix sockets unsupported: x-unix-socket works on macOS only");
     if (!unixSocketAllowed(path, this.env.state.config.policy.unixSockets)) {
-      return this.#unixBlocked(req, "not_allowed", path, `${path} is not in allow_unix_sockets`, null, hasBody);
+      const hint = `the proxy's operator can add ${JSON.stringify(path)} to network_proxy.policy.allow_unix_sockets`;
+      return this.#unixBlocked(req, { reason: "not_allowed", explain: `${path} is not in allow_unix_sockets`, hint }, path, null, hasBody);
     }
     let originPath = req.target;
     if (!originPath.startsWith("/") && originPath !== "*") {
@@ -742,10 +743,10 @@ export class HttpSession implements Session {
     });
   }
 
-  #unixBlocked(req: RequestHead, reason: BlockReason, path: string, explain: string, mode: "limited" | null, hasBody: boolean): void {
-    this.env.state.record({ host: path, port: null, reason, client: this.peer, method: req.method, mode, protocol: "unix-socket", explain });
+  #unixBlocked(req: RequestHead, b: BlockInfo, path: string, mode: "limited" | null, hasBody: boolean): void {
+    this.env.state.record({ host: path, port: null, reason: b.reason, client: this.peer, method: req.method, mode, protocol: "unix-socket", explain: b.explain, hint: b.hint });
     const close = hasBody || req.minor === 0 || req.connection.has("close");
-    this.client.write(blockJson(reason, "unix-socket", close));
+    this.client.write(blockJson(b, "unix-socket", close));
     this.#afterLocalReply(close);
   }
 

@@ -5,7 +5,7 @@
  */
 import { ERRORS, isProxyError, ProxyError } from "../../errors.ts";
 import { constantTimeEqual } from "../../timing.ts";
-import { REASONS, type BlockReason } from "../../policy/reasons.ts";
+import { modeBlock, REASONS, type BlockInfo } from "../../policy/reasons.ts";
 import { formatTarget, targetFromSocks, TargetError, type Target } from "../../policy/target.ts";
 import type { Conn } from "../conn.ts";
 import type { ProxyEnv, Session } from "../env.ts";
@@ -123,11 +123,11 @@ export class Socks5Session implements Session {
   async #connect(target: Target): Promise<void> {
     const state = this.env.state;
     if (state.mode === "limited") {
-      return this.#block(target, "method_not_allowed", "SOCKS5 cannot show a method, so it is blocked in limited mode", "limited");
+      return this.#block(target, modeBlock("method_not_allowed", "SOCKS5 cannot show a method, so it is blocked in limited mode"), "limited");
     }
     const decision = await state.evaluate(target);
     if (this.#phase !== "connecting") return;
-    if (decision.verdict === "block") return this.#block(target, decision.reason, decision.explain, null);
+    if (decision.verdict === "block") return this.#block(target, decision, null);
     if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
     if (!this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
     let up: Conn;
@@ -163,9 +163,9 @@ export class Socks5Session implements Session {
     this.#relay.start(early);
   }
 
-  #block(target: Target, reason: BlockReason, explain: string, mode: "limited" | null): void {
-    this.env.state.record({ host: target.host, port: target.port, reason, client: this.peer, method: null, mode, protocol: "socks5", explain });
-    this.#reply(REASONS[reason].socksReply);
+  #block(target: Target, b: BlockInfo, mode: "limited" | null): void {
+    this.env.state.record({ host: target.host, port: target.port, reason: b.reason, client: this.peer, method: null, mode, protocol: "socks5", explain: b.explain, hint: b.hint });
+    this.#reply(REASONS[b.reason].socksReply);
   }
 
   #failFrom(e: unknown): void {

@@ -1,0 +1,104 @@
+/**
+ * The environment that points the tools agents use at the proxy, and the CA bundle they need
+ * when HTTPS is inspected. Used by `env` (printed) and `run` (given to the child).
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import tls from "node:tls";
+import { fmtAddr } from "./config/addr.ts";
+import { FileExistsError, writeFileCreateNew } from "./fsutil.ts";
+
+export type Shell = "sh" | "fish" | "powershell" | "json";
+
+export interface ProxyAddrs {
+  readonly http: { host: string; port: number };
+  readonly socks: { host: string; port: number } | null;
+}
+
+export interface EnvVar {
+  readonly name: string;
+  readonly value: string;
+  /** A comment printed above the variable (sh, fish, powershell). */
+  readonly note?: string;
+}
+
+/** The proxy variables, plus the CA-bundle variables when `caBundle` is given. */
+export function clientEnv(addrs: ProxyAddrs, caBundle: string | null): EnvVar[] {
+  const http = `http://${fmtAddr(addrs.http)}`;
+  const all = addrs.socks ? `socks5h://${fmtAddr(addrs.socks)}` : http;
+  const v: EnvVar[] = [
+    { name: "HTTP_PROXY", value: http, note: "HTTP and HTTPS clients (curl, git, pip, npm, Python, Node with EnvHttpProxyAgent, Go)" },
+    { name: "HTTPS_PROXY", value: http },
+    { name: "http_proxy", value: http },
+    { name: "https_proxy", value: http },
+    {
+      name: "ALL_PROXY",
+      value: all,
+      note: addrs.socks ? "everything else; socks5h so that the proxy, not the client, resolves names" : "SOCKS5 is off, so this is the HTTP proxy",
+    },
+    { name: "all_proxy", value: all },
+    { name: "WS_PROXY", value: http, note: "WebSocket clients that honour these" },
+    { name: "WSS_PROXY", value: http },
+    {
+      name: "NO_PROXY",
+      value: "",
+      note: "empty on purpose: which local targets are reachable is the proxy's decision (allow_local_binding, allowlist), not the client's",
+    },
+    { name: "no_proxy", value: "" },
+    { name: "npm_config_proxy", value: http, note: "npm, yarn and pip read their own variables" },
+    { name: "npm_config_https_proxy", value: http },
+    { name: "YARN_HTTP_PROXY", value: http },
+    { name: "YARN_HTTPS_PROXY", value: http },
+    { name: "PIP_PROXY", value: http },
+  ];
+  if (caBundle) {
+    const note = "HTTPS is inspected: trust the system roots plus the proxy's CA";
+    v.push({ name: "SSL_CERT_FILE", value: caBundle, note });
+    for (const name of ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "PIP_CERT", "npm_config_cafile", "CARGO_HTTP_CAINFO", "DENO_CERT"]) {
+      v.push({ name, value: caBundle });
+    }
+  }
+  return v;
+}
+
+function quoteSh(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+function quotePs(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+export function formatEnv(vars: readonly EnvVar[], shell: Shell): string {
+  if (shell === "json") return JSON.stringify(Object.fromEntries(vars.map((v) => [v.name, v.value])), null, 2) + "\n";
+  let out = "";
+  for (const v of vars) {
+    if (v.note) out += `# ${v.note}\n`;
+    if (shell === "sh") out += `export ${v.name}=${quoteSh(v.value)}\n`;
+    else if (shell === "fish") out += `set -gx ${v.name} ${quoteSh(v.value)}\n`;
+    else out += `$env:${v.name} = ${quotePs(v.value)}\n`;
+  }
+  return out;
+}
+
+/**
+ * Write (once) a bundle of the roots the proxy itself trusts (Mozilla's and the system's) plus
+ * our CA, named by its content hash so that a changed CA or root store gets a new file and an
+ * existing file never changes under a running client. Returns its path.
+ */
+export function ensureCaBundle(caCertPem: string, dir: string): string {
+  const roots = tls.getCACertificates("default");
+  const bundle = [...roots.map((r) => r.trim()), caCertPem.trim()].join("\n") + "\n";
+  const hash = createHash("sha256").update(bundle).digest("hex").slice(0, 16);
+  const path = join(dir, `ca-bundle-${hash}.pem`);
+  if (existsSync(path)) {
+    if (readFileSync(path, "utf8") !== bundle) throw new Error(`${path} exists with other contents; remove it and try again`);
+    return path;
+  }
+  try {
+    writeFileCreateNew(path, bundle, 0o644);
+  } catch (e) {
+    if (!(e instanceof FileExistsError)) throw new Error(`cannot write the CA bundle in ${dirname(path)}: ${(e as Error).message}`);
+  }
+  return path;
+}

@@ -1,0 +1,31 @@
+/**
+ * `env`: print the environment that points clients at the proxy described by the config.
+ */
+import { dirname } from "node:path";
+import type { CliOptions } from "../cli.ts";
+import { clientEnv, ensureCaBundle, formatEnv } from "../clientenv.ts";
+import type { LoadedConfig } from "../config/load.ts";
+import { loadOrCreateCa } from "../mitm/ca.ts";
+import { loadOrReport, makeLogger, type Io } from "./common.ts";
+
+/** The CA bundle path when HTTPS is inspected, else null. Creates the CA and bundle if needed. */
+export async function caBundleFor(c: LoadedConfig): Promise<string | null> {
+  if (!c.np.mitm.enabled) return null;
+  const { ca } = await loadOrCreateCa(c.np.mitm.ca_cert_path, c.np.mitm.ca_key_path);
+  return ensureCaBundle(ca.certPem, dirname(c.np.mitm.ca_cert_path));
+}
+
+export async function envCommand(o: CliOptions, io: Io): Promise<number> {
+  const log = makeLogger({ ...o, logLevel: o.logLevelSet ? o.logLevel : "warn" });
+  const c = loadOrReport(o, io, log);
+  if (!c) return 2;
+  let bundle: string | null;
+  try {
+    bundle = await caBundleFor(c);
+  } catch (e) {
+    io.err(`codex-network-proxy env: ${(e as Error).message}\n`);
+    return 1;
+  }
+  io.out(formatEnv(clientEnv(c.listeners, bundle), o.shell));
+  return 0;
+}

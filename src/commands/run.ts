@@ -1,0 +1,81 @@
+/**
+ * `run -- CMD ...`: a private proxy on free loopback ports, CMD run with the environment that
+ * points at it, signals forwarded, a one-line summary of what was blocked, CMD's exit status.
+ */
+import { constants } from "node:os";
+import type { CliOptions } from "../cli.ts";
+import { clientEnv } from "../clientenv.ts";
+import { loadConfig } from "../config/load.ts";
+import { systemResolver } from "../policy/resolve.ts";
+import type { BlockedEvent } from "../runtime/blocked.ts";
+import { ProxyState } from "../runtime/state.ts";
+import { ProxyServer } from "../server.ts";
+import { loadOrReport, makeLogger, type Io } from "./common.ts";
+import { caBundleFor } from "./env.ts";
+
+const EPHEMERAL = ['network_proxy.proxy_url="127.0.0.1:0"', 'network_proxy.socks_url="127.0.0.1:0"', 'network_proxy.admin_url="127.0.0.1:0"'];
+const FORWARDED: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+
+export async function runCommand(o: CliOptions, io: Io): Promise<number> {
+  // The listeners always go on free loopback ports: a private proxy for this one command.
+  const opts = { ...o, overrides: [...o.overrides, ...EPHEMERAL], logLevel: o.logLevelSet ? o.logLevel : ("error" as const) };
+  const log = makeLogger(opts);
+  const config = loadOrReport(opts, io, log);
+  if (!config) return 2;
+  const state = new ProxyState(config, log, systemResolver, () => loadConfig({ configPath: o.configPath, overrides: opts.overrides, env: io.env }));
+  const server = new ProxyServer(state, log);
+  let bundle: string | null;
+  try {
+    await server.start();
+    bundle = await caBundleFor(config);
+  } catch (e) {
+    io.err(`codex-network-proxy run: ${(e as Error).message}\n`);
+    await server.stop(0);
+    return 1;
+  }
+  const addrs = { http: server.address("HTTP proxy"), socks: config.listeners.socks ? server.address("SOCKS5 proxy") : null };
+  const env: Record<string, string> = { ...(io.env as Record<string, string>) };
+  for (const v of clientEnv(addrs, bundle)) env[v.name] = v.value;
+  env["CODEX_NETWORK_PROXY_ADMIN_URL"] = `http://127.0.0.1:${server.address("admin API").port}`;
+
+  // Handlers go in before the child exists: a signal that arrives in between is held, not fatal.
+  let child: Bun.Subprocess<"inherit", "inherit", "inherit"> | null = null;
+  const early: NodeJS.Signals[] = [];
+  const forward = (sig: NodeJS.Signals) => (child ? child.kill(sig) : early.push(sig));
+  for (const s of FORWARDED) process.on(s, forward);
+  try {
+    child = Bun.spawn([...o.args], { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+  } catch (e) {
+    for (const s of FORWARDED) process.off(s, forward);
+    io.err(`codex-network-proxy run: cannot run ${JSON.stringify(o.args[0])}: ${(e as Error).message}\n`);
+    await server.stop(0);
+    return 127;
+  }
+  for (const sig of early) child.kill(sig);
+  const status = await child.exited;
+  for (const s of FORWARDED) process.off(s, forward);
+  io.err(summarize(state.blocked.since(0), state.blocked.dropped) + "\n");
+  await server.stop(1000);
+  if (child.signalCode) return 128 + (constants.signals[child.signalCode as keyof typeof constants.signals] ?? 0);
+  return status;
+}
+
+/** One line: how many requests were blocked, by reason, with a few of the hosts. */
+export function summarize(events: readonly BlockedEvent[], dropped: number): string {
+  const total = events.length + dropped;
+  if (total === 0) return "codex-network-proxy: no requests blocked";
+  const byReason = new Map<string, Set<string>>();
+  const counts = new Map<string, number>();
+  for (const e of events) {
+    counts.set(e.reason, (counts.get(e.reason) ?? 0) + 1);
+    const hosts = byReason.get(e.reason) ?? new Set<string>();
+    hosts.add(e.port && e.port !== 80 && e.port !== 443 ? `${e.host}:${e.port}` : e.host);
+    byReason.set(e.reason, hosts);
+  }
+  const parts = [...counts].map(([reason, n]) => {
+    const hosts = [...byReason.get(reason)!];
+    const shown = hosts.slice(0, 3).join(", ") + (hosts.length > 3 ? `, +${hosts.length - 3} more` : "");
+    return `${n} ${reason} (${shown})`;
+  });
+  return `codex-network-proxy: ${total} request${total === 1 ? "" : "s"} blocked: ${parts.join("; ")}${dropped ? ` (${dropped} older not itemized)` : ""}`;
+}

@@ -1,0 +1,255 @@
+/**
+ * The tools agents use, driven through `codex-network-proxy run -- ...` (so `env` and `run` are
+ * exercised too), against loopback origins: each must work for an allowed target and fail with
+ * the proxy's 403 for a blocked one. The commands are README's snippets (checked to be there),
+ * with example.com replaced by the loopback origin.
+ */
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CliProcess, ROOT, runCli } from "../helpers/cli.ts";
+import { GitOrigin, makeRepo } from "../helpers/git.ts";
+import { HttpOrigin } from "../helpers/origin.ts";
+import { makeTestPki, type TestPki } from "../helpers/tls.ts";
+
+const README = readFileSync(join(ROOT, "README.md"), "utf8");
+
+/** A README line, asserted to be there, with example.com pointed at `base` (e.g. https://localhost:1234). */
+function snippet(line: string, base: string): string {
+  expect(README).toContain(line);
+  return line.replaceAll("https://example.com", base);
+}
+
+const home = () => mkdtempSync(join(tmpdir(), "cnp-clients-"));
+
+interface Origins {
+  pki: TestPki;
+  https: ReturnType<typeof Bun.serve>;
+  http: HttpOrigin;
+}
+
+async function origins(): Promise<Origins & Disposable> {
+  const pki = await makeTestPki();
+  const leaf = await pki.issue(["localhost", "127.0.0.1"]);
+  const https = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    tls: { key: leaf.key, cert: leaf.cert },
+    fetch: (req) => Response.json({ tls: true, method: req.method, path: new URL(req.url).pathname }),
+  });
+  const http = new HttpOrigin();
+  return {
+    pki,
+    https,
+    http,
+    [Symbol.dispose]() {
+      https.stop(true);
+      http[Symbol.dispose]();
+    },
+  };
+}
+
+/** Environment that makes the origin's private CA look like a public one to every client. */
+function trustOrigin(pki: TestPki): Record<string, string> {
+  const f = pki.caFile;
+  return { SSL_CERT_FILE: f, CURL_CA_BUNDLE: f, REQUESTS_CA_BUNDLE: f, NODE_EXTRA_CA_CERTS: f, GIT_SSL_CAINFO: f, CODEX_HOME: home() };
+}
+
+const FULL = ['network_proxy.policy.allowed_domains=["localhost"]'];
+const limitedMitm = (pki: TestPki) => [...FULL, "network_proxy.mode=limited", "network_proxy.mitm.enabled=true", `network_proxy.mitm.upstream_ca_file="${pki.caFile}"`];
+
+function runArgs(config: string[], shell: string): string[] {
+  return ["run", ...config.flatMap((c) => ["-c", c]), "--", "sh", "-c", shell];
+}
+
+describe("run", () => {
+  test("passes the exit status through and prints a one-line summary of blocks", async () => {
+    const r = await runCli(["run", "-c", 'network_proxy.policy.allowed_domains=["example.com"]', "--", "sh", "-c", 'curl -s -o /dev/null http://blocked.invalid/; exit 7'], { CODEX_HOME: home() });
+    expect(r.code).toBe(7);
+    expect(r.stderr.trim().split("\n").at(-1)).toBe("codex-network-proxy: 1 request blocked: 1 not_allowed (blocked.invalid)");
+  });
+
+  test("forwards signals to the command and reports its death by signal", async () => {
+    await using p = new CliProcess(["run", "--log-level", "info", "--", "sh", "-c", "trap 'exit 42' TERM; echo ready >&2; while :; do sleep 0.05; done"], { CODEX_HOME: home() });
+    await p.waitFor(/ready/);
+    p.proc.kill("SIGTERM");
+    expect(await p.proc.exited).toBe(42);
+    await using q = new CliProcess(["run", "--", "sh", "-c", "echo ready >&2; exec sleep 30"], { CODEX_HOME: home() });
+    await q.waitFor(/ready/);
+    q.proc.kill("SIGINT");
+    expect(await q.proc.exited).toBe(130);
+  });
+
+  test("a command that cannot be started exits 127", async () => {
+    const r = await runCli(["run", "--", "/nonexistent/tool"], { CODEX_HOME: home() });
+    expect(r.code).toBe(127);
+    expect(r.stderr).toContain('cannot run "/nonexistent/tool"');
+  });
+
+  test("the README one-liner's shape works", async () => {
+    using o = await origins();
+    const cmd = snippet(`codex-network-proxy run -c 'network_proxy.policy.allowed_domains=["example.com"]' -- curl https://example.com/`, "");
+    expect(cmd).toContain("-- curl");
+    const r = await runCli(["run", "-c", 'network_proxy.policy.allowed_domains=["localhost"]', "--", "curl", "-sS", `https://localhost:${o.https.port}/one-liner`], trustOrigin(o.pki));
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ path: "/one-liner" });
+  });
+});
+
+describe("env", () => {
+  test("every shell syntax; NO_PROXY empty with the reason; the CA bundle is content-addressed and 0644", async () => {
+    const h = home();
+    const sh = await runCli(["env", "-c", "network_proxy.mitm.enabled=true"], { CODEX_HOME: h });
+    expect(sh.code).toBe(0);
+    expect(sh.stdout).toContain("export HTTP_PROXY='http://127.0.0.1:3128'");
+    expect(sh.stdout).toContain("export ALL_PROXY='socks5h://127.0.0.1:8081'");
+    expect(sh.stdout).toMatch(/# empty on purpose: .*\nexport NO_PROXY=''/);
+    const bash = Bun.spawnSync(["bash", "-c", 'eval "$1"; printf "%s|%s|%s" "$HTTPS_PROXY" "$NO_PROXY" "$SSL_CERT_FILE"', "_", sh.stdout]);
+    const [https, noProxy, bundle] = bash.stdout.toString().split("|");
+    expect([https, noProxy]).toEqual(["http://127.0.0.1:3128", ""]);
+    expect(bundle).toMatch(/\/network_proxy\/mitm\/ca-bundle-[0-9a-f]{16}\.pem$/);
+    expect(statSync(bundle!).mode & 0o777).toBe(0o644);
+    const text = readFileSync(bundle!, "utf8");
+    expect(text).toContain(readFileSync(join(h, "network_proxy/mitm/ca.pem"), "utf8").trim());
+    expect(text.match(/BEGIN CERTIFICATE/g)!.length).toBeGreaterThan(50);
+    const again = await runCli(["env", "--shell", "json", "-c", "network_proxy.mitm.enabled=true"], { CODEX_HOME: h });
+    const json = JSON.parse(again.stdout);
+    expect(json["SSL_CERT_FILE"]).toBe(bundle);
+    for (const k of ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "PIP_CERT", "npm_config_cafile", "CARGO_HTTP_CAINFO", "DENO_CERT"]) expect(json[k]).toBe(bundle);
+    for (const k of ["WS_PROXY", "WSS_PROXY", "http_proxy", "https_proxy", "all_proxy", "npm_config_proxy", "npm_config_https_proxy", "YARN_HTTP_PROXY", "YARN_HTTPS_PROXY", "PIP_PROXY"]) expect(json[k]).toBeTruthy();
+    const fish = await runCli(["env", "--shell", "fish", "-c", "network_proxy.enable_socks5=false"], { CODEX_HOME: h });
+    expect(fish.stdout).toContain("set -gx ALL_PROXY 'http://127.0.0.1:3128'");
+    expect(fish.stdout).not.toContain("SSL_CERT_FILE");
+    const ps = await runCli(["env", "--shell", "powershell"], { CODEX_HOME: h });
+    expect(ps.stdout).toContain("$env:HTTP_PROXY = 'http://127.0.0.1:3128'");
+  });
+});
+
+describe("curl", () => {
+  test("plain HTTP, HTTPS via CONNECT and via SOCKS5h in full mode; blocked targets get 403", async () => {
+    using o = await origins();
+    const base = `https://localhost:${o.https.port}`;
+    const cmds = [
+      `${snippet("curl https://example.com/", base)} && echo`,
+      `${snippet('curl --proxy "$ALL_PROXY" https://example.com/', base)} && echo`,
+      `curl -s http://localhost:${o.http.port}/echo`,
+    ].join(" && ");
+    const ok = await runCli(runArgs(FULL, cmds), trustOrigin(o.pki));
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.match(/"tls":true/g)?.length).toBe(2);
+    expect(ok.stdout).toContain('"path":"/echo"');
+    const blocked = await runCli(runArgs(FULL, "curl -sS https://blocked.invalid/; echo curl=$?; curl -s http://blocked.invalid/"), trustOrigin(o.pki));
+    expect(blocked.stdout).toContain("curl=56");
+    expect(blocked.stderr).toContain("CONNECT tunnel failed, response 403");
+    expect(JSON.parse(blocked.stdout.split("\n")[1]!)).toMatchObject({ status: "blocked", reason: "not_allowed", host: "blocked.invalid" });
+  });
+
+  test("HTTPS through MITM in limited mode with the env's CA bundle; writes refused with the explanation", async () => {
+    using o = await origins();
+    const base = `https://localhost:${o.https.port}`;
+    const r = await runCli(runArgs(limitedMitm(o.pki), `${snippet("curl https://example.com/", base)} && echo && curl -s -X POST -d x ${base}/w`), { CODEX_HOME: home() });
+    expect(r.code).toBe(0);
+    const [get, post] = r.stdout.split("\n");
+    expect(JSON.parse(get!)).toMatchObject({ tls: true, method: "GET" });
+    expect(post).toBe("Codex blocked this request: method not allowed in limited mode.");
+    expect(r.stdout).toContain("Why: method POST is not allowed in limited mode (only GET, HEAD, OPTIONS)");
+    expect(r.stderr).toContain("1 request blocked: 1 method_not_allowed (localhost:");
+  });
+});
+
+describe("git", () => {
+  test("clone over smart HTTP (full mode); a blocked host fails with 403", async () => {
+    using g = new GitOrigin();
+    makeRepo(g.root, "repo", "hello from smart http\n");
+    const dest = join(home(), "clone");
+    const base = `http://localhost:${g.port}`;
+    const cmd = `${snippet("git clone https://example.com/owner/repo.git", base).replace("/owner/repo.git", "/repo.git")} ${dest} 2>&1`;
+    const r = await runCli(runArgs(FULL, cmd), { CODEX_HOME: home(), GIT_CONFIG_NOSYSTEM: "1", HOME: home() });
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(dest, "README.md"), "utf8")).toBe("hello from smart http\n");
+    expect(g.methods).toContain("POST");
+    const blocked = await runCli(runArgs(FULL, `git clone http://git.blocked.invalid/repo.git ${join(home(), "x")} 2>&1; echo git=$?`), { CODEX_HOME: home(), HOME: home() });
+    expect(blocked.stdout).toContain("403");
+    expect(blocked.stdout).toContain("git=128");
+  });
+
+  test("clone over HTTPS through MITM in limited mode: the dumb protocol works, the smart one is refused", async () => {
+    const pki = await makeTestPki();
+    using g = new GitOrigin(await pki.issue(["localhost"]));
+    makeRepo(g.root, "dumb", "read-only clone\n", { dumbOnly: true });
+    makeRepo(g.root, "smart", "needs POST\n");
+    const dest = join(home(), "dumb");
+    const ok = await runCli(runArgs(limitedMitm(pki), `git clone https://localhost:${g.port}/dumb.git ${dest} 2>&1`), { CODEX_HOME: home(), HOME: home() });
+    expect(ok.stderr).toContain("codex-network-proxy: no requests blocked");
+    expect(ok.code).toBe(0);
+    expect(readFileSync(join(dest, "README.md"), "utf8")).toBe("read-only clone\n");
+    expect(g.methods.every((m) => m === "GET")).toBe(true);
+    const smart = await runCli(runArgs(limitedMitm(pki), `git clone https://localhost:${g.port}/smart.git ${join(home(), "s")} 2>&1; echo git=$?`), { CODEX_HOME: home(), HOME: home() });
+    expect(smart.stdout).toContain("git=128");
+    expect(smart.stderr).toContain("1 method_not_allowed (localhost:");
+  });
+});
+
+describe("Python requests and urllib", () => {
+  const py = (base: string) =>
+    [
+      snippet('import requests; requests.get("https://example.com/")', base).replace("requests.get(", "print(requests.get(").replace('/")', '/").text)'),
+      snippet('import urllib.request; urllib.request.urlopen("https://example.com/")', base).replace("urllib.request.urlopen(", "print(urllib.request.urlopen(").replace('/")', '/").read().decode())'),
+    ].join("\n");
+
+  test("full mode (CONNECT) and limited mode (MITM, CA bundle from env); blocked hosts raise with 403", async () => {
+    using o = await origins();
+    const base = `https://localhost:${o.https.port}`;
+    for (const [config, env] of [
+      [FULL, trustOrigin(o.pki)],
+      [limitedMitm(o.pki), { CODEX_HOME: home() }],
+    ] as const) {
+      const r = await runCli(["run", ...config.flatMap((c) => ["-c", c]), "--", "python3", "-c", py(base)], env);
+      expect(r.stderr.split("\n").filter((l) => l.includes("Traceback"))).toEqual([]);
+      expect(r.stdout.match(/"tls":true/g)?.length).toBe(2);
+      const blocked = await runCli(["run", ...config.flatMap((c) => ["-c", c]), "--", "python3", "-c", "import requests\ntry:\n requests.get('https://blocked.invalid/')\nexcept Exception as e: print(type(e).__name__, e)"], env);
+      expect(blocked.stdout).toContain("ProxyError");
+      expect(blocked.stdout).toContain("403");
+    }
+  });
+});
+
+describe("Node and Bun fetch", () => {
+  test("Node with undici's EnvHttpProxyAgent, full and limited (MITM) mode", async () => {
+    using o = await origins();
+    const base = `https://localhost:${o.https.port}`;
+    const lines = [
+      snippet('const { EnvHttpProxyAgent, setGlobalDispatcher } = require("undici");', base),
+      snippet("setGlobalDispatcher(new EnvHttpProxyAgent());", base),
+      `(async () => { ${snippet('await fetch("https://example.com/");', base).replace("await fetch", "const r = await fetch")} console.log(await r.text());`,
+      `  const b = await fetch("https://blocked.invalid/").then(() => "not blocked", (e) => String(e.cause?.cause?.message ?? e)); console.log(b); })();`,
+    ].join("\n");
+    for (const [config, env] of [
+      [FULL, trustOrigin(o.pki)],
+      [limitedMitm(o.pki), { CODEX_HOME: home() }],
+    ] as const) {
+      const r = await runCli(["run", ...config.flatMap((c) => ["-c", c]), "--", "node", "-e", lines], { ...env, NODE_PATH: join(ROOT, "node_modules") });
+      expect(r.stdout).toContain('"tls":true');
+      expect(r.stdout).toContain("Proxy response (403) !== 200 when HTTP Tunneling");
+    }
+  });
+
+  test("Bun fetch from the environment and with an explicit proxy", async () => {
+    using o = await origins();
+    const base = `https://localhost:${o.https.port}`;
+    const code = [
+      `console.log(await (await fetch("${base}/env")).text());`,
+      `${snippet('await fetch("https://example.com/", { proxy: process.env.HTTPS_PROXY });', base).replace("await fetch", "const r = await fetch")} console.log(await r.text());`,
+      `console.log((await fetch("https://blocked.invalid/").catch((e) => ({ status: String(e) }))).status);`,
+    ].join("\n");
+    for (const [config, env] of [
+      [FULL, trustOrigin(o.pki)],
+      [limitedMitm(o.pki), { CODEX_HOME: home() }],
+    ] as const) {
+      const r = await runCli(["run", ...config.flatMap((c) => ["-c", c]), "--", process.execPath, "-e", code], env);
+      expect(r.stdout.match(/"tls":true/g)?.length).toBe(2);
+      expect(r.stdout).toMatch(/403|Proxy/);
+    }
+  });
+});
