@@ -14,6 +14,7 @@ export type ErrorCode =
   | "version_not_supported"
   | "unsupported_transfer_encoding"
   | "head_timeout"
+  | "body_timeout"
   | "host_mismatch"
   | "connect_in_tunnel"
   | "too_many_connections"
@@ -57,6 +58,7 @@ export const ERRORS: Readonly<Record<ErrorCode, ErrorWire>> = {
   version_not_supported: { status: 505, header: "bad-request", socks: SOCKS_GENERAL, message: "only HTTP/1.0 and HTTP/1.1 are supported" },
   unsupported_transfer_encoding: { status: 501, header: "bad-request", socks: SOCKS_GENERAL, message: "only Transfer-Encoding: chunked is supported" },
   head_timeout: { status: 408, header: "head-timeout", socks: SOCKS_TTL_EXPIRED, message: "request head not received in time" },
+  body_timeout: { status: 408, header: "body-timeout", socks: SOCKS_TTL_EXPIRED, message: "request body not received in time" },
   host_mismatch: { status: 400, header: "host-mismatch", socks: SOCKS_GENERAL, message: "host mismatch" },
   connect_in_tunnel: { status: 405, header: "bad-request", socks: SOCKS_GENERAL, message: "CONNECT not supported inside MITM" },
   too_many_connections: { status: 503, header: "too-many-connections", socks: SOCKS_GENERAL, message: "too many concurrent connections" },

@@ -32,7 +32,7 @@ export class Conn {
   countedIn = 0;
   countedOut = 0;
   /** Idle sweeps since the last activity (see Sweeper). */
-  idleTicks = 0;
+  idleMs = 0;
 
   onData: (chunk: Buffer) => void = (chunk) => this.#held?.push(chunk);
   /** The queue drained completely: the producer may resume. */
@@ -179,11 +179,11 @@ export const connHandlers: SocketHandler<Conn> = {
   data(s, chunk) {
     const c = s.data;
     c.bytesIn += chunk.length;
-    c.idleTicks = 0;
+    c.idleMs = 0;
     c.onData(chunk);
   },
   drain(s) {
-    s.data.idleTicks = 0;
+    s.data.idleMs = 0;
     s.data.flush();
   },
   end(s) {

@@ -41,8 +41,8 @@ export class Relay {
   }
 
   /** Both sides idle for this many sweeps. */
-  get idleTicks(): number {
-    return Math.min(this.a.idleTicks, this.b.idleTicks);
+  get idleMs(): number {
+    return Math.min(this.a.idleMs, this.b.idleMs);
   }
 
   close(abort: boolean): void {

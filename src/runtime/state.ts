@@ -117,6 +117,12 @@ export class ProxyState {
   async #reload(): Promise<ReloadOutcome> {
     const result = this.loader();
     if (!result.ok) return this.#failed(result.problems, result.source.path);
+    if (this.#config.source.exists && !result.config.source.exists) {
+      // A deleted config is far more likely a mistake or an editor mid-save than a wish to fall
+      // back to defaults; keep enforcing what was loaded until a file is back.
+      const path = result.config.source.path;
+      return this.#failed([`the config file ${path} was deleted; keeping the previous config until it is back`], path);
+    }
     return this.swap(result.config);
   }
 

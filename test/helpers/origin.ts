@@ -119,6 +119,7 @@ interface RawState {
 export class RawOrigin implements Disposable {
   readonly listener: import("bun").TCPSocketListener<RawState>;
   connections = 0;
+  closes = 0;
   bytesReceived = 0;
 
   constructor(script: (c: RawConn) => void, handlers: { drain?: (s: Socket<RawState>) => void } = {}) {
@@ -136,6 +137,9 @@ export class RawOrigin implements Disposable {
           s.data.onData?.(s.data.buf);
         },
         drain: (s) => handlers.drain?.(s),
+        close: () => {
+          this.closes++;
+        },
       },
     });
   }

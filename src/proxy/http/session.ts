@@ -184,6 +184,8 @@ export class HttpSession implements Session {
     try {
       if (req.target.startsWith("/") || req.target === "*") {
         if (req.host === null || req.host === "") throw new ProxyError("missing_host", "missing host: send an absolute-form URL or a Host header");
+        // Host is ASCII (RFC 3986 reg-name); raw bytes there are not a name, whatever they decode to.
+        if (!/^[\x21-\x7e]+$/.test(req.host)) throw new ProxyError("bad_target", "the Host header must be ASCII (use punycode for international names)");
         target = parseAuthority(req.host, 80);
         path = req.target;
       } else {
@@ -798,19 +800,32 @@ export class HttpSession implements Session {
         return;
       case "busy": {
         const ex = this.#ex;
-        if (ex && ex.headSent && ex.res === null) {
+        if (!ex) return;
+        if (!ex.reqBody.done) {
+          // Uploading: the client must keep sending (a slow upload is fine, a stopped one is not).
+          this.client.idleMs += ms;
+          if (this.client.idleMs >= l.idle_timeout_ms) this.#abortExchange(ex, new ProxyError("body_timeout", `the request body stalled for ${l.idle_timeout_ms} ms`));
+        } else if (ex.res === null) {
+          if (!ex.headSent) return; // still connecting: bounded by connect_timeout_ms
           ex.waitMs += ms;
           if (ex.waitMs >= l.response_timeout_ms) this.#abortExchange(ex, new ProxyError("upstream_timeout", `no response from upstream within ${l.response_timeout_ms} ms`));
+        } else if (ex.up) {
+          // Streaming the response: give up when neither side has moved for response_timeout_ms.
+          ex.up.idleMs += ms;
+          this.client.idleMs += ms;
+          if (Math.min(ex.up.idleMs, this.client.idleMs) >= l.response_timeout_ms) {
+            this.#abortExchange(ex, new ProxyError("upstream_timeout", `the response stalled for ${l.response_timeout_ms} ms`));
+          }
         }
         return;
       }
       case "tunnel": {
         const r = this.#relay;
         if (!r) return;
-        r.a.idleTicks += ms;
-        r.b.idleTicks += ms;
-        if (r.idleTicks >= l.tunnel_idle_timeout_ms) {
-          this.env.log.info("closing idle tunnel", { client: this.peer, idle_ms: r.idleTicks });
+        r.a.idleMs += ms;
+        r.b.idleMs += ms;
+        if (r.idleMs >= l.tunnel_idle_timeout_ms) {
+          this.env.log.info("closing idle tunnel", { client: this.peer, idle_ms: r.idleMs });
           r.close(false);
         }
         return;

@@ -203,9 +203,9 @@ export class Socks5Session implements Session {
       if (this.#ms >= l.head_timeout_ms) this.#fail(`handshake not completed within ${l.head_timeout_ms} ms`, this.#phase === "request" ? REPLY.TTL_EXPIRED : null);
     } else if (this.#phase === "tunnel" && this.#relay) {
       const r = this.#relay;
-      r.a.idleTicks += ms;
-      r.b.idleTicks += ms;
-      if (r.idleTicks >= l.tunnel_idle_timeout_ms) r.close(false);
+      r.a.idleMs += ms;
+      r.b.idleMs += ms;
+      if (r.idleMs >= l.tunnel_idle_timeout_ms) r.close(false);
     }
   }
 

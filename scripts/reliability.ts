@@ -1,0 +1,275 @@
+/**
+ * `bun run reliability [--quick]`: load and soak a real proxy process, run the fuzzers and the
+ * hostile-input and fault suites, and write what they proved to docs/reliability.md.
+ *
+ * Load: 100,000 keep-alive requests through the HTTP listener and 5,000 concurrent tunnels
+ * through each of the CONNECT and SOCKS5 paths (10,000 / 500 with --quick), asserting that no
+ * allowed request fails, that open file descriptors return to the baseline afterwards, and that
+ * RSS growth stays under a stated bound. Everything runs on 127.0.0.1.
+ */
+import type { Socket } from "bun";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+
+const QUICK = process.argv.includes("--quick");
+/** Only the load and soak (CI runs the suites through `npm test` already). */
+const LOAD_ONLY = process.argv.includes("--load-only");
+const REQUESTS = QUICK ? 10_000 : 100_000;
+const TUNNELS = QUICK ? 500 : 5_000;
+const CONNECTIONS = 64;
+const RSS_BOUND_KIB = 96 * 1024;
+const ROOT = join(import.meta.dir, "..");
+const BUN = process.execPath;
+
+interface Section {
+  title: string;
+  rows: Array<[string, string]>;
+  ok: boolean;
+}
+const sections: Section[] = [];
+let failed = false;
+
+function fail(msg: string): void {
+  console.error(`FAIL: ${msg}`);
+  failed = true;
+}
+
+// ------------------------------------------------------------------ the proxy process
+
+interface Proxy {
+  proc: Bun.Subprocess<"ignore", "ignore", "pipe">;
+  http: number;
+  socks: number;
+}
+
+async function startProxy(): Promise<Proxy> {
+  const args = [
+    'network_proxy.proxy_url="127.0.0.1:0"',
+    'network_proxy.socks_url="127.0.0.1:0"',
+    'network_proxy.admin_url="127.0.0.1:0"',
+    'network_proxy.policy.allowed_domains=["127.0.0.1"]',
+    `network_proxy.limits.max_connections=${TUNNELS * 3 + 1000}`,
+    `network_proxy.limits.max_tunnels=${TUNNELS * 2 + 100}`,
+  ].flatMap((c) => ["-c", c]);
+  // info level: the listeners' bound ports are logged; nothing is logged per request.
+  const p2 = Bun.spawn([BUN, join(ROOT, "src/main.ts"), "--log-level", "info", ...args], {
+    env: { ...process.env, CODEX_HOME: mkdtempSync(join(tmpdir(), "cnp-rel-")) },
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  let text = "";
+  const reader = p2.stderr.getReader();
+  const dec = new TextDecoder();
+  while (!/SOCKS5 proxy listening addr=127\.0\.0\.1:(\d+)/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`proxy exited: ${text}`);
+    text += dec.decode(value);
+  }
+  // keep draining stderr so the proxy never blocks on a full pipe
+  void (async () => {
+    for (;;) if ((await reader.read()).done) return;
+  })();
+  return {
+    proc: p2,
+    http: Number(/HTTP proxy listening addr=127\.0\.0\.1:(\d+)/.exec(text)![1]),
+    socks: Number(/SOCKS5 proxy listening addr=127\.0\.0\.1:(\d+)/.exec(text)![1]),
+  };
+}
+
+function fds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+function rssKiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+}
+
+async function settle(pid: number, baseline: number, ms = 10_000): Promise<number> {
+  const deadline = performance.now() + ms;
+  let n = fds(pid);
+  while (n > baseline + 2 && performance.now() < deadline) {
+    await Bun.sleep(100);
+    n = fds(pid);
+  }
+  return n;
+}
+
+// ------------------------------------------------------------------ load
+
+async function requestLoad(p: Proxy): Promise<Section> {
+  const origin = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("ok") });
+  const perConn = Math.ceil(REQUESTS / CONNECTIONS);
+  let ok = 0;
+  let bad = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      let buf = "";
+      let sent = 0;
+      const req = `GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`;
+      const s = await Bun.connect({
+        hostname: "127.0.0.1",
+        port: p.http,
+        socket: {
+          data(sock, d) {
+            buf += d.toString("latin1");
+            for (;;) {
+              const end = buf.indexOf("\r\n\r\n");
+              if (end < 0) return;
+              const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+              if (buf.length < end + 4 + len) return;
+              if (buf.startsWith("HTTP/1.1 200")) ok++;
+              else bad++;
+              buf = buf.slice(end + 4 + len);
+              if (sent < perConn) {
+                sent++;
+                sock.write(req);
+              } else return resolve();
+            }
+          },
+          close() {
+            resolve();
+          },
+        },
+      });
+      sent++;
+      s.write(req);
+      await promise;
+      s.end();
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  origin.stop(true);
+  const total = ok + bad;
+  if (bad > 0 || total < REQUESTS) fail(`${bad} failed of ${total} requests (wanted ${REQUESTS})`);
+  return {
+    title: "HTTP requests",
+    ok: bad === 0 && total >= REQUESTS,
+    rows: [
+      ["requests (keep-alive, absolute-form)", total.toLocaleString("en")],
+      ["client connections", String(CONNECTIONS)],
+      ["failed allowed requests", String(bad)],
+      ["requests/s (while tunnels were not open)", Math.round(total / secs).toLocaleString("en")],
+    ],
+  };
+}
+
+async function tunnelLoad(p: Proxy, via: "CONNECT" | "SOCKS5"): Promise<Section> {
+  const origin = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (s, d) => void s.write(d) } });
+  const sockets: Array<Socket<{ got: string; done: () => void; ok: boolean }>> = [];
+  let okCount = 0;
+  const t0 = performance.now();
+  const batch = 250;
+  for (let i = 0; i < TUNNELS; i += batch) {
+    await Promise.all(
+      Array.from({ length: Math.min(batch, TUNNELS - i) }, async () => {
+        const { promise, resolve } = Promise.withResolvers<void>();
+        const data = { got: "", done: resolve, ok: false };
+        const s = await Bun.connect({
+          hostname: "127.0.0.1",
+          port: via === "CONNECT" ? p.http : p.socks,
+          data,
+          socket: {
+            data(sock, d) {
+              sock.data.got += d.toString("latin1");
+              if (sock.data.got.endsWith("ping")) {
+                sock.data.ok = true;
+                sock.data.done();
+              }
+            },
+            close(sock) {
+              sock.data.done();
+            },
+          },
+        });
+        if (via === "CONNECT") s.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\n\r\nping`);
+        else s.write(Uint8Array.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, origin.port >> 8, origin.port & 255, ...Buffer.from("ping")]));
+        sockets.push(s);
+        await promise;
+        if (data.ok) okCount++;
+      }),
+    );
+  }
+  const openSecs = (performance.now() - t0) / 1000;
+  const held = { fds: fds(p.proc.pid), rss: rssKiB(p.proc.pid) };
+  for (const s of sockets) s.terminate();
+  origin.stop(true);
+  if (okCount !== TUNNELS) fail(`${via}: only ${okCount} of ${TUNNELS} tunnels carried data`);
+  return {
+    title: `${via} tunnels`,
+    ok: okCount === TUNNELS,
+    rows: [
+      ["concurrent tunnels open at once", `${okCount.toLocaleString("en")} of ${TUNNELS.toLocaleString("en")}`],
+      ["time to open them all", `${openSecs.toFixed(1)} s`],
+      ["proxy file descriptors while open", held.fds.toLocaleString("en")],
+      ["proxy RSS while open", `${(held.rss / 1024).toFixed(0)} MiB`],
+    ],
+  };
+}
+
+// ------------------------------------------------------------------ suites
+
+async function runTests(label: string, paths: string[], env: Record<string, string> = {}): Promise<Section> {
+  const t0 = performance.now();
+  const p = Bun.spawn([BUN, "test", "--timeout", "120000", ...paths], { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const text = out + err;
+  const pass = Number(/^\s*(\d+) pass$/m.exec(text)?.[1] ?? 0);
+  const fl = Number(/^\s*(\d+) fail$/m.exec(text)?.[1] ?? 0);
+  const inputs = [...text.matchAll(/fuzz-inputs (\S+)=(\d+)/g)].reduce((a, m) => a + Number(m[2]), 0);
+  if (code !== 0 || fl > 0) fail(`${label}: ${fl} failed (exit ${code})`);
+  const rows: Array<[string, string]> = [
+    ["tests passed", String(pass)],
+    ["tests failed", String(fl)],
+    ["run time", `${((performance.now() - t0) / 1000).toFixed(1)} s`],
+  ];
+  if (inputs > 0) rows.splice(0, 0, ["generated inputs tried", inputs.toLocaleString("en")]);
+  return { title: label, ok: code === 0 && fl === 0, rows };
+}
+
+// ------------------------------------------------------------------ main
+
+const started = new Date();
+const p = await startProxy();
+try {
+  const baseline = { fds: fds(p.proc.pid), rss: rssKiB(p.proc.pid) };
+  sections.push(await requestLoad(p));
+  sections.push(await tunnelLoad(p, "CONNECT"));
+  sections.push(await tunnelLoad(p, "SOCKS5"));
+  const after = await settle(p.proc.pid, baseline.fds);
+  const rss = rssKiB(p.proc.pid);
+  const fdsOk = after <= baseline.fds + 2;
+  const rssOk = rss - baseline.rss < RSS_BOUND_KIB;
+  if (!fdsOk) fail(`file descriptors did not return to baseline: ${baseline.fds} -> ${after}`);
+  if (!rssOk) fail(`RSS grew by ${((rss - baseline.rss) / 1024).toFixed(0)} MiB (bound ${RSS_BOUND_KIB / 1024} MiB)`);
+  sections.push({
+    title: "After the load",
+    ok: fdsOk && rssOk,
+    rows: [
+      ["proxy file descriptors: baseline -> after", `${baseline.fds} -> ${after}`],
+      ["proxy RSS: baseline -> after", `${(baseline.rss / 1024).toFixed(0)} -> ${(rss / 1024).toFixed(0)} MiB (bound: +${RSS_BOUND_KIB / 1024} MiB)`],
+    ],
+  });
+} finally {
+  p.proc.kill();
+  await p.proc.exited;
+}
+if (!LOAD_ONLY) {
+  sections.push(await runTests("Fuzzers (test/fuzz)", ["test/fuzz"], { FUZZ_RUNS: QUICK ? "" : "20000" }));
+  sections.push(await runTests("Bypass catalogue and faults (test/hostile)", ["test/hostile"]));
+}
+
+const md = [
+  "# Reliability",
+  "",
+  `Generated by \`bun run reliability${QUICK ? " --quick" : ""}\` on ${started.toISOString()} (${cpus().length} CPUs, ${cpus()[0]?.model ?? "unknown CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Bun ${Bun.version}).`,
+  "Everything ran on 127.0.0.1 against a real proxy process; see `scripts/reliability.ts`.",
+  "",
+  ...sections.flatMap((s) => [`## ${s.title} ${s.ok ? "(held)" : "(FAILED)"}`, "", "| | |", "| --- | --- |", ...s.rows.map(([k, v]) => `| ${k} | ${v} |`), ""]),
+].join("\n");
+console.log(md);
+if (!QUICK && !LOAD_ONLY) writeFileSync(join(ROOT, "docs/reliability.md"), md);
+else console.log("(--quick/--load-only: docs/reliability.md not rewritten)");
+process.exit(failed ? 1 : 0);

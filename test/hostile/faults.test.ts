@@ -1,0 +1,236 @@
+/**
+ * Faults: each must end in a clear error for the one connection affected and nothing else.
+ * Every test keeps a healthy kept-alive client working across the fault.
+ */
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DialAddr } from "../../src/policy/decide.ts";
+import { CliProcess, runCli } from "../helpers/cli.ts";
+import { HttpOrigin, patternBlocks, patternSha, RawOrigin, ScriptedOrigin } from "../helpers/origin.ts";
+import { ALLOW_LOOPBACK, startProxy, type TestProxy } from "../helpers/proxy.ts";
+import { RawClient, rawRequest } from "../helpers/raw.ts";
+import { until } from "../helpers/until.ts";
+
+/** A client on its own kept-alive connection; `check()` must keep answering 200. */
+async function bystander(proxy: TestProxy, origin: HttpOrigin): Promise<{ check: () => Promise<void> } & Disposable> {
+  const c = await RawClient.connect(proxy.port);
+  const check = async () => {
+    c.send(`GET ${origin.url("/echo?bystander")} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect((await c.response()).status).toBe(200);
+  };
+  await check();
+  return { check, [Symbol.dispose]: () => c[Symbol.dispose]() };
+}
+
+describe("upstream faults", () => {
+  test("refused: 502 upstream-refused", async () => {
+    using healthy = new HttpOrigin();
+    await using proxy = await startProxy([ALLOW_LOOPBACK]);
+    using b = await bystander(proxy, healthy);
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = l.port;
+    l.stop(true);
+    expect(await rawRequest(proxy.port, `GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatchObject({ status: 502, headers: { "x-proxy-error": "upstream-refused" } });
+    await b.check();
+  });
+
+  test("reset in the middle of a body: the client sees a broken connection, never a short body passed off as complete", async () => {
+    using healthy = new HttpOrigin();
+    using bad = new ScriptedOrigin((_req, s) => {
+      s.write("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + "x".repeat(1000));
+      queueMicrotask(() => s.terminate());
+      return null;
+    });
+    await using proxy = await startProxy([ALLOW_LOOPBACK]);
+    using b = await bystander(proxy, healthy);
+    using c = await RawClient.connect(proxy.port);
+    c.send(`GET ${bad.url("/")} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await expect(c.response()).rejects.toThrow(/closed after \d+ of 100000 bytes/);
+    await b.check();
+  });
+
+  test("stalls before answering (504) and in the middle of a body (cut off)", async () => {
+    using healthy = new HttpOrigin();
+    using stall = new ScriptedOrigin((req, s) => {
+      if (req.target === "/mid") s.write("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial");
+      return null;
+    });
+    await using proxy = await startProxy([ALLOW_LOOPBACK, "network_proxy.limits.response_timeout_ms=300"]);
+    using b = await bystander(proxy, healthy);
+    expect(await rawRequest(proxy.port, `GET ${stall.url("/before")} HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatchObject({ status: 504, headers: { "x-proxy-error": "upstream-timeout" } });
+    using c = await RawClient.connect(proxy.port);
+    c.send(`GET ${stall.url("/mid")} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await expect(c.response()).rejects.toThrow(/closed after 7 of 100000 bytes/);
+    expect(proxy.log).toContain("the response stalled for 300 ms");
+    await b.check();
+  });
+
+  test("garbage and an oversized head: 502 upstream-bad-response", async () => {
+    using healthy = new HttpOrigin();
+    let n = 0;
+    using bad = new ScriptedOrigin(() => (n++ === 0 ? "\x00\x01garbage\r\n\r\n" : `HTTP/1.1 200 OK\r\nX-Huge: ${"h".repeat(100_000)}\r\n\r\n`));
+    await using proxy = await startProxy([ALLOW_LOOPBACK]);
+    using b = await bystander(proxy, healthy);
+    for (let i = 0; i < 2; i++) {
+      expect(await rawRequest(proxy.port, `GET ${bad.url(`/${i}`)} HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatchObject({ status: 502, headers: { "x-proxy-error": "upstream-bad-response" } });
+    }
+    await b.check();
+  });
+
+  test("DNS that never answers: 504 dns-timeout after dns_timeout_ms", async () => {
+    using healthy = new HttpOrigin();
+    const resolver = (name: string): Promise<readonly DialAddr[]> => (name === "slow.test" ? new Promise(() => {}) : Promise.resolve([]));
+    await using proxy = await startProxy([ALLOW_LOOPBACK, 'network_proxy.policy.allowed_domains=["127.0.0.1", "slow.test"]', "network_proxy.limits.dns_timeout_ms=200"], { resolver });
+    using b = await bystander(proxy, healthy);
+    expect(await rawRequest(proxy.port, "GET http://slow.test/ HTTP/1.1\r\nHost: x\r\n\r\n")).toMatchObject({ status: 504, headers: { "x-proxy-error": "dns-timeout" } });
+    await b.check();
+  });
+});
+
+describe("client faults", () => {
+  test("a client that disappears in the middle of an upload: the upstream connection is dropped too", async () => {
+    using healthy = new HttpOrigin();
+    using origin = new RawOrigin((c) => {
+      c.socket.data.onData = () => {};
+    });
+    await using proxy = await startProxy([ALLOW_LOOPBACK]);
+    using b = await bystander(proxy, healthy);
+    const c = await RawClient.connect(proxy.port);
+    c.send(`POST http://127.0.0.1:${origin.port}/up HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n`);
+    c.send(Buffer.alloc(1_000_000, 1));
+    await until(() => origin.bytesReceived > 500_000, "the upload to reach the origin");
+    c.socket.terminate();
+    await until(() => origin.closes === 1, "the upstream connection to be dropped");
+    expect(proxy.server.env.connections).toBe(1); // the bystander
+    await b.check();
+  });
+
+  test("a client that stops sending its body: 408 body-timeout after idle_timeout_ms", async () => {
+    using healthy = new HttpOrigin();
+    await using proxy = await startProxy([ALLOW_LOOPBACK, "network_proxy.limits.idle_timeout_ms=300"]);
+    const r = await rawRequest(proxy.port, `POST ${healthy.url("/echo")} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-part`);
+    expect(r.status).toBe(408);
+    expect(r.headers["x-proxy-error"]).toBe("body-timeout");
+    // (idle keep-alive connections are closed by the same time-out, so check others with a fresh one)
+    expect((await rawRequest(proxy.port, `GET ${healthy.url("/echo")} HTTP/1.1\r\nHost: x\r\n\r\n`)).status).toBe(200);
+  });
+
+  test("a slow reader of a 1 GiB plain-HTTP download: bounded proxy memory, every byte delivered", async () => {
+    const total = 1024 * 1024 * 1024;
+    const home = mkdtempSync(join(tmpdir(), "cnp-fault-"));
+    await using p = new CliProcess(['network_proxy.proxy_url="127.0.0.1:0"', 'network_proxy.admin_url="127.0.0.1:0"', 'network_proxy.socks_url="127.0.0.1:0"', 'network_proxy.policy.allowed_domains=["127.0.0.1"]'].flatMap((c) => ["-c", c]), { CODEX_HOME: home });
+    const port = Number((await p.waitFor(/HTTP proxy listening addr=127\.0\.0\.1:(\d+)/))[1]);
+    let pending: Uint8Array | null = null;
+    let it: Generator<Uint8Array> | null = null;
+    const pump = (s: import("bun").Socket<unknown>) => {
+      for (;;) {
+        const chunk = pending ?? it!.next().value;
+        if (!chunk) return;
+        const n = s.write(chunk);
+        if (n < chunk.length) {
+          pending = chunk.subarray(Math.max(0, n));
+          return;
+        }
+        pending = null;
+      }
+    };
+    using origin = new RawOrigin(
+      (c) => {
+        c.socket.data.onData = () => {
+          it = patternBlocks(total);
+          c.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`);
+          pump(c.socket);
+        };
+      },
+      { drain: (s) => pump(s) },
+    );
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p.proc.pid}/status`, "utf8"))![1]);
+    const hasher = new Bun.CryptoHasher("sha256");
+    let got = 0;
+    let headSeen = false;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const s = await Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        data(_s, d) {
+          if (!headSeen) {
+            const end = d.indexOf("\r\n\r\n");
+            headSeen = true;
+            d = d.subarray(end + 4);
+          }
+          got += d.length;
+          hasher.update(d);
+          if (got >= total) resolve();
+        },
+      },
+    });
+    s.write(`GET http://127.0.0.1:${origin.port}/big HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await until(() => got > 1_000_000, "the download to start");
+    const before = rss();
+    s.pause(); // the slow reader stops reading for a while
+    await until(() => pending !== null, "the origin to be backpressured", 20_000);
+    const held = rss();
+    s.resume();
+    await promise;
+    expect(hasher.digest("hex")).toBe(patternSha(total));
+    expect(held - before).toBeLessThan(32 * 1024);
+    s.end();
+  }, 120_000);
+});
+
+describe("configuration faults", () => {
+  test("an unusable CA directory fails start-up with a clear error and exit 1", async () => {
+    const home = mkdtempSync(join(tmpdir(), "cnp-fault-"));
+    writeFileSync(join(home, "blocker"), "");
+    const r = await runCli(["-c", "network_proxy.mitm.enabled=true", "-c", 'network_proxy.mitm.ca_cert_path="blocker/ca.pem"', "-c", 'network_proxy.mitm.ca_key_path="blocker/ca.key"', "-c", 'network_proxy.proxy_url="127.0.0.1:0"', "-c", 'network_proxy.admin_url="127.0.0.1:0"', "-c", 'network_proxy.socks_url="127.0.0.1:0"'], { CODEX_HOME: home });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot check ${join(home, "blocker/ca.pem")}: ENOTDIR`);
+  });
+
+  test("config deleted or corrupted while running: the previous config stays in force, traffic continues", async () => {
+    using healthy = new HttpOrigin();
+    const cfg = '[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\n';
+    await using proxy = await startProxy([], { configText: cfg, watch: true });
+    using b = await bystander(proxy, healthy);
+    rmSync(proxy.configPath);
+    await until(() => proxy.log.includes("was deleted; keeping the previous config"), "the deletion to be noticed");
+    await b.check();
+    writeFileSync(proxy.configPath, "[network_proxy\nbroken");
+    await until(() => proxy.log.includes("TOML syntax error"), "the corruption to be noticed");
+    await b.check();
+    expect(proxy.state.config.np.policy.allowed_domains).toEqual(["127.0.0.1"]);
+    writeFileSync(proxy.configPath, cfg.replace('"127.0.0.1"', '"127.0.0.1", "fixed.test"'));
+    await until(() => proxy.state.config.np.policy.allowed_domains.includes("fixed.test"), "the fixed file to load");
+    await b.check();
+  });
+
+  test("admin reloads during traffic: no allowed request fails", async () => {
+    using healthy = new HttpOrigin();
+    const cfg = '[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\n';
+    await using proxy = await startProxy([], { configText: cfg });
+    let stop = false;
+    const reloads = (async () => {
+      let n = 0;
+      while (!stop) {
+        writeFileSync(proxy.configPath, cfg.replace('"127.0.0.1"]', `"127.0.0.1", "r${n}.test"]`));
+        expect((await proxy.admin("/reload", { method: "POST" })).status).toBe(200);
+        n++;
+      }
+      return n;
+    })();
+    const clients = Array.from({ length: 8 }, async () => {
+      using c = await RawClient.connect(proxy.port);
+      for (let i = 0; i < 150; i++) {
+        c.send(`GET ${healthy.url(`/echo?i=${i}`)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        expect((await c.response()).status).toBe(200);
+      }
+    });
+    await Promise.all(clients);
+    stop = true;
+    expect(await reloads).toBeGreaterThan(5);
+    expect(healthy.requests).toBe(8 * 150);
+  });
+});
