@@ -4,7 +4,7 @@
  */
 import type { CliOptions } from "../cli.ts";
 import type { LoadedConfig } from "../config/load.ts";
-import { evaluateTarget, judgeTarget, type Decision, type DialAddr } from "../policy/decide.ts";
+import { evaluateTarget, explainAllow, judgeTarget, type Decision, type DialAddr } from "../policy/decide.ts";
 import { REASONS } from "../policy/reasons.ts";
 import { systemResolver } from "../policy/resolve.ts";
 import { formatTarget, parseAbsoluteUrl, parseAuthority, TargetError, type Target } from "../policy/target.ts";
@@ -59,7 +59,7 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
     case "dns_error":
       return [head, `  FAIL ${d.code}: ${d.explain}`];
     case "allow":
-      return [head, `  ALLOW: ${d.explain}`, `  would dial: ${d.addresses.map((a: DialAddr) => (a.kind === "ipv6" ? `[${a.host}]` : a.host) + ":" + target.port).join(", ")}`, ...modeLines(c, viaConnect)];
+      return [head, `  ALLOW: ${explainAllow(d)}`, `  would dial: ${d.addresses.map((a: DialAddr) => (a.kind === "ipv6" ? `[${a.host}]` : a.host) + ":" + target.port).join(", ")}`, ...modeLines(c, viaConnect)];
   }
 }
 

@@ -52,9 +52,15 @@ export interface Block {
 export interface Allow {
   readonly verdict: "allow";
   readonly target: Target;
+  /** The allowlist entry that matched (null when allow_local_binding let it through). */
   readonly rule: Rule | null;
   readonly addresses: readonly DialAddr[];
-  readonly explain: string;
+}
+
+/** Why an allow happened, in words. Kept out of the decision itself: the hot path never reads it. */
+export function explainAllow(a: Allow): string {
+  const via = a.rule ? `allowed_domains entry ${q(a.rule.raw)} matches ${formatTarget(a.target)}` : "allow_local_binding is true";
+  return a.target.kind === "domain" ? `${via}; dialing ${a.addresses.map((x) => x.host).join(", ")}` : via;
 }
 
 export interface NeedsResolve {
@@ -179,9 +185,7 @@ export function judgeAddresses(
       return block("own_listener", t, null, `${a.host}:${t.port} is one of this proxy's own listeners`);
     }
   }
-  const via = rule ? `allowed_domains entry ${q(rule.raw)} matches ${formatTarget(t)}` : `allow_local_binding is true`;
-  const where = t.kind === "domain" ? `; dialing ${addrs.map((a) => a.host).join(", ")}` : "";
-  return { verdict: "allow", target: t, rule, addresses: addrs, explain: via + where };
+  return { verdict: "allow", target: t, rule, addresses: addrs };
 }
 
 const UNSPECIFIED = new Set(["0.0.0.0", "::"]);

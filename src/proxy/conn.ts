@@ -150,10 +150,17 @@ export class Conn {
     this.afterClose?.();
   }
 
+  #paused = false;
+
+  /** Stop reading (idempotent: the socket is only touched when the state changes). */
   pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
     this.sock?.pause();
   }
   resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
     this.sock?.resume();
   }
 

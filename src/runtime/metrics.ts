@@ -5,33 +5,48 @@
 
 type Labels = Readonly<Record<string, string>>;
 
-function labelKey(labels: Labels): string {
-  let s = "";
-  for (const k of Object.keys(labels).sort()) s += `${s ? "," : ""}${k}="${labels[k]!.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
-  return s;
+function escape(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
+/**
+ * A metric family with a fixed list of label names. The series key is the label values joined
+ * with NUL (no sorting or escaping per update); escaping happens only when rendering.
+ */
 class Family {
   readonly values = new Map<string, number>();
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: "counter" | "gauge",
+    readonly labelNames: readonly string[] = [],
   ) {}
+  #key(labels: Labels): string {
+    const n = this.labelNames;
+    if (n.length === 0) return "";
+    if (n.length === 1) return labels[n[0]!] ?? "";
+    let k = labels[n[0]!] ?? "";
+    for (let i = 1; i < n.length; i++) k += "\u0000" + (labels[n[i]!] ?? "");
+    return k;
+  }
   add(labels: Labels, n = 1): void {
-    const k = labelKey(labels);
+    const k = this.#key(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + n);
   }
   set(labels: Labels, n: number): void {
-    this.values.set(labelKey(labels), n);
+    this.values.set(this.#key(labels), n);
   }
   get(labels: Labels = {}): number {
-    return this.values.get(labelKey(labels)) ?? 0;
+    return this.values.get(this.#key(labels)) ?? 0;
   }
   render(): string {
     let s = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} ${this.type}\n`;
-    if (this.values.size === 0 && this.type === "gauge") s += `${this.name} 0\n`;
-    for (const [k, v] of this.values) s += `${this.name}${k ? `{${k}}` : ""} ${v}\n`;
+    if (this.values.size === 0 && this.labelNames.length === 0) s += `${this.name} 0\n`;
+    for (const [k, v] of this.values) {
+      const parts = this.labelNames.length ? k.split("\u0000") : [];
+      const labels = this.labelNames.map((name, i) => `${name}="${escape(parts[i] ?? "")}"`).join(",");
+      s += `${this.name}${labels ? `{${labels}}` : ""} ${v}\n`;
+    }
     return s;
   }
 }
@@ -63,13 +78,13 @@ class Histogram {
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class Metrics {
-  readonly requests = new Family("cnp_requests_total", "Requests and tunnels by protocol and decision.", "counter");
-  readonly blocks = new Family("cnp_blocks_total", "Blocked requests by reason.", "counter");
-  readonly errors = new Family("cnp_errors_total", "Requests that failed (not blocked) by error code.", "counter");
-  readonly bytes = new Family("cnp_bytes_total", "Bytes relayed, by direction (in: from clients, out: to clients).", "counter");
-  readonly active = new Family("cnp_active_connections", "Open client connections by listener.", "gauge");
+  readonly requests = new Family("cnp_requests_total", "Requests and tunnels by protocol and decision.", "counter", ["decision", "protocol"]);
+  readonly blocks = new Family("cnp_blocks_total", "Blocked requests by reason.", "counter", ["reason"]);
+  readonly errors = new Family("cnp_errors_total", "Requests that failed (not blocked) by error code.", "counter", ["code"]);
+  readonly bytes = new Family("cnp_bytes_total", "Bytes relayed, by direction (in: from clients, out: to clients).", "counter", ["direction"]);
+  readonly active = new Family("cnp_active_connections", "Open client connections by listener.", "gauge", ["listener"]);
   readonly tunnels = new Family("cnp_active_tunnels", "Open tunnels (CONNECT, SOCKS5, upgrades).", "gauge");
-  readonly reloads = new Family("cnp_config_reloads_total", "Config reloads by result.", "counter");
+  readonly reloads = new Family("cnp_config_reloads_total", "Config reloads by result.", "counter", ["result"]);
   readonly connectLatency = new Histogram("cnp_upstream_connect_seconds", "Time to connect to an upstream.", LATENCY_BUCKETS);
   readonly dnsLatency = new Histogram("cnp_dns_seconds", "Time to resolve an allowed name.", LATENCY_BUCKETS);
 

@@ -214,7 +214,7 @@ export class HttpSession implements Session {
     if (req.upgrade !== null && !this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
     const addrs = decision.addresses;
     const port = target.port;
-    this.env.log.debug("request allowed", { client: this.peer, host: target.host, method: req.method });
+    if (this.env.log.enabled("debug")) this.env.log.debug("request allowed", { client: this.peer, host: target.host, method: req.method });
     this.#begin(req, {
       target,
       path,
@@ -698,7 +698,7 @@ export class HttpSession implements Session {
       return;
     }
     this.env.state.metrics.requests.add({ protocol: "http-connect", decision: "allow" });
-    this.env.log.debug("CONNECT allowed", { client: this.peer, host: formatTarget(target) });
+    if (this.env.log.enabled("debug")) this.env.log.debug("CONNECT allowed", { client: this.peer, host: formatTarget(target) });
     this.#phase = "tunnel";
     this.client.write(CONNECT_ESTABLISHED);
     const held = this.#buf;

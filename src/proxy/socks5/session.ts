@@ -147,7 +147,7 @@ export class Socks5Session implements Session {
     }
     state.metrics.requests.add({ protocol: "socks5", decision: "allow" });
     state.metrics.tunnels.add({}, 1);
-    this.env.log.debug("SOCKS allowed", { client: this.peer, host: formatTarget(target) });
+    if (this.env.log.enabled("debug")) this.env.log.debug("SOCKS allowed", { client: this.peer, host: formatTarget(target) });
     this.#phase = "tunnel";
     this.client.write(encodeReply(REPLY.SUCCEEDED));
     const early = this.#buf;
