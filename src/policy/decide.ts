@@ -107,7 +107,7 @@ function localHint(t: Target, addr?: DialAddr): string {
 
 /** Steps 2-4 (and 6-7 for IP literals). Pure. */
 export function judgeTarget(p: CompiledPolicy, t: Target, ctx: DecideContext): Allow | Block | NeedsResolve {
-  const denied = p.deny.match(t);
+  const denied = p.deny.matchDenied(t);
   if (denied) return block("denied", t, denied, `denied_domains entry ${q(denied.raw)} matches ${formatTarget(t)}`);
 
   if (t.kind === "domain") {
@@ -167,7 +167,7 @@ export function judgeAddresses(
 ): Allow | Block {
   if (addrs.length === 0) return block("not_allowed", t, rule, `${t.host} resolved to no addresses`);
   for (const a of addrs) {
-    const d = p.deny.matchIp(a.kind, a.host, t.port);
+    const d = p.deny.matchIpOrEmbedded(a.kind, a.host, t.port);
     if (d) return block("denied", t, d, `${t.host} resolved to ${a.host}, which denied_domains entry ${q(d.raw)} matches`);
     if (!p.allowLocalBinding && !localUnlocked) {
       const ip = classifyIp(a.kind, a.host);

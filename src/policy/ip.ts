@@ -126,6 +126,23 @@ const V6_NON_PUBLIC: readonly V6Block[] = [
   v6("ff00::/8", "multicast"),
 ];
 
+/**
+ * The IPv4 addresses an IPv6 address carries (NAT64 64:ff9b::/96, IPv4-compatible, 6to4,
+ * Teredo server and client), so that IPv4 deny rules also catch those spellings: on a NAT64
+ * network [64:ff9b::808:808] *is* 8.8.8.8.
+ */
+export function embeddedIpv4(host: string): string[] {
+  const p = ipaddr.IPv6.parse(host).parts;
+  for (const b of V6_NON_PUBLIC) {
+    if (b.embedded && v6InBlock(p, b.base, b.bits)) {
+      // :: and ::1 are in the IPv4-compatible block but are not IPv4 addresses.
+      if (b.bits === 96 && p[6] === 0 && p[7]! <= 1 && p.slice(0, 6).every((x) => x === 0)) return [];
+      return b.embedded(p).map(intToIpv4);
+    }
+  }
+  return [];
+}
+
 const GLOBAL_UNICAST = ipaddr.parseCIDR("2000::/3") as [ipaddr.IPv6, number];
 
 export function classifyIpv6(s: string): IpVerdict {

@@ -18,7 +18,7 @@
  */
 import ipaddr from "ipaddr.js";
 import type { PolicyConfig, Problem } from "../config/schema.ts";
-import { ipv4ToInt, v6InBlock } from "./ip.ts";
+import { embeddedIpv4, ipv4ToInt, v6InBlock } from "./ip.ts";
 import { canonicalHost, parsePort, TargetError, type Target } from "./target.ts";
 
 export type ListName = "allowed_domains" | "denied_domains";
@@ -37,11 +37,39 @@ export interface Rule {
 
 type Lead = "none" | "one_or_more" | "zero_or_more";
 
+/** A label with `*` in it, split at the stars: `re*gi*on` is ["re", "gi", "on"]. */
+export interface LabelGlob {
+  readonly pieces: readonly string[];
+}
+
 interface NameRule {
   readonly rule: Rule;
   readonly lead: Lead;
-  /** Labels after the lead, left to right; RegExp for labels containing `*`. */
-  readonly labels: ReadonlyArray<string | RegExp>;
+  /** Labels after the lead, left to right; a LabelGlob for labels containing `*`. */
+  readonly labels: ReadonlyArray<string | LabelGlob>;
+}
+
+/**
+ * Does `label` match a glob whose only wildcard is `*` (any run of characters)? Greedy and
+ * linear: the first piece must be a prefix, the last a suffix, and the middle pieces are found
+ * left to right; for `*`-only globs the leftmost placement is never worse. (A RegExp of
+ * `[^.]*` runs backtracks exponentially in the number of stars, and the label is the client's.)
+ */
+export function globMatches(g: LabelGlob, label: string): boolean {
+  const p = g.pieces;
+  const first = p[0]!;
+  const last = p[p.length - 1]!;
+  if (label.length < first.length + last.length || !label.startsWith(first) || !label.endsWith(last)) return false;
+  let at = first.length;
+  const end = label.length - last.length;
+  for (let i = 1; i < p.length - 1; i++) {
+    const piece = p[i]!;
+    if (piece === "") continue;
+    const found = label.indexOf(piece, at);
+    if (found < 0 || found + piece.length > end) return false;
+    at = found + piece.length;
+  }
+  return true;
 }
 
 interface CidrRule {
@@ -74,6 +102,28 @@ export class RuleSet {
       if (r) return r;
     }
     return t.kind === "domain" ? this.matchName(t.host, t.port, explicitOnly) : this.matchIp(t.kind, t.host, t.port);
+  }
+
+  /**
+   * For the denylist: like matchIp, and an IPv6 address also matches the IPv4 rules of the
+   * address it embeds (NAT64, 6to4, Teredo, IPv4-compatible). Deny wins, whatever the spelling.
+   * (The allowlist does not do this: reaching an address through a translator is not the same
+   * grant as reaching it.)
+   */
+  matchIpOrEmbedded(kind: "ipv4" | "ipv6", host: string, port: number): Rule | null {
+    const direct = this.matchIp(kind, host, port);
+    if (direct || kind === "ipv4" || (this.ips.size === 0 && this.v4cidrs.size === 0)) return direct;
+    for (const v4 of embeddedIpv4(host)) {
+      const r = this.matchIp("ipv4", v4, port);
+      if (r) return r;
+    }
+    return null;
+  }
+
+  /** `match` for the denylist (see matchIpOrEmbedded). */
+  matchDenied(t: Target): Rule | null {
+    if (t.kind === "domain") return this.match(t);
+    return firstForPort(this.any, t.port) ?? this.matchIpOrEmbedded(t.kind, t.host, t.port);
   }
 
   matchName(name: string, port: number, explicitOnly = false): Rule | null {
@@ -193,7 +243,7 @@ function nameMatches(nr: NameRule, target: readonly string[]): boolean {
   for (let i = 0; i < m; i++) {
     const p = nr.labels[i]!;
     const t = target[extra + i]!;
-    if (typeof p === "string" ? p !== t : !p.test(t)) return false;
+    if (typeof p === "string" ? p !== t : !globMatches(p, t)) return false;
   }
   return true;
 }
@@ -202,7 +252,7 @@ export type ParsedPattern =
   | { kind: "any"; rule: Rule }
   | { kind: "ip"; host: string; rule: Rule }
   | { kind: "cidr"; family: "ipv4" | "ipv6"; host: string; bits: number; rule: Rule }
-  | { kind: "name"; suffix: string; lead: Lead; labels: Array<string | RegExp>; rule: Rule };
+  | { kind: "name"; suffix: string; lead: Lead; labels: Array<string | LabelGlob>; rule: Rule };
 
 export class PatternError extends Error {}
 
@@ -271,23 +321,38 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
     return { kind: "name", suffix: h.host, lead, labels: h.host.split("."), rule: rule(form, lead === "none") };
   }
 
-  // Label globs: keep the wildcard labels as regexes, canonicalize the fixed suffix.
-  const labels = rest.split(".");
+  // Label globs: keep the wildcard labels as globs, canonicalize the fixed suffix.
+  const labels = (rest.endsWith(".") ? rest.slice(0, -1) : rest).split(".");
   if (labels.some((l) => l === "")) throw new PatternError("empty label in pattern");
   let fixedFrom = labels.length;
   while (fixedFrom > 0 && !labels[fixedFrom - 1]!.includes("*")) fixedFrom--;
   const suffix = fixedFrom < labels.length ? canonical(labels.slice(fixedFrom).join(".")) : null;
   if (suffix && suffix.kind !== "domain") throw new PatternError("wildcards do not apply to IP addresses; use a CIDR block such as 10.0.0.0/8");
-  const compiled: Array<string | RegExp> = labels.slice(0, fixedFrom).map((l) => {
+  const compiled: Array<string | LabelGlob> = labels.slice(0, fixedFrom).map((l) => {
     const lower = l.toLowerCase();
-    if (!/^[a-z0-9_*-]+$/.test(lower)) {
-      throw new PatternError(`label ${JSON.stringify(l)} may contain only letters, digits, "-", "_" and "*" (write Unicode names without wildcards, or in punycode)`);
+    if (lower.includes("*")) {
+      if (!/^[a-z0-9_*-]+$/.test(lower)) {
+        throw new PatternError(`label ${JSON.stringify(l)} may contain only letters, digits, "-", "_" and "*" (write Unicode names without wildcards, or in punycode)`);
+      }
+      if (lower.length > 63) throw new PatternError(`label ${JSON.stringify(l)} is longer than 63 characters`);
+      return { pieces: lower.split(/\*+/) };
     }
-    if (!lower.includes("*")) return canonical(lower).host;
-    return new RegExp("^" + lower.replace(/\*+/g, "[^.]*") + "$");
+    return oneLabel(l);
   });
   if (suffix) compiled.push(...suffix.host.split("."));
   return { kind: "name", suffix: suffix?.host ?? "", lead, labels: compiled, rule: rule("glob", false) };
+}
+
+/**
+ * One label on its own (a fixed label between globs): canonicalized as a label, never as a host,
+ * so "10" stays the label "10" instead of becoming the address 0.0.0.10.
+ */
+function oneLabel(l: string): string {
+  const lower = l.toLowerCase();
+  if (/^[a-z0-9_-]{1,63}$/.test(lower)) return lower;
+  const h = canonical(`${l}.invalid`); // IDNA for Unicode labels; ".invalid" keeps it a name
+  if (h.kind !== "domain" || h.host.split(".").length !== 2) throw new PatternError(`${JSON.stringify(l)} is not a valid label`);
+  return h.host.split(".")[0]!;
 }
 
 function portOf(s: string): number {

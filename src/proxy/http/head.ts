@@ -59,11 +59,10 @@ export function findHeadEnd(buf: Uint8Array, from: number, limits: HeadLimits, w
   for (;;) {
     const lf = buf.indexOf(LF, i);
     if (lf < 0) break;
+    // The size limit first: the answer must not depend on how the bytes were split into reads.
+    if (lf + 1 > limits.maxHeadBytes) throw tooLarge(buf, lf + 1, limits, what);
     if (lf === 0 || buf[lf - 1] !== CR) throw new ProxyError(errorFor(what), `bare LF line ending in the ${what} head (lines must end with CRLF)`);
-    if (lf >= 3 && buf[lf - 2] === LF && buf[lf - 3] === CR) {
-      if (lf + 1 > limits.maxHeadBytes) throw tooLarge(buf, lf + 1, limits, what);
-      return lf + 1;
-    }
+    if (lf >= 3 && buf[lf - 2] === LF && buf[lf - 3] === CR) return lf + 1;
     i = lf + 1;
   }
   if (buf.length > limits.maxHeadBytes) throw tooLarge(buf, buf.length, limits, what);

@@ -74,6 +74,8 @@ export class HttpSession implements Session {
   #scan = 0;
   #ms = 0;
   #firstRequest = true;
+  /** Empty lines skipped before the current request line, over all reads. */
+  #emptyLines = 0;
   #ex: Exchange | null = null;
   #spare: { conn: Conn; key: string } | null = null;
   #relay: Relay | null = null;
@@ -134,7 +136,8 @@ export class HttpSession implements Session {
     if (!buf) return;
     const skip = leadingCrlf(buf);
     if (skip > 0) {
-      if (skip > 64) return this.#fatal("bad_request", "too many empty lines before the request line");
+      this.#emptyLines += skip / 2;
+      if (this.#emptyLines > 32) return this.#fatal("bad_request", "too many empty lines before the request line");
       buf = buf.subarray(skip);
       this.#buf = buf.length ? buf : null;
       if (!this.#buf) return;
@@ -156,6 +159,7 @@ export class HttpSession implements Session {
       return this.#fatalFrom(e);
     }
     this.#scan = 0;
+    this.#emptyLines = 0;
     this.#buf = end < buf.length ? buf.subarray(end) : null;
     this.#phase = "busy";
     this.#firstRequest = false;
