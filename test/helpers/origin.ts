@@ -113,6 +113,8 @@ export interface RawConn {
 interface RawState {
   buf: Buffer;
   onData?: (all: Buffer) => void;
+  /** Called on drain: continue writing. */
+  pump?: () => void;
 }
 
 /** A TCP server that counts connections and hands each to `script`. */
@@ -136,7 +138,10 @@ export class RawOrigin implements Disposable {
           s.data.buf = Buffer.concat([s.data.buf, d]);
           s.data.onData?.(s.data.buf);
         },
-        drain: (s) => handlers.drain?.(s),
+        drain: (s) => {
+          s.data.pump?.();
+          handlers.drain?.(s);
+        },
         close: () => {
           this.closes++;
         },
@@ -229,4 +234,50 @@ function dechunk(buf: Buffer, at: number): [Buffer, number] | null {
     parts.push(buf.subarray(i, i + size));
     i += size + 2;
   }
+}
+
+/** How far a streaming origin got: bytes written, and whether it is waiting for a drain. */
+export interface StreamState {
+  written: number;
+  blocked: boolean;
+}
+
+/**
+ * An origin that streams `total` pattern bytes to each connection with backpressure (write what
+ * the socket takes, continue on drain), after `head` if given. With `onRequest` it waits for
+ * the first bytes from the client (an HTTP request) before answering.
+ */
+export function streamingOrigin(total: number, opts: { head?: string; onRequest?: boolean } = {}): RawOrigin & { state: StreamState } {
+  const state: StreamState = { written: 0, blocked: false };
+  const origin = new RawOrigin((c) => {
+    const s = c.socket;
+    const it = patternBlocks(total);
+    let pending: Uint8Array | null = null;
+    s.data.pump = () => {
+      state.blocked = false;
+      for (;;) {
+        const chunk = pending ?? it.next().value;
+        if (!chunk) return void s.end();
+        const n = s.write(chunk);
+        state.written += Math.max(0, n);
+        if (n < chunk.length) {
+          pending = chunk.subarray(Math.max(0, n));
+          state.blocked = true;
+          return;
+        }
+        pending = null;
+      }
+    };
+    const start = () => {
+      if (opts.head) s.write(opts.head);
+      s.data.pump!();
+    };
+    if (opts.onRequest) {
+      s.data.onData = () => {
+        s.data.onData = () => {};
+        start();
+      };
+    } else start();
+  });
+  return Object.assign(origin, { state });
 }

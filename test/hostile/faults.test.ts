@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DialAddr } from "../../src/policy/decide.ts";
 import { CliProcess, runCli } from "../helpers/cli.ts";
-import { HttpOrigin, patternBlocks, patternSha, RawOrigin, ScriptedOrigin } from "../helpers/origin.ts";
+import { HttpOrigin, patternSha, RawOrigin, ScriptedOrigin, streamingOrigin } from "../helpers/origin.ts";
 import { ALLOW_LOOPBACK, startProxy, type TestProxy } from "../helpers/proxy.ts";
 import { RawClient, rawRequest } from "../helpers/raw.ts";
 import { until } from "../helpers/until.ts";
@@ -122,30 +122,7 @@ describe("client faults", () => {
     const home = mkdtempSync(join(tmpdir(), "cnp-fault-"));
     await using p = new CliProcess(['network_proxy.proxy_url="127.0.0.1:0"', 'network_proxy.admin_url="127.0.0.1:0"', 'network_proxy.socks_url="127.0.0.1:0"', 'network_proxy.policy.allowed_domains=["127.0.0.1"]'].flatMap((c) => ["-c", c]), { CODEX_HOME: home });
     const port = Number((await p.waitFor(/HTTP proxy listening addr=127\.0\.0\.1:(\d+)/))[1]);
-    let pending: Uint8Array | null = null;
-    let it: Generator<Uint8Array> | null = null;
-    const pump = (s: import("bun").Socket<unknown>) => {
-      for (;;) {
-        const chunk = pending ?? it!.next().value;
-        if (!chunk) return;
-        const n = s.write(chunk);
-        if (n < chunk.length) {
-          pending = chunk.subarray(Math.max(0, n));
-          return;
-        }
-        pending = null;
-      }
-    };
-    using origin = new RawOrigin(
-      (c) => {
-        c.socket.data.onData = () => {
-          it = patternBlocks(total);
-          c.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`);
-          pump(c.socket);
-        };
-      },
-      { drain: (s) => pump(s) },
-    );
+    using origin = streamingOrigin(total, { head: `HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`, onRequest: true });
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p.proc.pid}/status`, "utf8"))![1]);
     const hasher = new Bun.CryptoHasher("sha256");
     let got = 0;
@@ -171,7 +148,7 @@ describe("client faults", () => {
     await until(() => got > 1_000_000, "the download to start");
     const before = rss();
     s.pause(); // the slow reader stops reading for a while
-    await until(() => pending !== null, "the origin to be backpressured", 20_000);
+    await until(() => origin.state.blocked, "the origin to be backpressured", 20_000);
     const held = rss();
     s.resume();
     await promise;

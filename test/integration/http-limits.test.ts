@@ -2,31 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { HttpOrigin, RawOrigin } from "../helpers/origin.ts";
 import { ALLOW_LOOPBACK, startProxy } from "../helpers/proxy.ts";
 import { RawClient, rawRequest } from "../helpers/raw.ts";
+import { blackholePort } from "../helpers/blackhole.ts";
 import { until } from "../helpers/until.ts";
-
-/**
- * A listening socket whose accept queue is full (python never calls accept), so a new
- * connection attempt to it hangs: the only way to see a connect time-out on loopback.
- */
-async function blackholePort(): Promise<{ port: number; stop: () => void }> {
-  const script = `
-import socket, sys
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
-port = s.getsockname()[1]
-fill = []
-for _ in range(8):
-    c = socket.socket(); c.setblocking(False)
-    try: c.connect(("127.0.0.1", port))
-    except BlockingIOError: pass
-    fill.append(c)
-print(port, flush=True)
-sys.stdin.read()
-`;
-  const p = Bun.spawn(["python3", "-c", script], { stdin: "pipe", stdout: "pipe" });
-  const reader = p.stdout.getReader();
-  const { value } = await reader.read();
-  return { port: Number(new TextDecoder().decode(value).trim()), stop: () => p.kill() };
-}
 
 describe("time-outs", () => {
   test("head time-out (slowloris): 408 and close", async () => {

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { ERRORS, upstreamErrorCode } from "../../src/errors.ts";
-import { HttpOrigin, patternBlocks, patternSha, RawOrigin } from "../helpers/origin.ts";
+import { HttpOrigin, patternSha, RawOrigin, streamingOrigin } from "../helpers/origin.ts";
 import { ALLOW_LOOPBACK, startProxy } from "../helpers/proxy.ts";
 import { curl, RawClient } from "../helpers/raw.ts";
+import { blackholePort } from "../helpers/blackhole.ts";
 import { until } from "../helpers/until.ts";
 
 const GREET = Uint8Array.of(5, 1, 0);
@@ -126,21 +127,9 @@ describe("every reply code", () => {
   });
 
   test("0x06 on a connect time-out, 0x01 when the tunnel cap is reached", async () => {
-    const script = `
-import socket, sys
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
-port = s.getsockname()[1]
-fill = []
-for _ in range(8):
-    c = socket.socket(); c.setblocking(False)
-    try: c.connect(("127.0.0.1", port))
-    except BlockingIOError: pass
-    fill.append(c)
-print(port, flush=True)
-sys.stdin.read()`;
-    const py = Bun.spawn(["python3", "-c", script], { stdin: "pipe", stdout: "pipe" });
+    const hole = await blackholePort();
     try {
-      const holePort = Number(new TextDecoder().decode((await py.stdout.getReader().read()).value).trim());
+      const holePort = hole.port;
       using origin = echoOrigin();
       await using proxy = await startProxy([ALLOW_LOOPBACK, "network_proxy.limits.connect_timeout_ms=300", "network_proxy.limits.max_tunnels=1"]);
       const t = await socks(proxy.socksPort, connectReq(1, v4("127.0.0.1"), holePort));
@@ -151,7 +140,7 @@ sys.stdin.read()`;
       expect(second.reply[1]).toBe(0x01);
       first.c[Symbol.dispose]();
     } finally {
-      py.kill();
+      hole.stop();
     }
   });
 
@@ -238,24 +227,7 @@ describe("limited mode", () => {
 describe("bulk", () => {
   test("256 MiB from an origin through SOCKS5, checksummed", async () => {
     const total = 256 * 1024 * 1024;
-    using origin = new RawOrigin((c) => {
-      const it = patternBlocks(total);
-      let pending: Uint8Array | null = null;
-      const pump = () => {
-        for (;;) {
-          const chunk = pending ?? it.next().value;
-          if (!chunk) return;
-          const n = c.socket.write(chunk);
-          if (n < chunk.length) {
-            pending = chunk.subarray(Math.max(0, n));
-            return;
-          }
-          pending = null;
-        }
-      };
-      (c.socket.data as { pump?: () => void }).pump = pump;
-      pump();
-    }, { drain: (s) => (s.data as { pump?: () => void }).pump?.() });
+    using origin = streamingOrigin(total);
     await using proxy = await startProxy([ALLOW_LOOPBACK]);
     const hasher = new Bun.CryptoHasher("sha256");
     let got = 0;

@@ -178,42 +178,25 @@ export class HttpSession implements Session {
   // ------------------------------------------------------------------ requests
 
   async #dispatch(req: RequestHead): Promise<void> {
-    if (this.inner) return this.#dispatchInner(req, this.inner);
-    if (req.method === "CONNECT") return this.#connect(req);
-    const unixPath = headerValue(req.headers, "x-unix-socket");
-    if (unixPath !== undefined) return this.#unix(req, unixPath);
-
-    let target: Target;
-    let path: string;
-    try {
-      if (req.target.startsWith("/") || req.target === "*") {
-        if (req.host === null || req.host === "") throw new ProxyError("missing_host", "missing host: send an absolute-form URL or a Host header");
-        // Host is ASCII (RFC 3986 reg-name); raw bytes there are not a name, whatever they decode to.
-        if (!/^[\x21-\x7e]+$/.test(req.host)) throw new ProxyError("bad_target", "the Host header must be ASCII (use punycode for international names)");
-        target = parseAuthority(req.host, 80);
-        path = req.target;
-      } else {
-        const u = parseAbsoluteUrl(req.target);
-        if (u.scheme === "https") {
-          throw new ProxyError("bad_target", "https:// URLs are proxied with CONNECT; point HTTPS_PROXY at this proxy");
-        }
-        target = u.target;
-        path = u.path;
-      }
-    } catch (e) {
-      if (e instanceof TargetError) throw new ProxyError("bad_target", e.message);
-      throw e;
+    const inner = this.inner;
+    if (!inner) {
+      if (req.method === "CONNECT") return this.#connect(req);
+      const unixPath = headerValue(req.headers, "x-unix-socket");
+      if (unixPath !== undefined) return this.#unix(req, unixPath);
     }
+    const { target, path } = inner ? this.#innerTarget(req, inner) : this.#plainTarget(req);
 
     const decision = await this.env.state.evaluate(target);
     if (this.#phase !== "busy") return; // the client went away meanwhile
+    const protocol: Protocol = inner ? "https" : "http";
+    const format = inner ? "text" : "json"; // the original's formats: JSON for plain HTTP, text inside tunnels
     const hasBody = req.chunked || (req.contentLength ?? 0) > 0;
-    if (decision.verdict === "block") return this.#blocked(req, decision, target, "http", null, hasBody, "json");
+    if (decision.verdict === "block") return this.#blocked(req, decision, target, protocol, null, hasBody, format);
     if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
 
     const mode = this.env.state.mode;
     const why = methodBlock(mode, { method: req.method, hasBody, upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) });
-    if (why) return this.#blocked(req, modeBlock("method_not_allowed", why), target, "http", "limited", hasBody, "json");
+    if (why) return this.#blocked(req, modeBlock("method_not_allowed", why), target, protocol, "limited", hasBody, format);
 
     if (req.upgrade !== null && !this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
     const addrs = decision.addresses;
@@ -222,15 +205,32 @@ export class HttpSession implements Session {
     this.#begin(req, {
       target,
       path,
-      hostHeader: hostHeaderValue(target, 80),
+      hostHeader: hostHeaderValue(target, inner ? 443 : 80),
       upgrade: req.upgrade,
-      dialer: () => this.#dialTimed(addrs, port, undefined),
-      poolKey: `${addrs.map((a) => a.host).join(",")}|${port}`,
+      dialer: () => this.#dialTimed(addrs, port, inner?.upstreamTls()),
+      poolKey: `${inner ? "tls|" : ""}${addrs.map((a) => a.host).join(",")}|${port}`,
     });
   }
 
-  /** A request inside a MITM tunnel: it must address the tunnel's target; then the same policy. */
-  async #dispatchInner(req: RequestHead, inner: InnerTunnel): Promise<void> {
+  /** Absolute-form, or origin-form with a Host header (as the original proxied it). */
+  #plainTarget(req: RequestHead): { target: Target; path: string } {
+    try {
+      if (req.target.startsWith("/") || req.target === "*") {
+        if (req.host === null || req.host === "") throw new ProxyError("missing_host", "missing host: send an absolute-form URL or a Host header");
+        // Host is ASCII (RFC 3986 reg-name); raw bytes there are not a name, whatever they decode to.
+        if (!/^[\x21-\x7e]+$/.test(req.host)) throw new ProxyError("bad_target", "the Host header must be ASCII (use punycode for international names)");
+        return { target: parseAuthority(req.host, 80), path: req.target };
+      }
+      const u = parseAbsoluteUrl(req.target);
+      if (u.scheme === "https") throw new ProxyError("bad_target", "https:// URLs are proxied with CONNECT; point HTTPS_PROXY at this proxy");
+      return { target: u.target, path: u.path };
+    } catch (e) {
+      throw e instanceof TargetError ? new ProxyError("bad_target", e.message) : e;
+    }
+  }
+
+  /** Inside a MITM tunnel every request must address the tunnel's own target. */
+  #innerTarget(req: RequestHead, inner: InnerTunnel): { target: Target; path: string } {
     const t = inner.target;
     if (req.method === "CONNECT") throw new ProxyError("connect_in_tunnel");
     let path = req.target;
@@ -254,24 +254,7 @@ export class HttpSession implements Session {
       }
       if (!h || !sameTarget(h, t)) throw this.#mismatch(t, req.host);
     }
-    const decision = await this.env.state.evaluate(t);
-    if (this.#phase !== "busy") return;
-    const hasBody = req.chunked || (req.contentLength ?? 0) > 0;
-    if (decision.verdict === "block") return this.#blocked(req, decision, t, "https", null, hasBody, "text");
-    if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
-    const mode = this.env.state.mode;
-    const why = methodBlock(mode, { method: req.method, hasBody, upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) });
-    if (why) return this.#blocked(req, modeBlock("method_not_allowed", why), t, "https", "limited", hasBody, "text");
-    if (req.upgrade !== null && !this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
-    const addrs = decision.addresses;
-    this.#begin(req, {
-      target: t,
-      path,
-      hostHeader: hostHeaderValue(t, 443),
-      upgrade: req.upgrade,
-      dialer: () => this.#dialTimed(addrs, t.port, inner.upstreamTls()),
-      poolKey: `tls|${addrs.map((a) => a.host).join(",")}|${t.port}`,
-    });
+    return { target: t, path };
   }
 
   #mismatch(t: Target, got: string): ProxyError {
