@@ -13,6 +13,9 @@ export type Sock = Socket<Conn>;
 
 const noop = () => {};
 
+/** Bytes a Conn may hold for a peer that is slower than its producer before asking it to pause. */
+export const HIGH_WATER = 256 * 1024;
+
 export class Conn {
   sock: Sock | null = null;
   #queue: Uint8Array[] = [];
@@ -61,14 +64,18 @@ export class Conn {
     return this.#queuedBytes;
   }
 
-  /** Write or queue. Returns false when the caller should stop producing until `onWritable`. */
+  /**
+   * Write or queue. Returns false when the caller should stop producing until `onWritable`:
+   * once more than HIGH_WATER bytes wait here. Below that the producer keeps going, so a busy
+   * relay does not stop and restart reading (two syscalls) on every partial write.
+   */
   write(buf: Uint8Array): boolean {
     if (this.closed || this.#after !== null || this.#writeEnded || buf.length === 0) return !this.closed && buf.length === 0;
     this.bytesOut += buf.length;
     if (this.#queuedBytes > 0) {
       this.#queue.push(buf);
       this.#queuedBytes += buf.length;
-      return false;
+      return this.#queuedBytes <= HIGH_WATER;
     }
     const n = this.sock!.write(buf);
     if (n === buf.length) return true;
@@ -76,7 +83,7 @@ export class Conn {
     const rest = n === 0 ? buf : buf.subarray(n);
     this.#queue.push(rest);
     this.#queuedBytes += rest.length;
-    return false;
+    return this.#queuedBytes <= HIGH_WATER;
   }
 
   /** Called from the socket's `drain` event. */
