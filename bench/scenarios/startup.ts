@@ -1,0 +1,25 @@
+/** 8. Start-up: from spawn until every listener accepts. */
+import type { Cell, Row } from "../report.ts";
+import { PEERS } from "../systems.ts";
+import { fromRuns, idOf, log, logCells, row, withSystem, type Bench, type Target } from "./common.ts";
+
+export async function startup(b: Bench): Promise<Row[]> {
+  const r = row("startup", "Start-up: spawn until every listener accepts", "ms", "lower");
+  log("start-up");
+  for (const t of ["ours", ...PEERS] as Target[]) {
+    const id = idOf(t);
+    const runs: number[] = [];
+    let cell: Cell | null = null;
+    for (let i = 0; i < b.params.startupRuns && !cell; i++) {
+      const t0 = performance.now();
+      // withSystem's start includes waiting until the ports accept (1 ms polling).
+      const out = await withSystem(b, t, "forward", ["startup"], async () => ({ startup: fromRuns([performance.now() - t0]) }));
+      const c = out.startup!;
+      if (c.kind === "value") runs.push(c.value);
+      else cell = c;
+    }
+    r.cells[id] = cell ?? fromRuns(runs);
+    logCells(id, { startup: r.cells[id] });
+  }
+  return [r];
+}

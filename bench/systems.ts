@@ -1,0 +1,322 @@
+/**
+ * The systems measured: our compiled binary and the Debian-packaged peers. Each start gets a
+ * fresh temp dir (config, logs, pid file, cache), a free loopback port, and returns only once
+ * the listener accepts, so no start-up cost leaks into a measurement.
+ */
+import { chownSync, readFileSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import type { OriginCerts } from "./certs.ts";
+import { freePort, freePorts, HOST, waitForAccept } from "./lib/net.ts";
+import { makeTempDir, Proc, removeTempDir, run } from "./lib/procs.ts";
+import type { OriginPorts } from "./origin.ts";
+
+export type SystemId = "ours" | "direct" | "squid" | "tinyproxy" | "dante" | "microsocks" | "mitmproxy";
+
+/** Column order of the report. */
+export const COLUMNS: readonly SystemId[] = ["ours", "direct", "squid", "tinyproxy", "dante", "microsocks", "mitmproxy"];
+
+/**
+ * What a start is for. Only mitmproxy and our proxy behave differently: mitmproxy passes
+ * tunnels through untouched for "tunnel" (otherwise it would intercept), and our proxy runs in
+ * limited mode with MITM for "mitm".
+ */
+export type Profile = "forward" | "tunnel" | "socks" | "mitm";
+
+export interface StartContext {
+  origin: OriginPorts;
+  certs: OriginCerts;
+}
+
+export interface Running {
+  readonly proc: Proc;
+  /** HTTP proxy port (absolute-form requests and CONNECT). */
+  readonly http?: number;
+  readonly socks?: number;
+  /** PEM a client must trust for intercepted HTTPS. */
+  readonly mitmCa?: string;
+  stop(): Promise<void>;
+}
+
+export interface Peer {
+  readonly id: Exclude<SystemId, "ours" | "direct">;
+  readonly pkg: string;
+  readonly bin: string;
+  version(): Promise<string>;
+  start(profile: Profile, ctx: StartContext): Promise<Running>;
+}
+
+const READY_TIMEOUT_MS = 30_000;
+
+/** Start `cmd`, wait until `ports` accept, and tie the temp dir's life to the process's. */
+async function launch(name: string, cmd: string[], dir: string, ports: number[], opts: { env?: Record<string, string> } = {}): Promise<Proc> {
+  const proc = new Proc(name, cmd, { cwd: dir, ...opts });
+  try {
+    await waitForAccept(ports, () => proc.running, READY_TIMEOUT_MS, name);
+  } catch (e) {
+    await proc.stop();
+    removeTempDir(dir);
+    throw new Error(`${(e as Error).message}\n${proc.tail()}`);
+  }
+  return proc;
+}
+
+function stopper(proc: Proc, dir: string): () => Promise<void> {
+  return async () => {
+    await proc.stop();
+    removeTempDir(dir);
+  };
+}
+
+async function firstLine(cmd: string[]): Promise<string> {
+  const r = await run(cmd);
+  return r.out.trim().split("\n")[0]?.trim() ?? "";
+}
+
+/** uid/gid of a system user, when we run as root and a daemon will switch to it. */
+function systemUser(name: string): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  const line = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${name}:`));
+  if (!line) return null;
+  const [, , uid, gid] = line.split(":");
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+const squid: Peer = {
+  id: "squid",
+  pkg: "squid",
+  bin: "squid",
+  version: () => firstLine(["squid", "-v"]),
+  async start(_profile, _ctx) {
+    const dir = makeTempDir("squid");
+    const port = freePort();
+    // No caching at all (cache deny all, no cache_dir, cache_mem 0) and no logging, so squid
+    // does the same work as the other proxies: forward and relay. DNS, ICMP, ICP and HTCP point
+    // at nothing, so squid itself sends no packet off 127.0.0.0/8.
+    writeFileSync(
+      join(dir, "squid.conf"),
+      `http_port ${HOST}:${port}
+pid_filename ${dir}/squid.pid
+cache_log ${dir}/cache.log
+access_log none
+cache_store_log none
+coredump_dir ${dir}
+cache deny all
+cache_mem 0 MB
+netdb_filename none
+dns_nameservers 127.0.0.1
+pinger_enable off
+icp_port 0
+htcp_port 0
+visible_hostname bench.invalid
+max_filedescriptors 16384
+shutdown_lifetime 0 seconds
+via off
+forwarded_for delete
+acl to_loopback dst 127.0.0.0/8
+http_access allow localhost to_loopback
+http_access deny all
+`,
+    );
+    // Started as root, squid switches to the "proxy" user, which must be able to write here.
+    const user = systemUser("proxy");
+    if (user) for (const f of [dir, join(dir, "squid.conf")]) chownSync(f, user.uid, user.gid);
+    const proc = await launch("squid", ["squid", "-N", "-f", join(dir, "squid.conf")], dir, [port]);
+    return { proc, http: port, stop: stopper(proc, dir) };
+  },
+};
+
+const tinyproxy: Peer = {
+  id: "tinyproxy",
+  pkg: "tinyproxy",
+  bin: "tinyproxy",
+  version: () => firstLine(["tinyproxy", "-v"]),
+  async start(_profile, ctx) {
+    const dir = makeTempDir("tinyproxy");
+    const port = freePort();
+    const o = ctx.origin;
+    // tinyproxy only CONNECTs to listed ports (443 and 563 by default); MaxClients is raised
+    // from its default of 100 so the 2,000-tunnel memory row can run.
+    writeFileSync(
+      join(dir, "tinyproxy.conf"),
+      `Port ${port}
+Listen ${HOST}
+Timeout 600
+MaxClients 4096
+LogFile "${dir}/tinyproxy.log"
+LogLevel Critical
+PidFile "${dir}/tinyproxy.pid"
+Allow 127.0.0.1
+DisableViaHeader Yes
+ConnectPort ${o.bulk}
+ConnectPort ${o.greet}
+ConnectPort ${o.greetClose}
+ConnectPort ${o.https}
+`,
+    );
+    const proc = await launch("tinyproxy", ["tinyproxy", "-d", "-c", join(dir, "tinyproxy.conf")], dir, [port]);
+    return { proc, http: port, stop: stopper(proc, dir) };
+  },
+};
+
+const dante: Peer = {
+  id: "dante",
+  pkg: "dante-server",
+  bin: "danted",
+  version: () => firstLine(["danted", "-v"]),
+  async start(_profile, _ctx) {
+    const dir = makeTempDir("dante");
+    const port = freePort();
+    const asRoot = process.getuid?.() === 0;
+    writeFileSync(
+      join(dir, "danted.conf"),
+      `logoutput: ${dir}/danted.log
+internal: ${HOST} port = ${port}
+external: ${HOST}
+clientmethod: none
+socksmethod: none
+${asRoot ? "user.privileged: root\nuser.unprivileged: nobody\n" : ""}client pass {
+  from: 127.0.0.0/8 to: 127.0.0.0/8
+}
+socks pass {
+  from: 127.0.0.0/8 to: 127.0.0.0/8
+  command: connect
+}
+`,
+    );
+    const proc = await launch("danted", ["danted", "-f", join(dir, "danted.conf"), "-p", join(dir, "danted.pid")], dir, [port]);
+    return { proc, socks: port, stop: stopper(proc, dir) };
+  },
+};
+
+const microsocks: Peer = {
+  id: "microsocks",
+  pkg: "microsocks",
+  bin: "microsocks",
+  // microsocks has no version flag: ask the package database.
+  version: async () => `microsocks ${await firstLine(["dpkg-query", "-W", "-f=${Version}", "microsocks"])} (Debian package)`,
+  async start(_profile, _ctx) {
+    const dir = makeTempDir("microsocks");
+    const port = freePort();
+    const proc = await launch("microsocks", ["microsocks", "-i", HOST, "-p", String(port), "-b", HOST], dir, [port]);
+    return { proc, socks: port, stop: stopper(proc, dir) };
+  },
+};
+
+const mitmproxy: Peer = {
+  id: "mitmproxy",
+  pkg: "mitmproxy",
+  bin: "mitmdump",
+  version: () => firstLine(["mitmdump", "--version"]),
+  async start(profile, ctx) {
+    const dir = makeTempDir("mitmproxy");
+    const port = freePort();
+    const args = ["mitmdump", "--mode", "regular", "--listen-host", HOST, "--listen-port", String(port), "--set", `confdir=${dir}`, "--quiet"];
+    // Raw tunnels: pass every CONNECT through as bytes (mitmproxy's "ignore_hosts").
+    if (profile === "tunnel") args.push("--ignore-hosts", ".*");
+    // Intercepting: verify the origin against its CA, as our proxy does with upstream_ca_file,
+    // rather than ssl_insecure, so both do the same TLS work.
+    if (profile === "mitm") args.push("--set", `ssl_verify_upstream_trusted_ca=${ctx.certs.caPem}`);
+    const proc = await launch("mitmdump", args, dir, [port]);
+    return { proc, http: port, mitmCa: join(dir, "mitmproxy-ca-cert.pem"), stop: stopper(proc, dir) };
+  },
+};
+
+export const PEERS: readonly Peer[] = [squid, tinyproxy, dante, microsocks, mitmproxy];
+
+/** Which of our listeners exist, by the name the binary logs ("HTTP proxy", "SOCKS5 proxy", ...). */
+export interface OursInfo {
+  binary: string;
+  version: string;
+  listeners: Set<string>;
+}
+
+/** Our config keys for the listeners the binary can log. */
+const LISTENER_KEYS: Record<string, string> = { "HTTP proxy": "proxy_url", "SOCKS5 proxy": "socks_url", "admin API": "admin_url" };
+
+/**
+ * Start the binary once at info level with every port 0 and read which listeners it brings up.
+ * This is how unfinished listeners are detected: a SOCKS5 row lights up by itself the day the
+ * binary logs `SOCKS5 proxy listening addr=...`.
+ */
+export async function probeOurs(binary: string): Promise<OursInfo> {
+  const version = await firstLine([binary, "--version"]);
+  const dir = makeTempDir("ours-probe");
+  const proc = new Proc("codex-network-proxy (probe)", [
+    binary,
+    ...Object.values(LISTENER_KEYS).flatMap((k) => ["-c", `network_proxy.${k}="${HOST}:0"`]),
+    "--log-format",
+    "json",
+    "--log-level",
+    "info",
+  ], { env: { CODEX_HOME: dir } });
+  try {
+    await proc.waitFor(/"msg":"codex-network-proxy started"/, READY_TIMEOUT_MS);
+    const listeners = new Set<string>();
+    for (const line of proc.output.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      const m = /^(.+) listening$/.exec((JSON.parse(line) as { msg?: string }).msg ?? "");
+      if (m) listeners.add(m[1]!);
+    }
+    if (!listeners.has("HTTP proxy")) throw new Error(`the binary started no HTTP proxy listener:\n${proc.tail()}`);
+    return { binary, version, listeners };
+  } finally {
+    await proc.stop();
+    removeTempDir(dir);
+  }
+}
+
+/**
+ * Our proxy at --log-level warn (the hot path logs nothing then). At warn it does not log its
+ * ports, so it gets pre-picked free ones and is ready when each listener it has accepts.
+ */
+export async function startOurs(info: OursInfo, profile: Profile, ctx: StartContext): Promise<Running> {
+  const dir = makeTempDir("ours");
+  const env = { CODEX_HOME: dir };
+  const names = Object.keys(LISTENER_KEYS);
+  const free = freePorts(names.length);
+  const ports = new Map(names.map((name, i) => [name, free[i]!]));
+  const args = [
+    ...[...ports].flatMap(([name, port]) => ["-c", `network_proxy.${LISTENER_KEYS[name]}="${HOST}:${port}"`]),
+    "-c",
+    `network_proxy.policy.allowed_domains=["${HOST}"]`,
+    "--log-level",
+    "warn",
+  ];
+  let mitmCa: string | undefined;
+  if (profile === "mitm") {
+    const init = await run([info.binary, "init"], env);
+    if (init.code !== 0) throw new Error(`codex-network-proxy init failed:\n${init.out}`);
+    mitmCa = join(dir, "network_proxy/mitm/ca.pem");
+    args.push("-c", "network_proxy.mode=limited", "-c", "network_proxy.mitm.enabled=true", "-c", `network_proxy.mitm.upstream_ca_file="${ctx.certs.caPem}"`);
+  }
+  const live = [...ports].filter(([name]) => info.listeners.has(name)).map(([, port]) => port);
+  const proc = await launch("codex-network-proxy", [info.binary, ...args], dir, live, { env });
+  const running: Running = {
+    proc,
+    http: ports.get("HTTP proxy")!,
+    ...(info.listeners.has("SOCKS5 proxy") ? { socks: ports.get("SOCKS5 proxy")! } : {}),
+    ...(mitmCa ? { mitmCa } : {}),
+    stop: stopper(proc, dir),
+  };
+  return running;
+}
+
+/** A path relative to the working directory when it lies below it (the report is committed). */
+function shortPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r.startsWith("..") ? p : r;
+}
+
+/** Versions of what is measured, for the report header. */
+export async function versions(ours: OursInfo, provenance: string, peers: readonly Peer[], missing: ReadonlyMap<string, string>): Promise<Array<[string, string]>> {
+  const out: Array<[string, string]> = [
+    ["codex-network-proxy", `${ours.version} (${shortPath(ours.binary)}; ${provenance})`],
+    ["bun", `${Bun.version} (${Bun.revision.slice(0, 9)})`],
+  ];
+  for (const p of peers) out.push([p.id, missing.has(p.bin) ? `not measured: ${missing.get(p.bin)}` : await p.version()]);
+  out.push(["wrk", missing.has("wrk") ? `not measured: ${missing.get("wrk")}` : await firstLine(["wrk", "-v"])]);
+  out.push(["openssl", await firstLine(["openssl", "version"])]);
+  return out;
+}
