@@ -40,6 +40,8 @@ export function clientEnv(addrs: ProxyAddrs, caBundle: string | null): EnvVar[] 
     { name: "all_proxy", value: all },
     { name: "WS_PROXY", value: http, note: "WebSocket clients that honour these" },
     { name: "WSS_PROXY", value: http },
+    { name: "ws_proxy", value: http },
+    { name: "wss_proxy", value: http },
     {
       name: "NO_PROXY",
       value: "",
