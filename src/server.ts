@@ -95,11 +95,29 @@ export class ProxyServer {
     if (opts.watch) this.#watcher = watchConfig(source.path, () => void this.state.reload(), this.log);
   }
 
-  /** The token POST /mode and /reload require, or null when auth is disabled. */
+  /**
+   * The token the admin API's POSTs require, or null only when auth is explicitly disabled. It
+   * follows reloads: a config that drops admin_token gets the token file (created if needed);
+   * if even that fails, a random token nobody knows, so auth fails closed, never open.
+   */
   adminToken(): string | null {
-    const np = this.state.config.np;
-    if (np.dangerously_disable_admin_auth) return null;
-    return np.admin_token !== "" ? np.admin_token : this.#fileToken;
+    const c = this.state.config;
+    if (c.np.dangerously_disable_admin_auth) return null;
+    if (c.np.admin_token !== "") return c.np.admin_token;
+    return this.#fileToken ?? this.#loadFileToken(c.source.dir);
+  }
+
+  #loadFileToken(dir: string): string {
+    const path = tokenPath(dir);
+    try {
+      const { token, created } = loadOrCreateToken(path);
+      this.log.info(created ? "created the admin API token" : "using the admin API token", { path });
+      this.#fileToken = token;
+    } catch (e) {
+      this.log.error("no admin API token; POST endpoints are refused", { error: (e as Error).message });
+      this.#fileToken = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+    }
+    return this.#fileToken;
   }
 
   #startSweeper(): void {

@@ -61,7 +61,9 @@ export async function handleAdmin(req: Request, state: ProxyState, bound: { host
   if (req.method !== route.method && !(req.method === "HEAD" && route.method === "GET")) {
     return jsonError(405, `method ${req.method} not allowed on ${path}; use ${route.method}`, {}, { allow: route.method });
   }
-  const token = route.method === "POST" ? opts.token() : null;
+  // Mutations need the token: the POSTs, and draining the blocked-event log (the audit trail).
+  const mutates = route.method === "POST" || (path === "/blocked" && new URL(req.url).searchParams.has("drain"));
+  const token = mutates ? opts.token() : null;
   if (token !== null && !bearerMatches(req.headers.get("authorization"), token)) {
     return jsonError(401, "missing or wrong bearer token; send Authorization: Bearer <token> (see network_proxy.admin_token)", {}, { "www-authenticate": 'Bearer realm="codex-network-proxy"' });
   }

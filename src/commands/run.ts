@@ -24,6 +24,10 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   if (!config) return 2;
   const state = new ProxyState(config, log, systemResolver, () => loadConfig({ configPath: o.configPath, overrides: opts.overrides, env: io.env }));
   const server = new ProxyServer(state, log);
+  const blocked: BlockedEvent[] = [];
+  state.onBlocked.push((e) => {
+    if (blocked.length < 10_000) blocked.push(e);
+  });
   let bundle: string | null;
   try {
     await server.start();
@@ -54,7 +58,7 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   for (const sig of early) child.kill(sig);
   const status = await child.exited;
   for (const s of FORWARDED) process.off(s, forward);
-  io.err(summarize(state.blocked.since(0), state.blocked.dropped) + "\n");
+  io.err(summarize(blocked, Math.max(0, state.blocked.total - blocked.length)) + "\n");
   await server.stop(1000);
   if (child.signalCode) return 128 + (constants.signals[child.signalCode as keyof typeof constants.signals] ?? 0);
   return status;

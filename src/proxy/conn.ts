@@ -16,6 +16,13 @@ const noop = () => {};
 /** Bytes a Conn may hold for a peer that is slower than its producer before asking it to pause. */
 export const HIGH_WATER = 256 * 1024;
 
+/**
+ * How long a gracefully closing socket may take (to flush what is queued, and for the peer to
+ * close its side) before it is reset: a peer that never reads or never closes must not keep a
+ * descriptor forever.
+ */
+export const LINGER_MS = 10_000;
+
 export class Conn {
   sock: Sock | null = null;
   #queue: Uint8Array[] = [];
@@ -24,6 +31,7 @@ export class Conn {
   #after: "shutdown" | "close" | null = null;
   #writeEnded = false;
   #closeReported = false;
+  #linger: ReturnType<typeof setTimeout> | null = null;
   #held: Buffer[] | null = [];
   closed = false;
   /** The peer sent FIN. */
@@ -133,6 +141,7 @@ export class Conn {
   }
 
   #schedule(how: "shutdown" | "close"): void {
+    if (how === "close") this.#armLinger();
     if (this.closed || this.#writeEnded) {
       if (how === "close" && !this.closed) this.#finish("close");
       return;
@@ -153,6 +162,7 @@ export class Conn {
     if (this.#closeReported) return;
     this.#closeReported = true;
     this.closed = true;
+    if (this.#linger) clearTimeout(this.#linger);
     this.onClose(err);
     this.afterClose?.();
   }
@@ -181,7 +191,16 @@ export class Conn {
     const s = this.sock;
     if (!s) return;
     if (abort) s.terminate();
-    else s.end();
+    else {
+      this.#armLinger();
+      s.end();
+    }
+  }
+
+  #armLinger(): void {
+    if (this.#linger || this.#closeReported) return;
+    this.#linger = setTimeout(() => this.sock?.terminate(), LINGER_MS);
+    this.#linger.unref();
   }
 }
 

@@ -17,6 +17,8 @@ export interface Session {
   tick(ms: number): void;
   /** Close now if idle (graceful) or unconditionally (force). Returns true when closed. */
   shutdown(force: boolean): boolean;
+  /** The mode just became limited: drop in-flight work that limited mode would refuse. */
+  onLimited?(): void;
 }
 
 /** Takes over a CONNECT in limited mode (MITM). */
@@ -66,6 +68,7 @@ export class ProxyEnv {
    * nobody can judge, so they are closed when the mode turns limited.
    */
   closeRelays(why: string): void {
+    for (const s of [...this.sessions]) s.onLimited?.();
     if (this.relays.size === 0) return;
     this.log.info("closing open tunnels", { count: this.relays.size, why });
     for (const r of [...this.relays]) r.close(false);

@@ -32,6 +32,9 @@ export function startListener(env: ProxyEnv, addr: ListenAddr, spec: ListenerSpe
       conn.sock = s;
       if (env.connections >= env.state.config.np.limits.max_connections) {
         env.state.metrics.errors.add({ code: "too_many_connections" });
+        // Nothing it sends is kept; the answer (if any) goes out, then a close that is reset
+        // after LINGER_MS if the peer does not finish it.
+        conn.onData = () => {};
         if (spec.overCapReply) s.write(spec.overCapReply);
         conn.destroy();
         return;

@@ -21,6 +21,9 @@ export class Relay {
     if (toB && toB.length > 0 && !this.b.write(toB)) this.a.pause();
     this.#pipe(this.a, this.b);
     this.#pipe(this.b, this.a);
+    // A side that half-closed before the relay existed (CONNECT followed at once by FIN).
+    if (this.a.readEnded) this.a.onEnd();
+    if (this.b.readEnded) this.b.onEnd();
   }
 
   #pipe(from: Conn, to: Conn): void {

@@ -33,6 +33,8 @@ export class ProxyState {
    * old config and reports the message as a problem.
    */
   prepare: Array<(next: LoadedConfig, prev: LoadedConfig) => Promise<void> | void> = [];
+  /** Called for every block (`run` collects its summary here: draining /blocked cannot hide anything from it). */
+  onBlocked: Array<(e: BlockedEvent) => void> = [];
   /** Called whenever the effective mode changes (runtime or reload). */
   onModeChange: Array<(mode: Mode) => void> = [];
   #reloading: Promise<ReloadOutcome> = Promise.resolve({ ok: true, problems: [], changes: [] });
@@ -53,6 +55,11 @@ export class ProxyState {
 
   get mode(): Mode {
     return this.#runtimeMode ?? this.#config.np.mode;
+  }
+
+  /** Re-read the mode (after an await, when it may have changed). */
+  isLimited(): boolean {
+    return this.mode === "limited";
   }
 
   setMode(mode: Mode): void {
@@ -90,6 +97,7 @@ export class ProxyState {
 
   record(e: NewBlockedEvent): BlockedEvent {
     const ev = this.blocked.record(e);
+    for (const f of this.onBlocked) f(ev);
     this.metrics.blocks.add({ reason: e.reason });
     this.metrics.requests.add({ protocol: e.protocol, decision: "block" });
     this.log.warn("blocked", {

@@ -72,7 +72,11 @@ export function clientResponseHead(res: ResponseHead, opts: { close: boolean; up
 /** Values of the method-override headers, for limited mode. */
 export function overrideValues(req: RequestHead, names: readonly string[]): string[] {
   const out: string[] = [];
-  for (const h of req.headers) if (names.includes(h.lower)) out.push(h.value);
+  for (const h of req.headers) {
+    // CGI/WSGI servers read X_HTTP_Method_Override as the same variable as the hyphenated name.
+    const n = h.lower.includes("_") ? h.lower.replaceAll("_", "-") : h.lower;
+    if (names.includes(n)) out.push(h.value);
+  }
   return out;
 }
 

@@ -13,7 +13,8 @@ import { methodBlock, METHOD_OVERRIDE_HEADERS } from "../../policy/method.ts";
 import { modeBlock, type BlockInfo } from "../../policy/reasons.ts";
 import { formatTarget, hostHeaderValue, parseAbsoluteUrl, parseAuthority, TargetError, type Target } from "../../policy/target.ts";
 import type { Protocol } from "../../runtime/blocked.ts";
-import { Conn } from "../conn.ts";
+import { ByteQueue } from "../bytes.ts";
+import { Conn, HIGH_WATER } from "../conn.ts";
 import { Relay } from "../relay.ts";
 import { dial, type UpstreamTls } from "../upstream.ts";
 import type { ProxyEnv, Session } from "../env.ts";
@@ -37,6 +38,10 @@ export interface InnerTunnel {
 
 /** Bytes of request body or pipelined requests held before the client is paused. */
 const HOLD_LIMIT = 256 * 1024;
+/** Interim (1xx) responses accepted before a final one. */
+const MAX_INTERIM = 16;
+/** Methods that may be sent again on a fresh connection when a kept-alive one turns out closed (RFC 9110 9.2.2). */
+const IDEMPOTENT: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 interface Exchange {
   readonly req: RequestHead;
@@ -56,7 +61,13 @@ interface Exchange {
   /** Body bytes read before the upstream was ready. */
   pending: Buffer[];
   pendingBytes: number;
-  resBuf: Buffer | null;
+  /** Response head bytes so far, and where the scan for its end continues. */
+  resBuf: ByteQueue;
+  resScan: number;
+  /** Interim (1xx) responses relayed so far. */
+  interim: number;
+  /** This exchange holds a slot of the tunnel budget (a pending upgrade) until it is released or handed to a relay. */
+  holdsTunnel: boolean;
   res: ResponseHead | null;
   resBody: BodyReader | null;
   /** Bytes of the response already written to the client. */
@@ -70,7 +81,8 @@ export class HttpSession implements Session {
   readonly client: Conn;
   readonly peer: string;
   #phase: Phase = "idle";
-  #buf: Buffer | null = null;
+  /** Client bytes not consumed yet: a head being read, or pipelined requests. */
+  readonly #buf = new ByteQueue();
   #scan = 0;
   #ms = 0;
   #firstRequest = true;
@@ -90,7 +102,11 @@ export class HttpSession implements Session {
   ) {
     this.client = client;
     this.peer = peer;
-    client.onWritable = () => this.#ex?.up?.resume();
+    client.onWritable = () => {
+      this.#ex?.up?.resume();
+      // Answers had piled up for a client that does not read: carry on with its requests now.
+      if ((this.#phase === "idle" || this.#phase === "head") && this.#buf.length > 0) this.#readHead();
+    };
     client.onEnd = () => this.#onClientEnd();
     client.onClose = () => this.#onClientClose();
     client.listen((chunk) => this.#onClientData(chunk));
@@ -111,13 +127,13 @@ export class HttpSession implements Session {
     switch (this.#phase) {
       case "idle":
       case "head":
-        this.#append(chunk);
+        this.#buf.append(chunk);
         this.#readHead();
         return;
       case "busy": {
         const ex = this.#ex;
         const rest = !ex || ex.reqBody.done ? chunk : this.#feedBody(ex, chunk);
-        if (rest) this.#append(rest);
+        if (rest) this.#buf.append(rest);
         this.#flowControl();
         return;
       }
@@ -127,20 +143,23 @@ export class HttpSession implements Session {
     }
   }
 
-  #append(chunk: Buffer): void {
-    this.#buf = this.#buf ? Buffer.concat([this.#buf, chunk]) : chunk;
-  }
-
   #readHead(): void {
-    let buf = this.#buf;
-    if (!buf) return;
+    if (this.#buf.length === 0) return;
+    // Answers we owe this client are piling up unread (e.g. pipelined blocked requests): stop
+    // reading its requests until it drains them, or it could make us buffer without bound.
+    if (this.client.queuedBytes > HIGH_WATER) {
+      this.client.pause();
+      return;
+    }
+    let buf = this.#buf.view();
     const skip = leadingCrlf(buf);
     if (skip > 0) {
       this.#emptyLines += skip / 2;
       if (this.#emptyLines > 32) return this.#fatal("bad_request", "too many empty lines before the request line");
-      buf = buf.subarray(skip);
-      this.#buf = buf.length ? buf : null;
-      if (!this.#buf) return;
+      this.#buf.consume(skip);
+      this.#scan = 0;
+      if (this.#buf.length === 0) return;
+      buf = this.#buf.view();
     }
     if (this.#phase === "idle") {
       this.#phase = "head";
@@ -160,7 +179,7 @@ export class HttpSession implements Session {
     }
     this.#scan = 0;
     this.#emptyLines = 0;
-    this.#buf = end < buf.length ? buf.subarray(end) : null;
+    this.#buf.consume(end);
     this.#phase = "busy";
     this.#firstRequest = false;
     this.#dispatch(req).catch((e) => this.#fatalFrom(e));
@@ -169,8 +188,8 @@ export class HttpSession implements Session {
   /** Pause the client while we hold too much, resume when we do not. */
   #flowControl(): void {
     const ex = this.#ex;
-    const held = (this.#buf?.length ?? 0) + (ex?.pendingBytes ?? 0);
-    const blocked = held > HOLD_LIMIT || (ex?.up?.backlogged ?? false) || (this.#phase === "busy" && (this.#buf?.length ?? 0) > 0 && ex !== null && ex.reqBody.done);
+    const held = this.#buf.length + (ex?.pendingBytes ?? 0);
+    const blocked = held > HOLD_LIMIT || (ex?.up?.backlogged ?? false) || (this.#phase === "busy" && this.#buf.length > 0 && ex !== null && ex.reqBody.done);
     if (blocked) this.client.pause();
     else this.client.resume();
   }
@@ -258,7 +277,10 @@ export class HttpSession implements Session {
   }
 
   #mismatch(t: Target, got: string): ProxyError {
-    this.env.log.warn("MITM host mismatch", { client: this.peer, target: formatTarget(t), request_host: got.slice(0, 200) });
+    // What the client sent may be a whole URL; its query string stays out of logs unless asked.
+    const q = got.indexOf("?");
+    const shown = q >= 0 && !this.env.state.config.np.mitm.log_query ? got.slice(0, q) : got;
+    this.env.log.warn("MITM host mismatch", { client: this.peer, target: formatTarget(t), request: shown.slice(0, 200) });
     return new ProxyError("host_mismatch", `host mismatch: this tunnel is for ${formatTarget(t)}`);
   }
 
@@ -305,7 +327,10 @@ export class HttpSession implements Session {
       bodyBytesSent: 0,
       pending: [],
       pendingBytes: 0,
-      resBuf: null,
+      resBuf: new ByteQueue(),
+      resScan: 0,
+      interim: 0,
+      holdsTunnel: o.upgrade !== null, // #dispatch acquired the slot for it
       res: null,
       resBody: null,
       started: false,
@@ -316,11 +341,10 @@ export class HttpSession implements Session {
     this.#ex = ex;
     this.env.state.metrics.requests.add({ protocol: this.inner ? "https" : "http", decision: "allow" });
     // Body bytes that arrived with the head.
-    if (this.#buf && !reqBody.done) {
-      const buf = this.#buf;
-      this.#buf = null;
+    if (this.#buf.length > 0 && !reqBody.done) {
+      const buf = this.#buf.take()!;
       const rest = this.#feedBody(ex, buf);
-      if (rest) this.#buf = rest;
+      if (rest) this.#buf.append(rest);
     }
     this.#flowControl();
     this.#connectUpstream(ex).catch((e) => this.#upstreamFailed(ex, e));
@@ -348,6 +372,7 @@ export class HttpSession implements Session {
 
   #attach(ex: Exchange, up: Conn): void {
     ex.up = up;
+    up.resume(); // a kept-alive upstream may have been paused for a slow client
     up.onWritable = () => this.#flowControl();
     up.onEnd = () => this.#onUpstreamGone(ex, undefined);
     up.onClose = (err) => this.#onUpstreamGone(ex, err);
@@ -391,14 +416,15 @@ export class HttpSession implements Session {
     if (this.#ex !== ex) return;
     ex.waitMs = 0;
     if (ex.res === null) {
-      let buf = ex.resBuf ? Buffer.concat([ex.resBuf, chunk]) : chunk;
+      ex.resBuf.append(chunk);
       for (;;) {
+        const buf = ex.resBuf.view();
         let end: number;
         let res: ResponseHead;
         try {
-          end = findHeadEnd(buf, 0, this.#limits(), "response");
+          end = findHeadEnd(buf, ex.resScan, this.#limits(), "response");
           if (end < 0) {
-            ex.resBuf = buf;
+            ex.resScan = Math.max(0, buf.length - 3);
             return;
           }
           res = parseResponseHead(buf.subarray(0, end), this.#limits());
@@ -406,21 +432,21 @@ export class HttpSession implements Session {
           return this.#abortExchange(ex, e);
         }
         const rest = buf.subarray(end);
+        ex.resBuf.clear();
+        ex.resScan = 0;
         if (res.status === 101) {
           if (ex.upgrade === null) return this.#abortExchange(ex, new ProxyError("upstream_bad_response", "101 Switching Protocols to a request that did not ask to upgrade"));
           return this.#switchToTunnel(ex, res, rest);
         }
         if (res.status < 200) {
+          // Interim responses are relayed, but a server cannot keep the exchange alive with them forever.
+          if (++ex.interim > MAX_INTERIM) return this.#abortExchange(ex, new ProxyError("upstream_bad_response", `more than ${MAX_INTERIM} interim (1xx) responses`));
           ex.started = true;
-          this.client.write(clientResponseHead(res, { close: false, upgrade: null, framing: null }));
-          buf = rest;
-          if (buf.length === 0) {
-            ex.resBuf = null;
-            return;
-          }
+          if (!this.client.write(clientResponseHead(res, { close: false, upgrade: null, framing: null }))) ex.up?.pause();
+          if (rest.length === 0) return;
+          ex.resBuf.append(rest);
           continue;
         }
-        ex.resBuf = null;
         return this.#responseHead(ex, res, rest);
       }
     }
@@ -430,7 +456,7 @@ export class HttpSession implements Session {
   #responseHead(ex: Exchange, res: ResponseHead, rest: Buffer): void {
     if (ex.upgrade !== null) {
       // The upstream declined the upgrade: an ordinary response; the tunnel slot is released.
-      this.env.tunnels.release();
+      this.#releaseTunnel(ex);
       (ex as { upgrade: string | null }).upgrade = null;
     }
     const noBody = ex.req.method === "HEAD" || res.status === 204 || res.status === 304;
@@ -482,16 +508,22 @@ export class HttpSession implements Session {
 
   #switchToTunnel(ex: Exchange, res: ResponseHead, rest: Buffer): void {
     const up = ex.up!;
+    if (this.env.state.isLimited()) {
+      // The mode changed while the upgrade was pending: a two-way channel must not open now.
+      return this.#abortExchange(ex, new ProxyError("upstream_closed", "the proxy switched to limited mode before the upgrade completed"));
+    }
+    ex.holdsTunnel = false; // the relay owns the slot from here
     this.#ex = null;
     this.#phase = "tunnel";
     this.client.write(clientResponseHead(res, { close: false, upgrade: ex.upgrade, framing: null }));
     if (rest.length > 0) this.client.write(rest);
-    const held = this.#buf;
-    this.#buf = null;
-    this.#startRelay(up, held, "upgrade");
+    this.#startRelay(up, this.#buf.take(), "upgrade");
   }
 
   #startRelay(up: Conn, toUpstream: Buffer | null, kind: "connect" | "upgrade"): void {
+    // The relay takes over the client's callbacks, so nothing else would close a kept-alive upstream.
+    this.#spare?.conn.destroy();
+    this.#spare = null;
     this.env.state.metrics.tunnels.add({}, 1);
     this.#relay = new Relay(this.client, up, (r) => {
       this.env.relays.delete(r);
@@ -547,7 +579,7 @@ export class HttpSession implements Session {
     this.#phase = "idle";
     this.#ms = 0;
     this.client.resume();
-    if (this.#buf) this.#readHead();
+    if (this.#buf.length > 0) this.#readHead();
   }
 
   #keepSpare(up: Conn, key: string): void {
@@ -567,12 +599,17 @@ export class HttpSession implements Session {
   #onUpstreamGone(ex: Exchange, err: Error | undefined): void {
     if (this.#ex !== ex) return;
     if (ex.res === null) {
-      const silent = !ex.started && (ex.resBuf === null || ex.resBuf.length === 0);
-      if (silent && ex.reused && !ex.retried && ex.bodyBytesSent === 0 && ex.reqBody.done) {
+      const silent = !ex.started && ex.resBuf.length === 0;
+      if (silent && ex.reused && !ex.retried && ex.bodyBytesSent === 0 && ex.reqBody.done && IDEMPOTENT.has(ex.req.method)) {
         // A kept-alive upstream closed while idle; send the request on a fresh connection once.
         ex.retried = true;
         ex.reused = false;
-        ex.up?.destroy();
+        const old = ex.up;
+        if (old) {
+          // Its close must not be taken for the fresh connection's.
+          old.onEnd = old.onClose = () => {};
+          old.destroy();
+        }
         ex.up = null;
         ex.headSent = false;
         ex.dialer().then(
@@ -584,7 +621,7 @@ export class HttpSession implements Session {
       const code: ErrorCode = err ? (isProxyError(err) ? err.code : "upstream_reset") : "upstream_closed";
       return this.#abortExchange(ex, new ProxyError(code, err ? `${ERRORS[code].message}: ${err.message}` : ERRORS[code].message));
     }
-    if (ex.resBody instanceof CloseDelimitedReader) {
+    if (ex.resBody instanceof CloseDelimitedReader && !err) {
       ex.resBody.done = true;
       ex.upDirty = true;
       ex.closeAfter = true;
@@ -605,6 +642,13 @@ export class HttpSession implements Session {
     this.client.destroy(true);
   }
 
+  /** Give back the tunnel slot a pending upgrade holds (exactly once). */
+  #releaseTunnel(ex: Exchange): void {
+    if (!ex.holdsTunnel) return;
+    ex.holdsTunnel = false;
+    this.env.tunnels.release();
+  }
+
   #upstreamFailed(ex: Exchange, e: unknown): void {
     if (this.#ex !== ex) return;
     this.#abortExchange(ex, e);
@@ -614,7 +658,7 @@ export class HttpSession implements Session {
   #abortExchange(ex: Exchange, e: unknown): void {
     if (this.#ex === ex) this.#ex = null;
     ex.up?.destroy(true);
-    if (ex.upgrade !== null) this.env.tunnels.release();
+    this.#releaseTunnel(ex);
     if (ex.started) {
       this.env.log.warn("exchange failed after the response started", { client: this.peer, error: (e as Error).message });
       this.#phase = "done";
@@ -638,7 +682,9 @@ export class HttpSession implements Session {
     ex?.up?.destroy(true);
     this.#phase = "done";
     this.env.state.metrics.errors.add({ code });
-    if (code !== "head_timeout" && code !== "bad_request") this.env.log.info("request failed", { client: this.peer, code, error: message });
+    // Inside a MITM tunnel a message may quote a URL; keep it out of logs unless query logging is on.
+    const quiet = this.inner !== null && !this.env.state.config.np.mitm.log_query;
+    if (code !== "head_timeout" && code !== "bad_request") this.env.log.info("request failed", { client: this.peer, code, error: quiet ? undefined : message });
     this.client.write(errorReply(code, message, true));
     this.client.close();
   }
@@ -664,8 +710,7 @@ export class HttpSession implements Session {
       if (!mitm || !this.env.state.config.np.mitm.enabled) {
         return this.#connectBlocked(target, modeBlock("mitm_required", "limited mode allows HTTPS only through MITM, which is off"), "limited");
       }
-      const rest = this.#buf;
-      this.#buf = null;
+      const rest = this.#buf.take();
       this.#phase = "tunnel";
       this.onTakeover?.();
       return mitm.intercept(this, target, decision, rest);
@@ -679,18 +724,18 @@ export class HttpSession implements Session {
       this.env.tunnels.release();
       throw e;
     }
-    if (this.#phase !== "busy") {
+    if (this.#phase !== "busy" || this.env.state.isLimited()) {
+      // Gone, or the mode turned limited while we dialed: no raw tunnel now.
       this.env.tunnels.release();
       up.destroy();
+      if (this.#phase === "busy") this.#connectBlocked(target, modeBlock("mitm_required", "the proxy switched to limited mode while the tunnel was being set up"), "limited");
       return;
     }
     this.env.state.metrics.requests.add({ protocol: "http-connect", decision: "allow" });
     if (this.env.log.enabled("debug")) this.env.log.debug("CONNECT allowed", { client: this.peer, host: formatTarget(target) });
     this.#phase = "tunnel";
     this.client.write(CONNECT_ESTABLISHED);
-    const held = this.#buf;
-    this.#buf = null;
-    this.#startRelay(up, held, "connect");
+    this.#startRelay(up, this.#buf.take(), "connect");
   }
 
   #connectBlocked(target: Target, b: BlockInfo, mode: "limited" | null): void {
@@ -752,6 +797,7 @@ export class HttpSession implements Session {
       // The client stopped before its request body was complete.
       this.#ex = null;
       ex.up?.destroy(true);
+      this.#releaseTunnel(ex);
       this.#phase = "done";
       this.client.close();
     }
@@ -764,7 +810,7 @@ export class HttpSession implements Session {
     this.#ex = null;
     if (ex) {
       ex.up?.destroy(true);
-      if (ex.upgrade !== null && ex.res === null) this.env.tunnels.release();
+      this.#releaseTunnel(ex);
     }
     this.#spare?.conn.destroy();
     this.#spare = null;
@@ -820,6 +866,18 @@ export class HttpSession implements Session {
       case "done":
         return;
     }
+  }
+
+  /**
+   * The mode just became limited: an exchange still in flight that limited mode would refuse
+   * (a write, an upgrade, a body) is cut off, so read-only holds for traffic already flowing.
+   */
+  onLimited(): void {
+    const ex = this.#ex;
+    if (!ex || this.#phase !== "busy") return;
+    const hasBody = ex.req.chunked || (ex.req.contentLength ?? 0) > 0;
+    const why = methodBlock("limited", { method: ex.req.method, hasBody, upgrade: ex.upgrade !== null, overrides: overrideValues(ex.req, METHOD_OVERRIDE_HEADERS) });
+    if (why) this.#abortExchange(ex, new ProxyError("upstream_closed", `the proxy switched to limited mode: ${why}`));
   }
 
   /** Stop: graceful (between requests) or forced. */

@@ -140,9 +140,11 @@ export class Socks5Session implements Session {
     } finally {
       state.metrics.connectLatency.observe((performance.now() - t0) / 1000);
     }
-    if (this.#phase !== "connecting") {
+    if (this.#phase !== "connecting" || state.isLimited()) {
+      // Gone, or the mode turned limited while we dialed: no tunnel now.
       this.env.tunnels.release();
       up.destroy();
+      if (this.#phase === "connecting") this.#block(target, modeBlock("method_not_allowed", "the proxy switched to limited mode while the tunnel was being set up"), "limited");
       return;
     }
     state.metrics.requests.add({ protocol: "socks5", decision: "allow" });
