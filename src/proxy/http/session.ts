@@ -479,30 +479,26 @@ export class HttpSession implements Session {
     ex.res = res;
     ex.resBody = body;
     if (!ex.reqBody.done) ex.closeAfter = true; // answered before the request finished
-    const head = clientResponseHead(res, { close: ex.closeAfter, upgrade: null, framing });
-    let end: number;
-    try {
-      end = body.feed(rest);
-    } catch (e) {
-      return this.#abortExchange(ex, e);
-    }
-    if (end < rest.length) ex.upDirty = true;
-    ex.started = true;
-    const ok = this.client.write(end > 0 ? Buffer.concat([head, rest.subarray(0, end)]) : head);
-    if (!ok) ex.up?.pause();
-    if (body.done) this.#finish(ex);
+    this.#responseBody(ex, rest, clientResponseHead(res, { close: ex.closeAfter, upgrade: null, framing }));
   }
 
-  #responseBody(ex: Exchange, chunk: Buffer): void {
+  /** Pass on the response bytes that belong to its body (after `head`, in the same write, if given). */
+  #responseBody(ex: Exchange, bytes: Buffer, head: Buffer | null = null): void {
     const body = ex.resBody!;
     let end: number;
     try {
-      end = body.feed(chunk);
+      end = body.feed(bytes);
     } catch (e) {
       return this.#abortExchange(ex, e);
     }
-    if (end < chunk.length) ex.upDirty = true;
-    if (end > 0 && !this.client.write(end === chunk.length ? chunk : chunk.subarray(0, end))) ex.up?.pause();
+    if (end < bytes.length) ex.upDirty = true; // bytes after the body: this upstream is not reusable
+    const part = end === bytes.length ? bytes : bytes.subarray(0, end);
+    let out = part;
+    if (head) {
+      ex.started = true;
+      out = end > 0 ? Buffer.concat([head, part]) : head;
+    }
+    if (out.length > 0 && !this.client.write(out)) ex.up?.pause();
     if (body.done) this.#finish(ex);
   }
 
