@@ -330,7 +330,7 @@ ctx = ssl.create_default_context(cadata=sys.argv[1])
 ctx.check_hostname = False
 try:
     t = ctx.wrap_socket(s, server_hostname=sys.argv[3])
-    t.sendall(sys.argv[2].encode("latin1"))
+    t.sendall(sys.argv[2].encode("utf-8"))
     out = b""
     while b"\\r\\n" not in out:
         d = t.recv(65536)
@@ -362,6 +362,19 @@ except (ssl.SSLError, ConnectionError, OSError) as e:
   ])("%s", async (_id, raw, first) => {
     expect(await inside(raw())).toBe(first);
   });
+  test.each(["2130706433", "127.1", "0x7f.1", "[::ffff:127.0.0.1]", "localhost.evil.test", "evil.test", "ｅｖｉｌ.test"])(
+    "A/B spelling %s: as the inner Host it is a host mismatch; as a CONNECT target it is judged before any certificate",
+    async (spelling) => {
+      const first = await inside(`GET / HTTP/1.1\r\nHost: ${spelling}:${tlsOrigin.port}\r\n\r\n`);
+      expect(first).toBe("HTTP/1.1 400 Bad Request");
+      const before = (await (await fetch(`http://127.0.0.1:${limited.admin}/metrics`)).text()).match(/decision="mitm",protocol="http-connect"\} (\d+)/)?.[1] ?? "0";
+      const r = await rawRequest(limited.http, Buffer.from(`CONNECT ${spelling}:${tlsOrigin.port} HTTP/1.1\r\n\r\n`));
+      expect([400, 403]).toContain(r.status);
+      const after = (await (await fetch(`http://127.0.0.1:${limited.admin}/metrics`)).text()).match(/decision="mitm",protocol="http-connect"\} (\d+)/)?.[1] ?? "0";
+      expect(after).toBe(before); // no tunnel was intercepted, so no certificate was minted
+    },
+  );
+
   test("D41 SNI differing from the CONNECT host: the tunnel is closed and recorded", async () => {
     expect(await inside(`GET / HTTP/1.1\r\n${H()}\r\n\r\n`, "evil.test")).toBe("closed");
     expect((await lastBlock(limited))?.reason).toBe("sni_mismatch");
