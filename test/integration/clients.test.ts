@@ -5,12 +5,13 @@
  * with example.com replaced by the loopback origin.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CliProcess, ROOT, runCli } from "../helpers/cli.ts";
 import { GitOrigin, makeRepo } from "../helpers/git.ts";
 import { HttpOrigin } from "../helpers/origin.ts";
+import { NPM_PACKAGE, PackageOrigin, PY_PACKAGE } from "../helpers/packages.ts";
 import { makeTestPki, type TestPki } from "../helpers/tls.ts";
 
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -53,7 +54,7 @@ async function origins(): Promise<Origins & Disposable> {
 /** Environment that makes the origin's private CA look like a public one to every client. */
 function trustOrigin(pki: TestPki): Record<string, string> {
   const f = pki.caFile;
-  return { SSL_CERT_FILE: f, CURL_CA_BUNDLE: f, REQUESTS_CA_BUNDLE: f, NODE_EXTRA_CA_CERTS: f, GIT_SSL_CAINFO: f, CODEX_HOME: home() };
+  return { SSL_CERT_FILE: f, CURL_CA_BUNDLE: f, REQUESTS_CA_BUNDLE: f, NODE_EXTRA_CA_CERTS: f, GIT_SSL_CAINFO: f, PIP_CERT: f, npm_config_cafile: f, CODEX_HOME: home() };
 }
 
 const FULL = ['network_proxy.policy.allowed_domains=["localhost"]'];
@@ -212,6 +213,63 @@ describe("Python requests and urllib", () => {
       expect(blocked.stdout).toContain("ProxyError");
       expect(blocked.stdout).toContain("403");
     }
+  });
+});
+
+describe("pip and npm", () => {
+  /** Full mode (CONNECT, the origin's CA trusted directly) and limited mode (MITM, the bundle from `env`). */
+  const modes = (pki: TestPki) =>
+    [
+      ["full", FULL, trustOrigin(pki)],
+      ["limited", limitedMitm(pki), { CODEX_HOME: home() }],
+    ] as const;
+
+  test("pip installs from an index through the proxy in both modes; a blocked index fails with 403", async () => {
+    const pki = await makeTestPki();
+    using o = new PackageOrigin(await pki.issue(["localhost"]));
+    // Nothing from the user's or the machine's pip set-up: no config file, no local wheels, no cache.
+    const quiet = { PIP_CONFIG_FILE: "/dev/null", PIP_FIND_LINKS: "", PIP_NO_CACHE_DIR: "1", PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_NO_INPUT: "1" };
+    for (const [mode, config, env] of modes(pki)) {
+      const target = join(home(), "site");
+      const install = snippet("pip install --index-url https://example.com/simple/ PACKAGE", `https://localhost:${o.port}`).replace("PACKAGE", PY_PACKAGE);
+      const r = await runCli(runArgs(config, `${install} --target ${target} 2>&1`), { ...env, ...quiet });
+      expect({ mode, code: r.code, blocks: r.stderr.trim().split("\n").at(-1) }).toEqual({ mode, code: 0, blocks: "codex-network-proxy: no requests blocked" });
+      expect(readFileSync(join(target, PY_PACKAGE, "__init__.py"), "utf8")).toContain("hello from the pip origin");
+      const blocked = await runCli(runArgs(config, `pip download --retries 1 -d ${home()} --index-url https://pypi.blocked.invalid/simple/ ${PY_PACKAGE} 2>&1; echo pip=$?`), { ...env, ...quiet });
+      expect(blocked.stdout).toContain("Tunnel connection failed: 403 Forbidden");
+      expect(blocked.stdout).toContain("pip=1");
+      // pip names the 403 only when it retries; with --retries 0 it just finds no distribution.
+      expect(blocked.stderr).toContain("2 requests blocked: 2 not_allowed (pypi.blocked.invalid)");
+    }
+    expect(o.requests.toSorted()).toEqual([`GET /simple/${PY_PACKAGE.replace("_", "-")}/`, `GET /files/${PY_PACKAGE}-1.0-py3-none-any.whl`].flatMap((r) => [r, r]).sort());
+  });
+
+  test("npm installs from a registry through the proxy in both modes; limited mode refuses only the audit POST", async () => {
+    const pki = await makeTestPki();
+    using o = new PackageOrigin(await pki.issue(["localhost"]));
+    for (const [mode, config, env] of modes(pki)) {
+      const h = home();
+      writeFileSync(join(h, "package.json"), "{}");
+      writeFileSync(join(h, "npmrc"), "");
+      // A fresh cache and no user config (this machine's sets cafile, audit=false, and more).
+      const npmEnv = { ...env, npm_config_userconfig: join(h, "npmrc"), npm_config_cache: join(h, "cache"), npm_config_update_notifier: "false", npm_config_fund: "false" };
+      const install = snippet("npm install --registry https://example.com/ PACKAGE", `https://localhost:${o.port}`).replace("PACKAGE", NPM_PACKAGE);
+      const r = await runCli(runArgs(config, `cd ${h} && ${install} 2>&1`), npmEnv);
+      expect({ mode, code: r.code }).toEqual({ mode, code: 0 });
+      expect(readFileSync(join(h, "node_modules", NPM_PACKAGE, "index.js"), "utf8")).toContain("hello from the npm origin");
+      // npm audits by default: a POST, which limited mode refuses while the install goes on.
+      expect({ mode, blocks: r.stderr.trim().split("\n").at(-1) }).toEqual({
+        mode,
+        blocks: mode === "limited" ? `codex-network-proxy: 1 request blocked: 1 method_not_allowed (localhost:${o.port})` : "codex-network-proxy: no requests blocked",
+      });
+      const blocked = await runCli(runArgs(config, `cd ${h} && npm view ${NPM_PACKAGE} --registry https://registry.blocked.invalid/ 2>&1; echo npm=$?`), npmEnv);
+      expect(blocked.stdout).toContain("npm error code E403");
+      expect(blocked.stdout).toContain("npm=1");
+      expect(blocked.stderr).toContain("1 request blocked: 1 not_allowed (registry.blocked.invalid)");
+    }
+    // The audit POST reached the origin in full mode only (it answers 405, which npm shrugs off).
+    expect(o.requests.filter((r) => r.startsWith("POST"))).toEqual(["POST /-/npm/v1/security/advisories/bulk"]);
+    expect(o.requests.filter((r) => r.startsWith("GET")).sort()).toEqual([`GET /${NPM_PACKAGE}`, `GET /${NPM_PACKAGE}/-/${NPM_PACKAGE}-1.0.0.tgz`].flatMap((r) => [r, r]).sort());
   });
 });
 
