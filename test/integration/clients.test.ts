@@ -273,6 +273,66 @@ describe("pip and npm", () => {
   });
 });
 
+const GO_PROGRAM = `package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// Each argument is "METHOD URL"; prints the status and body, or the error.
+func main() {
+	for _, arg := range os.Args[1:] {
+		method, url, _ := strings.Cut(arg, " ")
+		var resp *http.Response
+		var err error
+		if method == "GET" {
+			${"resp, err := http.Get(\"https://example.com/\")"}
+		} else {
+			resp, err = http.Post(url, "text/plain", strings.NewReader("x"))
+		}
+		if err != nil {
+			fmt.Println("error:", err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode, strings.ReplaceAll(strings.TrimSpace(string(body)), "\\n", " | "))
+	}
+}
+`;
+
+describe.skipIf(!Bun.which("go"))("Go net/http", () => {
+  test("the default transport in full mode (CONNECT) and limited mode (MITM, SSL_CERT_FILE from env); blocks are 403", async () => {
+    const pki = await makeTestPki();
+    // Go bypasses the proxy for "localhost" and loopback IPs, so the origin is named app.localhost.
+    const leaf = await pki.issue(["app.localhost"]);
+    using https = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: leaf, fetch: (req) => Response.json({ tls: true, method: req.method }) });
+    const dir = home();
+    expect(README).toContain('resp, err := http.Get("https://example.com/")');
+    writeFileSync(join(dir, "main.go"), GO_PROGRAM.replace('resp, err := http.Get("https://example.com/")', "resp, err = http.Get(url)"));
+    const build = Bun.spawnSync(["go", "build", "-o", join(dir, "get"), join(dir, "main.go")], { cwd: dir, env: { ...process.env, GO111MODULE: "off", GOCACHE: join(dir, "cache"), GOPATH: join(dir, "gopath") } });
+    expect(build.stderr.toString()).toBe("");
+    const base = `https://app.localhost:${https.port}/`;
+    const config = ['network_proxy.policy.allowed_domains=["app.localhost"]'];
+    const limited = [...config, "network_proxy.mode=limited", "network_proxy.mitm.enabled=true", `network_proxy.mitm.upstream_ca_file="${pki.caFile}"`];
+    for (const [mode, cfg, env] of [
+      ["full", config, trustOrigin(pki)],
+      ["limited", limited, { CODEX_HOME: home() }],
+    ] as const) {
+      const r = await runCli(["run", ...cfg.flatMap((c) => ["-c", c]), "--", join(dir, "get"), `GET ${base}`, `POST ${base}`, "GET http://blocked.invalid/", "GET https://blocked.invalid/"], env);
+      const [get, post, plain, tunnel] = r.stdout.trim().split("\n");
+      expect({ mode, get }).toEqual({ mode, get: '200 {"tls":true,"method":"GET"}' });
+      expect({ mode, post }).toEqual({ mode, post: mode === "full" ? '200 {"tls":true,"method":"POST"}' : expect.stringContaining("403 Codex blocked this request: method not allowed in limited mode.") });
+      expect(plain).toStartWith('403 {"status":"blocked","host":"blocked.invalid","reason":"not_allowed"');
+      expect(tunnel).toBe('error: Get "https://blocked.invalid/": Forbidden');
+    }
+  });
+});
+
 describe("Node and Bun fetch", () => {
   test("Node with undici's EnvHttpProxyAgent, full and limited (MITM) mode", async () => {
     using o = await origins();
