@@ -2,7 +2,6 @@
  * The running proxy: starts every listener the config asks for, tells the policy their bound
  * addresses (so it can refuse to loop into them), ticks time-outs, and stops gracefully.
  */
-import { networkInterfaces } from "node:os";
 import { startAdmin } from "./admin/server.ts";
 import { loadOrCreateToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
@@ -22,8 +21,6 @@ export interface Service {
   /** Stop accepting; resolve when in-flight work is done or `graceMs` passed (then force). */
   stop(graceMs: number): Promise<void>;
 }
-
-const UNSPECIFIED = new Set(["0.0.0.0", "::"]);
 
 export class ProxyServer {
   readonly services: Service[] = [];
@@ -90,7 +87,6 @@ export class ProxyServer {
     }
     this.services.push(startAdmin(this.state, this.log, listeners.admin, { token: () => this.adminToken() }));
     this.state.self = this.services.map((s) => s.address);
-    if (this.state.self.some((a) => UNSPECIFIED.has(a.host))) this.state.localAddrs = localAddresses();
     this.#startSweeper();
     if (opts.watch) this.#watcher = watchConfig(source.path, () => void this.state.reload(), this.log);
   }
@@ -140,10 +136,4 @@ export class ProxyServer {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = null;
   }
-}
-
-function localAddresses(): Set<string> {
-  const out = new Set<string>();
-  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) out.add(i.address.replace(/^::ffff:/, ""));
-  return out;
 }

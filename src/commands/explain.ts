@@ -4,6 +4,7 @@
  */
 import type { CliOptions } from "../cli.ts";
 import type { LoadedConfig } from "../config/load.ts";
+import { hostAddresses } from "../runtime/interfaces.ts";
 import { evaluateTarget, explainAllow, judgeTarget, type Decision, type DialAddr } from "../policy/decide.ts";
 import { REASONS } from "../policy/reasons.ts";
 import { systemResolver } from "../policy/resolve.ts";
@@ -47,7 +48,7 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
     }
     d = first;
   } else {
-    d = await evaluateTarget(c.policy, target, { self: [], resolve, dnsTimeoutMs: c.np.limits.dns_timeout_ms });
+    d = await evaluateTarget(c.policy, target, { self: [], localAddrs: hostAddresses(), resolve, dnsTimeoutMs: c.np.limits.dns_timeout_ms });
   }
   switch (d.verdict) {
     case "block": {

@@ -34,8 +34,19 @@ export interface SelfAddr {
 export interface DecideContext {
   /** Our own bound listener addresses. */
   readonly self: readonly SelfAddr[];
-  /** Addresses of this host's interfaces, used only when a listener is bound to 0.0.0.0 or ::. */
+  /**
+   * Addresses of this host's own network interfaces (canonical text). Even a public one is a
+   * local target: it reaches services bound to 0.0.0.0 on this machine (catalogue C30).
+   */
   readonly localAddrs?: ReadonlySet<string>;
+}
+
+/** Why an address is local (non-public, or one of this host's own), or null when it is not. */
+export function localWhy(kind: "ipv4" | "ipv6", host: string, ctx: DecideContext): string | null {
+  const ip = classifyIp(kind, host);
+  if (!ip.public) return ip.why;
+  if (ctx.localAddrs?.has(host)) return "an address of this host's own network interfaces";
+  return null;
 }
 
 export interface Block {
@@ -130,12 +141,12 @@ export function judgeTarget(p: CompiledPolicy, t: Target, ctx: DecideContext): A
 
   const addr: DialAddr = { kind: t.kind, host: t.host };
   if (!p.allowLocalBinding) {
-    const ip = classifyIp(t.kind, t.host);
-    if (!ip.public) {
+    const why = localWhy(t.kind, t.host, ctx);
+    if (why !== null) {
       const explicit = p.allow.match(t, { explicitOnly: true });
       if (!explicit) {
         const star = p.allow.any.length > 0 ? ' (the "*" entry never unlocks local addresses)' : "";
-        return block("not_allowed_local", t, null, `${t.host} is ${ip.why} and allow_local_binding is false${star}`, localHint(t));
+        return block("not_allowed_local", t, null, `${t.host} is ${why} and allow_local_binding is false${star}`, localHint(t));
       }
       return judgeAddresses(p, t, explicit, [addr], ctx, true);
     }
@@ -170,13 +181,13 @@ export function judgeAddresses(
     const d = p.deny.matchIpOrEmbedded(a.kind, a.host, t.port);
     if (d) return block("denied", t, d, `${t.host} resolved to ${a.host}, which denied_domains entry ${q(d.raw)} matches`);
     if (!p.allowLocalBinding && !localUnlocked) {
-      const ip = classifyIp(a.kind, a.host);
-      if (!ip.public && !p.allow.matchIp(a.kind, a.host, t.port)) {
+      const why = localWhy(a.kind, a.host, ctx);
+      if (why !== null && !p.allow.matchIp(a.kind, a.host, t.port)) {
         return block(
           "not_allowed_local",
           t,
           null,
-          `${t.host} resolved to ${a.host}, which is ${ip.why}, and allow_local_binding is false`,
+          `${t.host} resolved to ${a.host}, which is ${why}, and allow_local_binding is false`,
           localHint(t, a),
         );
       }

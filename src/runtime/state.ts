@@ -10,6 +10,7 @@ import type { Mode } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { evaluateTarget, type Decision, type Resolver, type SelfAddr } from "../policy/decide.ts";
 import type { Target } from "../policy/target.ts";
+import { hostAddresses } from "./interfaces.ts";
 import { BlockedLog, type BlockedEvent, type NewBlockedEvent } from "./blocked.ts";
 import { Metrics } from "./metrics.ts";
 
@@ -27,7 +28,8 @@ export class ProxyState {
   readonly metrics = new Metrics();
   /** Bound listener addresses (filled in once the listeners are up). */
   self: SelfAddr[] = [];
-  localAddrs: ReadonlySet<string> = new Set();
+  #localAddrs: ReadonlySet<string> = new Set();
+  #localAddrsAt = -Infinity;
   /**
    * Run before a new config is swapped in (the MITM layer loads the CA here); a throw keeps the
    * old config and reports the message as a problem.
@@ -75,12 +77,24 @@ export class ProxyState {
     if (now !== before) for (const f of this.onModeChange) f(now);
   }
 
+  /**
+   * This host's interface addresses, re-read at most every 10 s (a DHCP renewal or a new VPN
+   * interface is picked up without a restart; reading them costs microseconds).
+   */
+  localAddrs(now = performance.now()): ReadonlySet<string> {
+    if (now - this.#localAddrsAt > 10_000) {
+      this.#localAddrs = hostAddresses();
+      this.#localAddrsAt = now;
+    }
+    return this.#localAddrs;
+  }
+
   /** Decide for a canonical target under the current config. */
   evaluate(target: Target): Promise<Decision> {
     const c = this.#config;
     return evaluateTarget(c.policy, target, {
       self: this.self,
-      localAddrs: this.localAddrs,
+      localAddrs: this.localAddrs(),
       resolve: this.#timedResolve,
       dnsTimeoutMs: c.np.limits.dns_timeout_ms,
     });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { evaluateTarget, judgeTarget, type DialAddr, type Decision, type Resolver, type SelfAddr } from "../../src/policy/decide.ts";
+import { evaluateTarget, judgeTarget, type Block, type DialAddr, type Decision, type Resolver, type SelfAddr } from "../../src/policy/decide.ts";
 import { methodBlock } from "../../src/policy/method.ts";
 import { compilePolicy } from "../../src/policy/rules.ts";
 import { systemResolver } from "../../src/policy/resolve.ts";
@@ -168,6 +168,26 @@ describe("own listeners are never a target (W1, catalogue C29)", () => {
       dnsTimeoutMs: 50,
     });
     expect(outcome(d)).toBe("own_listener");
+  });
+});
+
+describe("this host's own interface addresses are local targets, even public ones (catalogue C30)", () => {
+  // A dev server bound to 0.0.0.0 answers on every interface address, public ones included.
+  const deps = (dns: Record<string, string[]>) => ({ self: [], localAddrs: new Set(["8.8.4.4", "2001:4860::8844"]), resolve: fakeDns(dns).resolve, dnsTimeoutMs: 50 });
+  test("as a literal and as a name resolving to it, under a * allowlist", async () => {
+    const p = policy({ allow: ["*"] });
+    for (const t of [target("8.8.4.4", 5173), target("[2001:4860::8844]", 5173), target("[::ffff:8.8.4.4]", 5173), target("dev.example", 5173)]) {
+      const d = await evaluateTarget(p, t, deps({ "dev.example": ["8.8.4.4"] }));
+      expect(outcome(d)).toBe("not_allowed_local");
+      expect((d as Block).explain).toContain("an address of this host's own network interfaces");
+    }
+    // Another public address is not affected.
+    expect(outcome(await evaluateTarget(p, target("8.8.8.8", 443), deps({})))).toBe("allow");
+  });
+  test("unlocked by an explicit allowlist entry or allow_local_binding", async () => {
+    expect(outcome(await evaluateTarget(policy({ allow: ["8.8.4.4"] }), target("8.8.4.4", 5173), deps({})))).toBe("allow");
+    expect(outcome(await evaluateTarget(policy({ allow: ["dev.example", "8.8.4.0/24"] }), target("dev.example", 5173), deps({ "dev.example": ["8.8.4.4"] })))).toBe("allow");
+    expect(outcome(await evaluateTarget(policy({ allow: ["*"], local: true }), target("8.8.4.4", 5173), deps({})))).toBe("allow");
   });
 });
 
