@@ -3,7 +3,7 @@
  * addresses (so it can refuse to loop into them), ticks time-outs, and stops gracefully.
  */
 import { startAdmin } from "./admin/server.ts";
-import { loadOrCreateToken, tokenPath } from "./admin/token.ts";
+import { loadOrCreateToken, newToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
 import { loadMitmMaterial, MitmLayer } from "./mitm/intercept.ts";
 import { ProxyEnv } from "./proxy/env.ts";
@@ -28,6 +28,7 @@ export class ProxyServer {
   #sweeper: ReturnType<typeof setInterval> | null = null;
   #watcher: { close(): void } | null = null;
   #fileToken: string | null = null;
+  #memoryToken: string | null = null;
 
   constructor(
     readonly state: ProxyState,
@@ -53,14 +54,19 @@ export class ProxyServer {
     return s.address;
   }
 
-  /** Start the listeners. `watch` also reloads the config when its file changes. */
-  async start(opts: { watch?: boolean } = {}): Promise<void> {
+  /**
+   * Start the listeners. `watch` also reloads the config when its file changes. `memoryToken`
+   * (used by `run`) gives the admin API a random token that exists only in this process, so the
+   * command it runs cannot find it in a file and switch the mode or reload the policy.
+   */
+  async start(opts: { watch?: boolean; memoryToken?: boolean } = {}): Promise<void> {
     const { listeners, np, source } = this.state.config;
     if (np.mitm.enabled) {
       this.env.mitm = new MitmLayer(this.env, await loadMitmMaterial(this.state.config), this.state.config);
       this.log.info("MITM ready", { ca: np.mitm.ca_cert_path });
     }
-    if (!np.dangerously_disable_admin_auth && np.admin_token === "") {
+    if (opts.memoryToken) this.#memoryToken = newToken();
+    else if (!np.dangerously_disable_admin_auth && np.admin_token === "") {
       const path = tokenPath(source.dir);
       const { token, created } = loadOrCreateToken(path);
       this.#fileToken = token;
@@ -97,6 +103,7 @@ export class ProxyServer {
    * if even that fails, a random token nobody knows, so auth fails closed, never open.
    */
   adminToken(): string | null {
+    if (this.#memoryToken !== null) return this.#memoryToken;
     const c = this.state.config;
     if (c.np.dangerously_disable_admin_auth) return null;
     if (c.np.admin_token !== "") return c.np.admin_token;
@@ -111,7 +118,7 @@ export class ProxyServer {
       this.#fileToken = token;
     } catch (e) {
       this.log.error("no admin API token; POST endpoints are refused", { error: (e as Error).message });
-      this.#fileToken = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+      this.#fileToken = newToken();
     }
     return this.#fileToken;
   }

@@ -12,6 +12,11 @@ export function tokenPath(configDir: string): string {
   return join(configDir, "network_proxy", "admin.token");
 }
 
+/** 256 random bits, URL-safe. */
+export function newToken(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+}
+
 export class TokenError extends Error {
   readonly code = "token_error";
 }
@@ -24,7 +29,7 @@ export function loadOrCreateToken(path: string): { token: string; created: boole
       st = lstatSync(path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new TokenError(`cannot read ${path}: ${(e as Error).message}`);
-      const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+      const token = newToken();
       try {
         ensureDir(dirname(path));
         writeFileCreateNew(path, token + "\n", 0o600);

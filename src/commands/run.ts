@@ -30,7 +30,7 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   });
   let bundle: string | null;
   try {
-    await server.start();
+    await server.start({ memoryToken: true });
     bundle = await caBundleFor(config);
   } catch (e) {
     io.err(`codex-network-proxy run: ${(e as Error).message}\n`);

@@ -5,7 +5,7 @@
  * with example.com replaced by the loopback origin.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CliProcess, ROOT, runCli } from "../helpers/cli.ts";
@@ -80,6 +80,19 @@ describe("run", () => {
     await q.waitFor(/ready/);
     q.proc.kill("SIGINT");
     expect(await q.proc.exited).toBe(130);
+  });
+
+  test("the command cannot use the admin API to lift the policy: the token lives only in memory", async () => {
+    using o = await origins();
+    const h = home();
+    // Even the token configured in the file (which the command could read) does not work.
+    const post = `curl -s -o /dev/null -w '%{http_code}' --noproxy '*' -X POST -H 'Authorization: Bearer known' -d '{"mode":"full"}' "$CODEX_NETWORK_PROXY_ADMIN_URL/mode"`;
+    const write = `curl -s -X POST -d x http://localhost:${o.http.port}/echo`;
+    const r = await runCli(["run", "-c", 'network_proxy.admin_token="known"', "-c", "network_proxy.mode=limited", ...FULL.flatMap((c) => ["-c", c]), "--", "sh", "-c", `${post}; echo; ${write}`], { CODEX_HOME: h });
+    const [status, body] = r.stdout.split("\n");
+    expect(status).toBe("401");
+    expect(JSON.parse(body!)).toMatchObject({ status: "blocked", reason: "method_not_allowed" });
+    expect(existsSync(join(h, "network_proxy", "admin.token"))).toBe(false);
   });
 
   test("a command that cannot be started exits 127", async () => {
