@@ -116,7 +116,7 @@ export const SCHEMA = {
     ca_key_path: { kind: "string", default: "network_proxy/mitm/ca.key", doc: "CA private key, mode 0600 (relative like ca_cert_path)." },
     upstream_ca_file: { kind: "string", default: "", doc: "Extra PEM roots trusted for upstream TLS, on top of the system roots." },
     leaf_cache_size: { kind: "int", default: 256, min: 1, max: 100_000, doc: "Leaf certificates kept in memory (LRU)." },
-    leaf_validity_days: { kind: "int", default: 30, min: 1, max: 397, doc: "Lifetime of a minted leaf certificate." },
+    leaf_validity_days: { kind: "int", default: 30, min: 1, max: 90, doc: "Lifetime of a minted leaf certificate (1-90; re-minted automatically before it ends)." },
     log_query: { kind: "bool", default: false, doc: "Include query strings of MITM'd URLs in logs." },
   },
   limits: {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeFileCreateNew } from "../../src/fsutil.ts";
 import { CA_COMMON_NAME, loadOrCreateCa } from "../../src/mitm/ca.ts";
+import { LeafCache } from "../../src/mitm/leaf.ts";
 
 function dir(): string {
   return mkdtempSync(join(tmpdir(), "cnp-ca-"));
@@ -147,5 +148,48 @@ describe("loadOrCreateCa", () => {
     const d = dir();
     mkdirSync(join(d, "ro"), { mode: 0o500 });
     await expect(loadOrCreateCa(join(d, "ro/ca.pem"), join(d, "ro/ca.key"))).rejects.toThrow("cannot write CA key");
+  });
+});
+
+describe("LeafCache", () => {
+  const DAY = 86_400_000;
+  async function cache(capacity = 1000, validityDays = 30) {
+    const d = dir();
+    const { ca } = await loadOrCreateCa(join(d, "ca.pem"), join(d, "ca.key"));
+    return new LeafCache(ca, capacity, validityDays);
+  }
+
+  test("concurrent mints take turns with the event loop instead of starving it", async () => {
+    const leaves = await cache();
+    let turns = 0;
+    let spinning = true;
+    const spin = () => {
+      turns++;
+      if (spinning) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const n = 40;
+    const all = await Promise.all(Array.from({ length: n }, (_, i) => leaves.get({ kind: "domain", host: `h${i}.example.test` })));
+    spinning = false;
+    expect(new Set(all.map((l) => l.certPem)).size).toBe(n);
+    expect(leaves.minted).toBe(n);
+    // Run back to back as microtasks, 40 mints would let the loop turn about once.
+    expect(turns).toBeGreaterThanOrEqual(n);
+  });
+
+  test("the same host shares one mint; hits are served until close to expiry, even for 1-day leaves", async () => {
+    for (const days of [1, 30]) {
+      const leaves = await cache(1000, days);
+      const t = { kind: "domain" as const, host: "a.example.test" };
+      const now = Date.now();
+      const [a, b] = await Promise.all([leaves.get(t, now), leaves.get(t, now)]);
+      expect(a).toBe(b);
+      expect(await leaves.get(t, now + (days * DAY) / 2)).toBe(a);
+      expect(leaves.minted).toBe(1);
+      // Within the renewal margin a new leaf is minted.
+      const renewed = await leaves.get(t, a.notAfter - 1000);
+      expect(renewed).not.toBe(a);
+      expect(leaves.minted).toBe(2);
+    }
   });
 });
