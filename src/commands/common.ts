@@ -26,6 +26,11 @@ export function loadOptions(o: CliOptions, io: Io): LoadOptions {
 export function loadOrReport(o: CliOptions, io: Io, log: Logger): LoadedConfig | null {
   const r = loadConfig(loadOptions(o, io));
   if (!r.ok) {
+    if (o.logFormat === "json") {
+      // One structured line, like every other event, for log collectors.
+      log.error("invalid config", { path: r.source.path, exists: r.source.exists, problems: r.problems });
+      return null;
+    }
     io.err(`codex-network-proxy: invalid config (${r.source.exists ? r.source.path : "no file at " + r.source.path}):\n`);
     for (const p of r.problems) io.err(`  - ${p.replace(/\n/g, "\n    ")}\n`);
     return null;

@@ -14,7 +14,9 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
   const config = loadOrReport(o, io, log);
   if (!config) return 2;
   if (!config.np.enabled) {
-    io.err("codex-network-proxy: network_proxy.enabled is false; not starting any listener\n");
+    const msg = "network_proxy.enabled is false; not starting any listener";
+    if (o.logFormat === "json") log.warn(msg);
+    else io.err(`codex-network-proxy: ${msg}\n`);
     return 0;
   }
   const opts = loadOptions(o, io);

@@ -10,7 +10,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { compilePolicy, type CompiledPolicy } from "../policy/rules.ts";
-import { listenAddress, type ListenAddr } from "./addr.ts";
+import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
 import { validate, type NetworkProxyConfig, type Problem } from "./schema.ts";
 
@@ -103,7 +103,7 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
       problems.push((e as Error).message);
     }
   }
-  if (problems.length) return { ok: false, source, problems };
+  // A malformed override is reported together with every other problem, not instead of them.
   doc = applyOverrides(doc, parsed);
 
   const { value, problems: found } = validate(doc);
@@ -141,11 +141,41 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
     unix,
   );
   warnings.push(...http.warnings, ...(np.enable_socks5 ? socks.warnings : []), ...admin.warnings);
-  const listeners: Listeners = Object.freeze({ http: http.addr, socks: np.enable_socks5 ? socks.addr : null, admin: admin.addr });
+  const listeners: Listeners = Object.freeze({
+    http: Object.freeze(http.addr),
+    socks: np.enable_socks5 ? Object.freeze(socks.addr) : null,
+    admin: Object.freeze(admin.addr),
+  });
   checkPortClashes(listeners, problems);
 
   if (problems.length) return { ok: false, source, problems };
-  return { ok: true, config: Object.freeze({ source, np, listeners, policy: compiled.policy, warnings: Object.freeze(warnings) }) };
+  const frozenSource = Object.freeze({ ...source, overrides: Object.freeze([...source.overrides]) });
+  return { ok: true, config: Object.freeze({ source: frozenSource, np, listeners, policy: compiled.policy, warnings: Object.freeze(warnings) }) };
+}
+
+/** The keys that decide where the listeners are; a running proxy cannot move them on reload. */
+const LISTENER_KEYS = ["proxy_url", "socks_url", "admin_url", "enable_socks5", "dangerously_allow_non_loopback", "dangerously_allow_non_loopback_admin"] as const;
+
+/**
+ * `next` with the listeners (and the keys that place them) of the running `prev`: sockets are
+ * bound once at start-up, so a reload must not report addresses nothing listens on. Returns a
+ * note per ignored change, saying it takes effect at the next restart.
+ */
+export function keepListeners(prev: LoadedConfig, next: LoadedConfig): { config: LoadedConfig; notes: string[] } {
+  const notes: string[] = [];
+  const show = (a: ListenAddr | null) => (a ? fmtAddr(a) : "off");
+  const pairs: Array<[string, ListenAddr | null, ListenAddr | null]> = [
+    ["proxy_url", prev.listeners.http, next.listeners.http],
+    ["socks_url", prev.listeners.socks, next.listeners.socks],
+    ["admin_url", prev.listeners.admin, next.listeners.admin],
+  ];
+  for (const [key, a, b] of pairs) {
+    if (show(a) !== show(b)) notes.push(`${key} ${show(a)} -> ${show(b)} takes effect at the next restart (still listening on ${show(a)})`);
+  }
+  if (notes.length === 0 && LISTENER_KEYS.every((k) => prev.np[k] === next.np[k])) return { config: next, notes };
+  const np = { ...next.np } as Record<string, unknown>;
+  for (const k of LISTENER_KEYS) np[k] = prev.np[k];
+  return { config: Object.freeze({ ...next, np: Object.freeze(np as unknown as NetworkProxyConfig), listeners: prev.listeners }), notes };
 }
 
 function checkPortClashes(l: Listeners, problems: string[]): void {

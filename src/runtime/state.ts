@@ -5,7 +5,7 @@
  * Mode rule: `POST /mode` sets a runtime mode that survives reloads as long as the file's `mode`
  * stays what it was when the runtime mode was set; when the file's `mode` changes, the file wins.
  */
-import type { LoadedConfig, LoadResult } from "../config/load.ts";
+import { keepListeners, type LoadedConfig, type LoadResult } from "../config/load.ts";
 import type { Mode } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { evaluateTarget, type Decision, type Resolver, type SelfAddr } from "../policy/decide.ts";
@@ -154,8 +154,9 @@ export class ProxyState {
     return { ok: false, problems, changes: [] };
   }
 
-  async swap(next: LoadedConfig): Promise<ReloadOutcome> {
+  async swap(loaded: LoadedConfig): Promise<ReloadOutcome> {
     const prev = this.#config;
+    const { config: next, notes } = keepListeners(prev, loaded);
     const modeBefore = this.mode;
     for (const hook of this.prepare) {
       try {
@@ -172,9 +173,11 @@ export class ProxyState {
     this.#config = next;
     this.metrics.reloads.add({ result: "success" });
     this.blocked.resize(next.np.max_blocked_events);
-    const changes = diffPolicy(prev, next);
+    const policyChanges = diffPolicy(prev, next);
     for (const w of next.warnings) this.log.warn(w);
-    for (const c of changes) this.log.info(`config change: ${c}`);
+    for (const c of policyChanges) this.log.info(`config change: ${c}`);
+    for (const n of notes) this.log.warn(`config change: ${n}`);
+    const changes = [...policyChanges, ...notes];
     this.log.info("reloaded config", { path: next.source.path });
     this.#modeMaybeChanged(modeBefore);
     return { ok: true, problems: [], changes };

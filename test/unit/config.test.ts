@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listenAddress, parseHostPort } from "../../src/config/addr.ts";
-import { buildConfig, loadConfig, type ConfigSource, type LoadResult } from "../../src/config/load.ts";
+import { buildConfig, keepListeners, loadConfig, type ConfigSource, type LoadResult } from "../../src/config/load.ts";
 import { parseOverride } from "../../src/config/overrides.ts";
 import { allKeys, suggest, validate } from "../../src/config/schema.ts";
 import { effectiveView } from "../../src/config/view.ts";
@@ -271,5 +271,32 @@ describe("loading from disk", () => {
     expect(Object.isFrozen(c.np)).toBe(true);
     expect(Object.isFrozen(c.np.policy)).toBe(true);
     expect(Object.isFrozen(c.np.policy.allowed_domains)).toBe(true);
+    for (const o of [c.np.mitm, c.np.limits, c.np.socks5, c.listeners, c.listeners.http, c.listeners.socks, c.listeners.admin, c.source, c.source.overrides, c.warnings]) {
+      expect(Object.isFrozen(o)).toBe(true);
+    }
+  });
+
+  test("a malformed -c override is reported with every other problem", () => {
+    const r = problems(buildConfig('[network_proxy]\nmode = "x"\n', src(["noequals", "network_proxy.enabled=3"])));
+    expect(r.some((p) => p.includes("noequals"))).toBe(true);
+    expect(r.some((p) => p.includes("network_proxy.mode"))).toBe(true);
+    expect(r.some((p) => p.includes("network_proxy.enabled"))).toBe(true);
+  });
+
+  test("a reload keeps the running listeners and says a changed address needs a restart", () => {
+    const prev = ok(buildConfig('[network_proxy]\nproxy_url = "127.0.0.1:39128"\n', src()));
+    const next = ok(buildConfig('[network_proxy]\nproxy_url = "127.0.0.1:39999"\nenable_socks5 = false\nmode = "limited"\n', src()));
+    const { config, notes } = keepListeners(prev, next);
+    expect(config.listeners).toBe(prev.listeners);
+    expect(effectiveView(config).network_proxy["proxy_url"]).toBe("http://127.0.0.1:39128");
+    expect(config.np.enable_socks5).toBe(true);
+    expect(config.np.mode).toBe("limited"); // everything else comes from the new file
+    expect(Object.isFrozen(config) && Object.isFrozen(config.np)).toBe(true);
+    expect(notes).toEqual([
+      "proxy_url 127.0.0.1:39128 -> 127.0.0.1:39999 takes effect at the next restart (still listening on 127.0.0.1:39128)",
+      "socks_url 127.0.0.1:8081 -> off takes effect at the next restart (still listening on 127.0.0.1:8081)",
+    ]);
+    const same = ok(buildConfig('[network_proxy]\nproxy_url = "127.0.0.1:39128"\nmode = "limited"\n', src()));
+    expect(keepListeners(prev, same)).toEqual({ config: same, notes: [] });
   });
 });
