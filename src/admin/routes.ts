@@ -75,7 +75,8 @@ export const ROUTES: Readonly<Record<string, Route>> = {
     method: "POST",
     handler: async (req, state) => {
       const text = await readBody(req);
-      if (text === null) return jsonError(413, `body too large (limit ${MAX_BODY} bytes)`);
+      // Close: the rest of an oversized body is not worth reading to keep the connection.
+      if (text === null) return jsonError(413, `body too large (limit ${MAX_BODY} bytes)`, {}, { connection: "close" });
       if (text.trim() === "") return jsonError(400, 'missing body; send {"mode":"limited"} or {"mode":"full"}');
       let body: unknown;
       try {

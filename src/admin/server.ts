@@ -65,7 +65,7 @@ export async function handleAdmin(req: Request, state: ProxyState, bound: { host
   const mutates = route.method === "POST" || (path === "/blocked" && new URL(req.url).searchParams.has("drain"));
   const token = mutates ? opts.token() : null;
   if (token !== null && !bearerMatches(req.headers.get("authorization"), token)) {
-    return jsonError(401, "missing or wrong bearer token; send Authorization: Bearer <token> (see network_proxy.admin_token)", {}, { "www-authenticate": 'Bearer realm="codex-network-proxy"' });
+    return jsonError(401, "missing or wrong bearer token; send Authorization: Bearer <token> (see network_proxy.admin_token)", {}, { "www-authenticate": 'Bearer realm="codex-network-proxy"', connection: "close" });
   }
   return route.handler(req, state);
 }
@@ -79,7 +79,9 @@ export function startAdmin(state: ProxyState, log: Logger, addr: ListenAddr, opt
       port: addr.port,
       development: false,
       idleTimeout: 30,
-      maxRequestBodySize: 64 * 1024,
+      // No body cap here: Bun's own 413 has an empty body. The routes read at most MAX_BODY
+      // bytes, answer a JSON 413 past that and close (routes.ts), so nothing is buffered.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       fetch: (req) => handleAdmin(req, state, bound, opts),
       error: (err) => {
         log.error("admin API error", { error: err.message });
