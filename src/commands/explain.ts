@@ -40,15 +40,18 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
     throw e;
   }
   const head = `${arg} -> ${formatTarget(target)} (${target.kind})`;
+  // The proxy refuses its own listeners; judge them at the addresses the config gives them.
+  const { http, socks, admin } = c.listeners;
+  const ctx = { self: socks ? [http, socks, admin] : [http, admin], localAddrs: hostAddresses() };
   let d: Decision;
   if (noDns) {
-    const first = judgeTarget(c.policy, target, { self: [] });
+    const first = judgeTarget(c.policy, target, ctx);
     if (first.verdict === "resolve") {
       return [head, `  ALLOW by name: allowed_domains entry ${JSON.stringify(first.rule.raw)} matches; each resolved address would still be checked (skipped: --no-dns)`, ...modeLines(c, viaConnect)];
     }
     d = first;
   } else {
-    d = await evaluateTarget(c.policy, target, { self: [], localAddrs: hostAddresses(), resolve, dnsTimeoutMs: c.np.limits.dns_timeout_ms });
+    d = await evaluateTarget(c.policy, target, { ...ctx, resolve, dnsTimeoutMs: c.np.limits.dns_timeout_ms });
   }
   switch (d.verdict) {
     case "block": {

@@ -172,7 +172,8 @@ function parseFields(text: string, start: number, limits: HeadLimits, err: "bad_
         break;
       case "connection":
         for (const tok of value.split(",")) {
-          const t = trimOws(tok).toLowerCase();
+          // Folded like header names (rewrite.ts): `Connection: X_Secret` names X-Secret too.
+          const t = trimOws(tok).toLowerCase().replaceAll("_", "-");
           if (t) connection.add(t);
         }
         break;
