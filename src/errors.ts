@@ -23,6 +23,7 @@ export type ErrorCode =
   | "dns_timeout"
   | "upstream_refused"
   | "upstream_unreachable"
+  | "upstream_host_unreachable"
   | "upstream_reset"
   | "upstream_closed"
   | "upstream_timeout"
@@ -64,9 +65,10 @@ export const ERRORS: Readonly<Record<ErrorCode, ErrorWire>> = {
   too_many_connections: { status: 503, header: "too-many-connections", socks: SOCKS_GENERAL, message: "too many concurrent connections" },
   too_many_tunnels: { status: 503, header: "too-many-tunnels", socks: SOCKS_GENERAL, message: "too many concurrent tunnels" },
   dns_failed: { status: 502, header: "dns-failed", socks: SOCKS_HOST_UNREACHABLE, message: "DNS resolution failed" },
-  dns_timeout: { status: 504, header: "dns-timeout", socks: SOCKS_HOST_UNREACHABLE, message: "DNS resolution timed out" },
+  dns_timeout: { status: 504, header: "dns-timeout", socks: SOCKS_TTL_EXPIRED, message: "DNS resolution timed out" },
   upstream_refused: { status: 502, header: "upstream-refused", socks: SOCKS_REFUSED, message: "upstream refused the connection" },
-  upstream_unreachable: { status: 502, header: "upstream-unreachable", socks: SOCKS_NETWORK_UNREACHABLE, message: "upstream unreachable" },
+  upstream_unreachable: { status: 502, header: "upstream-unreachable", socks: SOCKS_NETWORK_UNREACHABLE, message: "upstream network unreachable" },
+  upstream_host_unreachable: { status: 502, header: "upstream-unreachable", socks: SOCKS_HOST_UNREACHABLE, message: "upstream host unreachable" },
   upstream_reset: { status: 502, header: "upstream-reset", socks: SOCKS_GENERAL, message: "upstream reset the connection" },
   upstream_closed: { status: 502, header: "upstream-closed", socks: SOCKS_GENERAL, message: "upstream closed the connection without a response" },
   upstream_timeout: { status: 504, header: "upstream-timeout", socks: SOCKS_TTL_EXPIRED, message: "upstream timed out" },
@@ -102,10 +104,12 @@ export function upstreamErrorCode(e: unknown): ErrorCode {
     case "ECONNREFUSED":
       return "upstream_refused";
     case "ENETUNREACH":
-    case "EHOSTUNREACH":
     case "EADDRNOTAVAIL":
     case "EAFNOSUPPORT":
       return "upstream_unreachable";
+    case "EHOSTUNREACH":
+    case "EHOSTDOWN":
+      return "upstream_host_unreachable";
     case "ECONNRESET":
     case "EPIPE":
       return "upstream_reset";

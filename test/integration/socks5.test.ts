@@ -145,11 +145,49 @@ describe("every reply code", () => {
   });
 
   test("0x03 network unreachable and 0x04 host unreachable come from the error catalogue", () => {
-    // Loopback cannot produce ENETUNREACH without sending traffic elsewhere; check the mapping.
+    // Loopback cannot produce ENETUNREACH or EHOSTUNREACH without sending traffic elsewhere;
+    // check the mapping from the socket error codes.
     expect(ERRORS[upstreamErrorCode({ code: "ENETUNREACH" })].socks).toBe(0x03);
-    expect(ERRORS[upstreamErrorCode({ code: "EHOSTUNREACH" })].socks).toBe(0x03);
+    expect(ERRORS[upstreamErrorCode({ code: "EHOSTUNREACH" })].socks).toBe(0x04);
     expect(ERRORS.dns_failed.socks).toBe(0x04);
     expect(ERRORS[upstreamErrorCode({ code: "ECONNREFUSED" })].socks).toBe(0x05);
+  });
+
+  test("0x06 when the name does not resolve in time", async () => {
+    await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["slow.example"]', "network_proxy.limits.dns_timeout_ms=100"], {
+      resolver: () => new Promise(() => {}),
+    });
+    const { reply, c } = await socks(proxy.socksPort, connectReq(3, name("slow.example"), 80));
+    expect(reply[1]).toBe(0x06);
+    await c.closedPromise;
+  });
+});
+
+describe("time-outs and caps shared with the HTTP listener", () => {
+  test("an idle tunnel is closed after tunnel_idle_timeout_ms", async () => {
+    using origin = echoOrigin();
+    await using proxy = await startProxy([ALLOW_LOOPBACK, "network_proxy.limits.tunnel_idle_timeout_ms=300"]);
+    const idle = await socks(proxy.socksPort, connectReq(1, v4("127.0.0.1"), origin.port));
+    expect(idle.reply[1]).toBe(0);
+    await idle.c.closedPromise;
+    expect(proxy.log).toContain("closing idle tunnel");
+    expect(proxy.server.env.tunnels.active).toBe(0);
+  });
+
+  test("max_connections counts SOCKS5 clients too: the one over the cap is closed", async () => {
+    await using proxy = await startProxy([ALLOW_LOOPBACK, "network_proxy.limits.max_connections=2"]);
+    using a = await RawClient.connect(proxy.port); // an HTTP client holds one slot
+    using b = await RawClient.connect(proxy.socksPort);
+    using c = await RawClient.connect(proxy.socksPort);
+    await c.closedPromise;
+    expect(c.buffered.length).toBe(0);
+    expect(a.closed || b.closed).toBe(false);
+    b.socket.end();
+    await until(() => proxy.server.env.connections < 2, "the proxy to see the close");
+    using origin = echoOrigin();
+    const d = await socks(proxy.socksPort, connectReq(1, v4("127.0.0.1"), origin.port));
+    expect(d.reply[1]).toBe(0);
+    d.c[Symbol.dispose]();
   });
 });
 
@@ -173,12 +211,26 @@ describe("handshake robustness", () => {
     a.send(Uint8Array.of(5, 1, 2)); // only username/password offered, none configured
     expect([...(await a.bytes(2))]).toEqual([5, 0xff]);
     await a.closedPromise;
-    for (const junk of ["GET / HTTP/1.1\r\n\r\n", "\x04\x01\x00\x50\x7f\x00\x00\x01\x00", "\x05\x00"]) {
+    using none = await RawClient.connect(proxy.socksPort);
+    none.send(Uint8Array.of(5, 0)); // NMETHODS = 0: nothing offered at all
+    expect([...(await none.bytes(2))]).toEqual([5, 0xff]);
+    await none.closedPromise;
+    for (const junk of ["GET / HTTP/1.1\r\n\r\n", "\x04\x01\x00\x50\x7f\x00\x00\x01\x00"]) {
       using c = await RawClient.connect(proxy.socksPort);
       c.send(junk);
       await c.closedPromise;
       expect(c.buffered.length).toBe(0);
     }
+  });
+
+  test("greeting, request and 64 KiB of data in one write: the data is tunnelled, not a too-long handshake", async () => {
+    using origin = echoOrigin();
+    await using proxy = await startProxy([ALLOW_LOOPBACK]);
+    using c = await RawClient.connect(proxy.socksPort);
+    const data = Buffer.alloc(64 * 1024, "d");
+    c.send(Buffer.concat([GREET, connectReq(1, v4("127.0.0.1"), origin.port), data]));
+    expect([...(await c.bytes(12))].slice(0, 4)).toEqual([5, 0, 5, 0]);
+    expect((await c.bytes(data.length)).equals(data)).toBe(true);
   });
 
   test("an incomplete handshake is closed after head_timeout_ms", async () => {

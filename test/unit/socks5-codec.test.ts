@@ -17,13 +17,16 @@ describe("SOCKS5 codec", () => {
     }
   });
 
+  test("a greeting with no methods decodes (the session answers it with 0xFF)", () => {
+    expect(decodeGreeting(Uint8Array.of(5, 0, 5))).toEqual({ methods: new Uint8Array(0), consumed: 2 });
+  });
+
   test("requests decode to their parts", () => {
     expect(decodeRequest(Uint8Array.of(5, 1, 0, 3, 3, 97, 46, 98, 1, 187))).toMatchObject({ cmd: 1, atyp: 3, port: 443, addr: Uint8Array.of(97, 46, 98) });
   });
 
   test.each([
     ["greeting version 4", () => decodeGreeting(Uint8Array.of(4, 1, 0)), null],
-    ["no methods", () => decodeGreeting(Uint8Array.of(5, 0)), null],
     ["auth version", () => decodeAuth(Uint8Array.of(5, 1, 97, 1, 97)), null],
     ["request version", () => decodeRequest(Uint8Array.of(4, 1, 0, 1)), 0x01],
     ["reserved byte", () => decodeRequest(Uint8Array.of(5, 1, 1, 1)), 0x01],

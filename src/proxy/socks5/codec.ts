@@ -45,7 +45,7 @@ export function decodeGreeting(buf: Uint8Array): { methods: Uint8Array; consumed
   if (buf[0] !== SOCKS_VERSION) throw new SocksError(`not SOCKS5 (version byte 0x${buf[0]!.toString(16)})`, null);
   if (buf.length < 2) return null;
   const n = buf[1]!;
-  if (n === 0) throw new SocksError("greeting offers no authentication methods", null);
+  // NMETHODS = 0 offers nothing acceptable: the session answers 0xFF like any other miss.
   if (buf.length < 2 + n) return null;
   return { methods: buf.subarray(2, 2 + n), consumed: 2 + n };
 }

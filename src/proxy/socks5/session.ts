@@ -43,12 +43,19 @@ export class Socks5Session implements Session {
       if (this.#buf.length > 256 * 1024) this.client.pause();
       return; // early data, sent on once the tunnel is up
     }
-    if (this.#buf.length > MAX_HANDSHAKE) return this.#fail("SOCKS5 handshake too long", REPLY.GENERAL_FAILURE);
     try {
       this.#advance();
     } catch (e) {
       if (e instanceof SocksError) return this.#fail(e.message, e.reply);
       throw e;
+    }
+    // Parse first, then cap: data a client sends right behind its request (in the same write)
+    // is early tunnel data, not part of the handshake. What is still unparsed here is one
+    // incomplete message, and none is longer than 513 bytes.
+    const p = this.#phase;
+    if ((p === "greeting" || p === "auth" || p === "request") && this.#buf && this.#buf.length > MAX_HANDSHAKE) {
+      // Only a request has a reply format; earlier messages are answered by closing.
+      this.#fail("SOCKS5 handshake too long", p === "request" ? REPLY.GENERAL_FAILURE : null);
     }
   }
 
@@ -207,7 +214,10 @@ export class Socks5Session implements Session {
       const r = this.#relay;
       r.a.idleMs += ms;
       r.b.idleMs += ms;
-      if (r.idleMs >= l.tunnel_idle_timeout_ms) r.close(false);
+      if (r.idleMs >= l.tunnel_idle_timeout_ms) {
+        this.env.log.info("closing idle tunnel", { client: this.peer, idle_ms: r.idleMs, protocol: "socks5" });
+        r.close(false);
+      }
     }
   }
 
