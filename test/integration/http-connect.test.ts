@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { DialAddr } from "../../src/policy/decide.ts";
+import { lateReplyOrigin, sendThenHalfClose } from "../helpers/halfclose.ts";
 import { HttpOrigin, RawOrigin } from "../helpers/origin.ts";
 import { ALLOW_LOOPBACK, startProxy } from "../helpers/proxy.ts";
 import { curl, RawClient, rawRequest } from "../helpers/raw.ts";
@@ -43,6 +44,16 @@ describe("CONNECT tunnels", () => {
     expect((await c.bytes(4)).toString()).toBe("ping");
     expect(origin.connections).toBe(1);
     expect(proxy.state.metrics.tunnels.get()).toBe(1);
+  });
+
+  test("half-close: after the client's FIN the origin's late answer still comes back", async () => {
+    using origin = lateReplyOrigin();
+    const port = await origin.port;
+    await using proxy = await startProxy([ALLOW_LOOPBACK]);
+    const established = "HTTP/1.1 200 Connection Established\r\n\r\n";
+    const r = await sendThenHalfClose(proxy.port, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\n\r\n`, established.length, "question");
+    expect(r.ack.toString()).toBe(established);
+    expect(r.rest).toBe("late:question");
   });
 
   test("IPv6 literal targets in brackets", async () => {

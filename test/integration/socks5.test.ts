@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { ERRORS, upstreamErrorCode } from "../../src/errors.ts";
+import { lateReplyOrigin, sendThenHalfClose } from "../helpers/halfclose.ts";
 import { HttpOrigin, patternSha, RawOrigin, streamingOrigin } from "../helpers/origin.ts";
 import { ALLOW_LOOPBACK, startProxy } from "../helpers/proxy.ts";
 import { curl, RawClient } from "../helpers/raw.ts";
@@ -161,6 +162,15 @@ describe("every reply code", () => {
     expect(reply[1]).toBe(0x06);
     await c.closedPromise;
   });
+});
+
+test("half-close: after the client's FIN the origin's late answer still comes back", async () => {
+  using origin = lateReplyOrigin();
+  const port = await origin.port;
+  await using proxy = await startProxy([ALLOW_LOOPBACK]);
+  const r = await sendThenHalfClose(proxy.socksPort, Buffer.concat([GREET, connectReq(1, v4("127.0.0.1"), port)]), 12, "question");
+  expect([...r.ack.subarray(0, 4)]).toEqual([5, 0, 5, 0]);
+  expect(r.rest).toBe("late:question");
 });
 
 describe("time-outs and caps shared with the HTTP listener", () => {
