@@ -166,6 +166,15 @@ print(r.status, r.read().decode())`;
     expect(line).toContain("request_body_len=0 request_truncated=false");
     expect(proxy.log).not.toContain("secret123");
   });
+
+  test("log_query = true puts the query string in the inspect line", async () => {
+    const pki = await makeTestPki();
+    using origin = await TlsOrigin.start(pki);
+    await using proxy = await limitedMitm(pki, ["network_proxy.mitm.inspect=true", "network_proxy.mitm.log_query=true"]);
+    await curl(["--cacert", ourCa(proxy), "-x", proxy.url, `https://localhost:${origin.port}/bytes/10?token=shown123`]);
+    const line = proxy.log.split("\n").find((l) => l.includes("MITM inspected"))!;
+    expect(line).toContain('path="/bytes/10?token=shown123" ');
+  });
 });
 
 describe("pinned to the CONNECT target", () => {
@@ -210,6 +219,8 @@ print(out.decode().split("\\r\\n")[0])`;
       return (await new Response(p.stdout).text()).trim() + (await new Response(p.stderr).text());
     };
     expect(await tunnel(`GET https://127.0.0.1:${origin.port}/evil HTTP/1.1`)).toBe("HTTP/1.1 400 Bad Request");
+    expect(await tunnel(`GET https://localhost:${origin.port + 1}/other-port HTTP/1.1`)).toBe("HTTP/1.1 400 Bad Request");
+    expect(await tunnel(`GET https://localhost/default-port HTTP/1.1`)).toBe("HTTP/1.1 400 Bad Request");
     expect(await tunnel(`GET http://localhost:${origin.port}/plain HTTP/1.1`)).toBe("HTTP/1.1 400 Bad Request");
     expect(await tunnel(`GET https://localhost:${origin.port}/ok HTTP/1.1`)).toBe("HTTP/1.1 200 OK");
     expect(origin.requests).toBe(1);
