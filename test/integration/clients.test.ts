@@ -140,6 +140,43 @@ describe("env", () => {
   });
 });
 
+describe("env against a running proxy", () => {
+  test("eval \"$(codex-network-proxy env)\" points curl at the proxy the config describes", async () => {
+    using o = await origins();
+    // Free loopback ports for a long-running proxy started like a user would.
+    const ports = [0, 0, 0].map(() => {
+      const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+      const p = l.port;
+      l.stop(true);
+      return p;
+    });
+    const h = home();
+    const config = [
+      `network_proxy.proxy_url="127.0.0.1:${ports[0]}"`,
+      `network_proxy.socks_url="127.0.0.1:${ports[1]}"`,
+      `network_proxy.admin_url="127.0.0.1:${ports[2]}"`,
+      "network_proxy.mode=limited",
+      "network_proxy.mitm.enabled=true",
+      `network_proxy.mitm.upstream_ca_file="${o.pki.caFile}"`,
+      ...FULL,
+    ].flatMap((c) => ["-c", c]);
+    await using proxy = new CliProcess(["--log-level", "info", ...config], { CODEX_HOME: h });
+    await proxy.waitFor(/admin API listening/);
+    const env = await runCli(["env", ...config], { CODEX_HOME: h });
+    expect(env.code).toBe(0);
+    const base = `https://localhost:${o.https.port}`;
+    const sh = Bun.spawn(["sh", "-c", `eval "$1"; curl -sS ${base}/via-env; echo; curl -s -X POST -d x ${base}/w | head -1`, "_", env.stdout], {
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: h },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const out = await new Response(sh.stdout).text();
+    const [get, post] = out.trim().split("\n");
+    expect(JSON.parse(get!)).toMatchObject({ tls: true, method: "GET", path: "/via-env" });
+    expect(post).toBe("Codex blocked this request: method not allowed in limited mode.");
+  });
+});
+
 describe("curl", () => {
   test("plain HTTP, HTTPS via CONNECT and via SOCKS5h in full mode; blocked targets get 403", async () => {
     using o = await origins();
@@ -153,10 +190,18 @@ describe("curl", () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout.match(/"tls":true/g)?.length).toBe(2);
     expect(ok.stdout).toContain('"path":"/echo"');
-    const blocked = await runCli(runArgs(FULL, "curl -sS https://blocked.invalid/; echo curl=$?; curl -s http://blocked.invalid/"), trustOrigin(o.pki));
-    expect(blocked.stdout).toContain("curl=56");
+    const blocked = await runCli(
+      runArgs(FULL, 'curl -sS https://blocked.invalid/; echo curl=$?; curl -s http://blocked.invalid/; echo; curl -sS --proxy "$ALL_PROXY" https://socks.blocked.invalid/; echo curl=$?'),
+      trustOrigin(o.pki),
+    );
+    const [tunnel, plain, socks] = blocked.stdout.trim().split("\n");
+    expect(tunnel).toBe("curl=56");
     expect(blocked.stderr).toContain("CONNECT tunnel failed, response 403");
-    expect(JSON.parse(blocked.stdout.split("\n")[1]!)).toMatchObject({ status: "blocked", reason: "not_allowed", host: "blocked.invalid" });
+    expect(JSON.parse(plain!)).toMatchObject({ status: "blocked", reason: "not_allowed", host: "blocked.invalid" });
+    // SOCKS5 has no status line: the block is reply 0x02, "connection not allowed by ruleset".
+    expect(socks).toBe("curl=97");
+    expect(blocked.stderr).toContain("Can't complete SOCKS5 connection to socks.blocked.invalid. (2)");
+    expect(blocked.stderr).toContain("3 requests blocked: 3 not_allowed");
   });
 
   test("HTTPS through MITM in limited mode with the env's CA bundle; writes refused with the explanation", async () => {
@@ -202,6 +247,10 @@ describe("git", () => {
     const smart = await runCli(runArgs(limitedMitm(pki), `git clone https://localhost:${g.port}/smart.git ${join(home(), "s")} 2>&1; echo git=$?`), { CODEX_HOME: home(), HOME: home() });
     expect(smart.stdout).toContain("git=128");
     expect(smart.stderr).toContain("1 method_not_allowed (localhost:");
+    const blocked = await runCli(runArgs(limitedMitm(pki), `git clone https://git.blocked.invalid/repo.git ${join(home(), "b")} 2>&1; echo git=$?`), { CODEX_HOME: home(), HOME: home() });
+    expect(blocked.stdout).toContain("CONNECT tunnel failed, response 403");
+    expect(blocked.stdout).toContain("git=128");
+    expect(blocked.stderr).toContain("1 request blocked: 1 not_allowed (git.blocked.invalid)");
   });
 });
 
@@ -222,9 +271,21 @@ describe("Python requests and urllib", () => {
       const r = await runCli(["run", ...config.flatMap((c) => ["-c", c]), "--", "python3", "-c", py(base)], env);
       expect(r.stderr.split("\n").filter((l) => l.includes("Traceback"))).toEqual([]);
       expect(r.stdout.match(/"tls":true/g)?.length).toBe(2);
-      const blocked = await runCli(["run", ...config.flatMap((c) => ["-c", c]), "--", "python3", "-c", "import requests\ntry:\n requests.get('https://blocked.invalid/')\nexcept Exception as e: print(type(e).__name__, e)"], env);
-      expect(blocked.stdout).toContain("ProxyError");
-      expect(blocked.stdout).toContain("403");
+      const blocked = await runCli(
+        [
+          "run",
+          ...config.flatMap((c) => ["-c", c]),
+          "--",
+          "python3",
+          "-c",
+          "import requests, urllib.request\nfor get in (requests.get, urllib.request.urlopen):\n try:\n  get('https://blocked.invalid/')\n except Exception as e: print(type(e).__name__, e)",
+        ],
+        env,
+      );
+      const [viaRequests, viaUrllib] = blocked.stdout.trim().split("\n");
+      expect(viaRequests).toContain("ProxyError");
+      expect(viaRequests).toContain("403");
+      expect(viaUrllib).toBe("URLError <urlopen error Tunnel connection failed: 403 Forbidden>");
     }
   });
 });
