@@ -26,7 +26,7 @@ export function sendThenHalfClose(port: number, preamble: Uint8Array | string, a
     const c = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true }, () => c.write(preamble));
     let buf = Buffer.alloc(0);
     let acked = false;
-    c.on("data", (d) => {
+    c.on("data", (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       if (!acked && buf.length >= ackBytes) {
         acked = true;
