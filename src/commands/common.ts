@@ -28,7 +28,8 @@ export function loadOrReport(o: CliOptions, io: Io, log: Logger): LoadedConfig |
   if (!r.ok) {
     if (o.logFormat === "json") {
       // One structured line, like every other event, for log collectors.
-      log.error("invalid config", { path: r.source.path, exists: r.source.exists, problems: r.problems });
+      // First lines only, as for reloads: a syntax error's quoted lines may hold a secret.
+      log.error("invalid config", { path: r.source.path, exists: r.source.exists, problems: r.problems.map((p) => p.split("\n", 1)[0]!) });
       return null;
     }
     io.err(`codex-network-proxy: invalid config (${r.source.exists ? r.source.path : "no file at " + r.source.path}):\n`);

@@ -274,8 +274,10 @@ function elsewhere(key: string): string | undefined {
 }
 
 function checkValue(spec: Spec, v: unknown, path: string, problems: Problem[]): unknown {
+  // A secret's value is never echoed, even a wrong one: problems end up in logs.
+  const secret = spec.kind === "string" && spec.secret === true;
   const bad = (expected: string) => {
-    problems.push({ severity: "error", key: path, message: `expected ${expected}, found ${tomlTypeName(v)} (${show(v)})` });
+    problems.push({ severity: "error", key: path, message: `expected ${expected}, found ${tomlTypeName(v)}${secret ? "" : ` (${show(v)})`}` });
     return spec.default;
   };
   switch (spec.kind) {

@@ -150,7 +150,10 @@ export class ProxyState {
 
   #failed(problems: readonly string[], path: string): ReloadOutcome {
     this.metrics.reloads.add({ result: "failure" });
-    this.log.warn("config reload failed; keeping the previous config", { path, problems });
+    // First lines only: a TOML syntax error quotes the lines around it, which may hold the
+    // admin token or the SOCKS5 password. (The /reload answer keeps them: its caller has the token.)
+    const logged = problems.map((p) => p.split("\n", 1)[0]!);
+    this.log.warn("config reload failed; keeping the previous config", { path, problems: logged });
     return { ok: false, problems, changes: [] };
   }
 

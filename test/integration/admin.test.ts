@@ -3,9 +3,11 @@ import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostAllowed } from "../../src/admin/server.ts";
+import type { Resolver } from "../../src/policy/decide.ts";
+import { parsePrometheus, sample, socks5Connect, type Samples } from "../helpers/ops.ts";
 import { HttpOrigin } from "../helpers/origin.ts";
-import { ALLOW_LOOPBACK, startProxy } from "../helpers/proxy.ts";
-import { RawClient, rawRequest } from "../helpers/raw.ts";
+import { ALLOW_LOOPBACK, startProxy, type TestProxy } from "../helpers/proxy.ts";
+import { curl, RawClient, rawRequest, type RawResponse } from "../helpers/raw.ts";
 import { until } from "../helpers/until.ts";
 
 /** A raw admin request, so the test controls Host and every other header. */
@@ -188,6 +190,39 @@ describe("safety", () => {
     expect(viaSpelling.status).toBe(403);
     expect(proxy.state.mode).toBe("full");
   });
+
+  test("the proxy never reaches its own listeners through SOCKS5 either: reply 0x02, recorded as own_listener", async () => {
+    await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["*", "127.0.0.1", "localhost"]', "network_proxy.policy.allow_local_binding=true"]);
+    const p = proxy.adminPort;
+    const targets: Array<[string, number]> = [
+      ["127.0.0.1", p],
+      ["localhost", p],
+      ["0.0.0.0", p],
+      ["127.0.0.1", proxy.port],
+      ["127.0.0.1", proxy.socksPort],
+    ];
+    for (const [host, port] of targets) {
+      const r = await socks5Connect(proxy.socksPort, host, port);
+      r.client[Symbol.dispose]();
+      expect(`${host}:${port} -> method ${r.method} reply ${r.reply}`).toBe(`${host}:${port} -> method 0 reply 2`);
+    }
+    // A real client, trying to flip the mode with the right token: refused the same way.
+    const viaCurl = await curl(["--socks5-hostname", `127.0.0.1:${proxy.socksPort}`, "-X", "POST", "-H", `Authorization: Bearer ${proxy.token}`, "-d", '{"mode":"limited"}', `http://localhost:${p}/mode`]);
+    expect(viaCurl.code).toBe(97);
+    expect(viaCurl.stderr).toContain(`Can't complete SOCKS5 connection to localhost. (2)`);
+    expect(proxy.state.mode).toBe("full");
+
+    const { blocked } = (await (await proxy.admin("/blocked")).json()) as { blocked: Array<Record<string, unknown>> };
+    expect(blocked.map((e) => [e["host"], e["port"], e["reason"], e["protocol"], e["method"]])).toEqual([
+      ...targets.map(([host, port]) => [host, port, "own_listener", "socks5", null]),
+      ["localhost", p, "own_listener", "socks5", null],
+    ]);
+    expect(blocked[0]!["explain"]).toBe(`127.0.0.1:${p} is one of this proxy's own listeners`);
+    const m = parsePrometheus(await (await proxy.admin("/metrics")).text());
+    expect(sample(m, "cnp_blocks_total", { reason: "own_listener" })).toBe(targets.length + 1);
+    expect(sample(m, "cnp_requests_total", { decision: "block", protocol: "socks5" })).toBe(targets.length + 1);
+    expect(sample(m, "cnp_requests_total", { decision: "allow", protocol: "socks5" })).toBe(0);
+  });
 });
 
 describe("reload", () => {
@@ -260,6 +295,181 @@ describe("GET /metrics", () => {
     expect(text).toContain('cnp_blocks_total{reason="not_allowed_local"} 1');
     expect(await metric('cnp_bytes_total{direction="out"}')).toBeGreaterThan(5000);
     expect(await metric("cnp_upstream_connect_seconds_count")).toBe(1);
-    expect(text).toContain("cnp_active_connections");
+    // The gauge's HELP line is always there; the sample is what must be right.
+    expect(sample(parsePrometheus(text), "cnp_active_connections", { listener: "http" })).toBe(0);
+  });
+
+  const scrape = async (proxy: TestProxy): Promise<Samples> => parsePrometheus(await (await proxy.admin("/metrics")).text());
+  /** Bytes of a response as they came off the wire. */
+  const wireLength = (r: RawResponse) => Buffer.byteLength(r.head, "latin1") + 4 + r.body.length;
+
+  test("sample values follow traffic: requests by protocol and decision, blocks by reason, exact bytes, open connections and tunnels", async () => {
+    using origin = new HttpOrigin();
+    await using proxy = await startProxy([ALLOW_LOOPBACK]);
+    const closed = () => until(() => proxy.server.env.connections === 0 && proxy.server.env.relays.size === 0, "connections to close");
+    const m0 = await scrape(proxy);
+    for (const [name, labels] of [
+      ["cnp_requests_total", { decision: "allow", protocol: "http" }],
+      ["cnp_bytes_total", { direction: "in" }],
+      ["cnp_bytes_total", { direction: "out" }],
+      ["cnp_active_connections", { listener: "http" }],
+      ["cnp_active_tunnels", {}],
+    ] as const) {
+      expect(sample(m0, name, labels)).toBe(0);
+    }
+
+    // Plain HTTP: one allowed, one local address, one name not on the list.
+    let sentIn = 0;
+    let sentOut = 0;
+    const exchange = async (req: string) => {
+      const r = await rawRequest(proxy.port, req);
+      sentIn += req.length;
+      sentOut += wireLength(r);
+      return r;
+    };
+    expect((await exchange(`GET ${origin.url("/bytes/5000")} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).body.length).toBe(5000);
+    expect((await exchange("GET http://10.0.0.1/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).status).toBe(403);
+    expect((await exchange("GET http://nope.test/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).status).toBe(403);
+    await closed();
+    const m1 = await scrape(proxy);
+    expect(sample(m1, "cnp_requests_total", { decision: "allow", protocol: "http" })).toBe(1);
+    expect(sample(m1, "cnp_requests_total", { decision: "block", protocol: "http" })).toBe(2);
+    expect(sample(m1, "cnp_blocks_total", { reason: "not_allowed_local" })).toBe(1);
+    expect(sample(m1, "cnp_blocks_total", { reason: "not_allowed" })).toBe(1);
+    expect(sample(m1, "cnp_bytes_total", { direction: "in" })).toBe(sentIn);
+    expect(sample(m1, "cnp_bytes_total", { direction: "out" })).toBe(sentOut);
+    expect(sample(m1, "cnp_upstream_connect_seconds_count")).toBe(1);
+    expect(sample(m1, "cnp_active_connections", { listener: "http" })).toBe(0);
+
+    // A kept-alive client connection counts while it is open.
+    {
+      using c = await RawClient.connect(proxy.port);
+      const req = `GET ${origin.url("/echo")} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      c.send(req);
+      const r = await c.response();
+      sentIn += req.length;
+      sentOut += wireLength(r);
+      expect(sample(await scrape(proxy), "cnp_active_connections", { listener: "http" })).toBe(1);
+    }
+    await closed();
+    expect(sample(await scrape(proxy), "cnp_active_connections", { listener: "http" })).toBe(0);
+
+    // A CONNECT tunnel: open connection and tunnel while it lasts, both back to 0 after.
+    {
+      using c = await RawClient.connect(proxy.port);
+      const connect = `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
+      c.send(connect);
+      const established = await c.response({ head: true });
+      expect(established.status).toBe(200);
+      const inner = "GET /bytes/3000 HTTP/1.1\r\nHost: x\r\n\r\n";
+      c.send(inner);
+      const r = await c.response();
+      expect(r.body.length).toBe(3000);
+      sentIn += connect.length + inner.length;
+      sentOut += Buffer.byteLength(established.head, "latin1") + 4 + wireLength(r);
+      const open = await scrape(proxy);
+      expect(sample(open, "cnp_requests_total", { decision: "allow", protocol: "http-connect" })).toBe(1);
+      expect(sample(open, "cnp_active_tunnels")).toBe(1);
+      expect(sample(open, "cnp_active_connections", { listener: "http" })).toBe(1);
+    }
+    await closed();
+    const m2 = await scrape(proxy);
+    expect(sample(m2, "cnp_active_tunnels")).toBe(0);
+    expect(sample(m2, "cnp_active_connections", { listener: "http" })).toBe(0);
+    expect(sample(m2, "cnp_bytes_total", { direction: "in" })).toBe(sentIn);
+    expect(sample(m2, "cnp_bytes_total", { direction: "out" })).toBe(sentOut);
+
+    // SOCKS5: an allowed tunnel (counted on its own listener), then a blocked one.
+    {
+      const ok = await socks5Connect(proxy.socksPort, "127.0.0.1", origin.port);
+      using c = ok.client;
+      expect(ok.reply).toBe(0);
+      expect(c.closed).toBe(false);
+      const open = await scrape(proxy);
+      expect(sample(open, "cnp_requests_total", { decision: "allow", protocol: "socks5" })).toBe(1);
+      expect(sample(open, "cnp_active_tunnels")).toBe(1);
+      expect(sample(open, "cnp_active_connections", { listener: "socks5" })).toBe(1);
+      expect(sample(open, "cnp_active_connections", { listener: "http" })).toBe(0);
+    }
+    {
+      const no = await socks5Connect(proxy.socksPort, "10.0.0.1", 80);
+      using c = no.client;
+      expect(no.reply).toBe(2);
+      await c.closedPromise; // the proxy closes after the refusal
+    }
+    await closed();
+    const m3 = await scrape(proxy);
+    expect(sample(m3, "cnp_requests_total", { decision: "block", protocol: "socks5" })).toBe(1);
+    expect(sample(m3, "cnp_blocks_total", { reason: "not_allowed_local" })).toBe(2);
+    expect(sample(m3, "cnp_active_tunnels")).toBe(0);
+    expect(sample(m3, "cnp_active_connections", { listener: "socks5" })).toBe(0);
+    expect(sample(m3, "cnp_upstream_connect_seconds_count")).toBe(4); // HTTP x2, CONNECT, SOCKS5
+    expect(sample(m3, "cnp_upstream_connect_seconds_bucket", { le: "+Inf" })).toBe(4);
+  });
+
+  test("the DNS histogram observes every lookup of an allowed name (success or failure), never localhost or a blocked name", async () => {
+    using origin = new HttpOrigin();
+    const looked: string[] = [];
+    const resolver: Resolver = async (name) => {
+      looked.push(name);
+      if (name === "origin.test") return [{ kind: "ipv4", host: "127.0.0.1" }];
+      throw new Error("no such name (test resolver)");
+    };
+    await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["127.0.0.1", "localhost", "origin.test", "missing.test"]'], { resolver });
+    const get = async (host: string) => (await rawRequest(proxy.port, `GET http://${host}:${origin.port}/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).status;
+    const dns = async () => {
+      const m = await scrape(proxy);
+      return { count: sample(m, "cnp_dns_seconds_count"), inf: sample(m, "cnp_dns_seconds_bucket", { le: "+Inf" }), le10: sample(m, "cnp_dns_seconds_bucket", { le: "10" }), sum: sample(m, "cnp_dns_seconds_sum") };
+    };
+    expect(await dns()).toEqual({ count: 0, inf: 0, le10: 0, sum: 0 });
+    // localhost is loopback by definition (RFC 6761) and never looked up; a blocked name is never looked up.
+    expect(await get("localhost")).toBe(200);
+    expect(await get("blocked.test")).toBe(403);
+    expect((await dns()).count).toBe(0);
+    expect(looked).toEqual([]);
+
+    expect(await get("origin.test")).toBe(200);
+    const one = await dns();
+    expect(one).toMatchObject({ count: 1, inf: 1, le10: 1 });
+    expect(one.sum).toBeGreaterThan(0);
+    // With one observation (= the sum), each bucket holds it exactly when sum <= le.
+    for (const [k, v] of await scrape(proxy)) {
+      const le = /^cnp_dns_seconds_bucket\{le="([^"]+)"\}$/.exec(k)?.[1];
+      if (le !== undefined) expect(`${k} ${v}`).toBe(`${k} ${one.sum <= (le === "+Inf" ? Infinity : Number(le)) ? 1 : 0}`);
+    }
+    expect(await get("missing.test")).toBe(502);
+    const two = await dns();
+    expect(two).toMatchObject({ count: 2, inf: 2, le10: 2 });
+    expect(two.sum).toBeGreaterThanOrEqual(one.sum);
+    expect(looked).toEqual(["origin.test", "missing.test"]);
+    expect(sample(await scrape(proxy), "cnp_errors_total", { code: "dns_failed" })).toBe(1);
+    // Buckets are cumulative: never decreasing with le.
+    const buckets = [...(await scrape(proxy)).entries()].filter(([k]) => k.startsWith("cnp_dns_seconds_bucket")).map(([, v]) => v);
+    expect(buckets.length).toBe(15);
+    expect([...buckets].sort((a, b) => a - b)).toEqual(buckets);
+  });
+
+  test("reload counters: a good file counts a success, a broken one a failure", async () => {
+    const cfg = (allowed: string[]) => `[network_proxy.policy]\nallowed_domains = ${JSON.stringify(allowed)}\n`;
+    await using proxy = await startProxy([], { configText: cfg(["a.test"]) });
+    const reloads = async () => {
+      const m = await scrape(proxy);
+      return { success: sample(m, "cnp_config_reloads_total", { result: "success" }), failure: sample(m, "cnp_config_reloads_total", { result: "failure" }) };
+    };
+    expect(await reloads()).toEqual({ success: 0, failure: 0 });
+    writeFileSync(proxy.configPath, cfg(["b.test"]));
+    expect((await proxy.admin("/reload", { method: "POST" })).status).toBe(200);
+    expect(await reloads()).toEqual({ success: 1, failure: 0 });
+    writeFileSync(proxy.configPath, "[network_proxy\n");
+    expect((await proxy.admin("/reload", { method: "POST" })).status).toBe(400);
+    expect(await reloads()).toEqual({ success: 1, failure: 1 });
+    writeFileSync(proxy.configPath, '[network_proxy]\nmode = "FULL"\n');
+    expect((await proxy.admin("/reload", { method: "POST" })).status).toBe(400);
+    writeFileSync(proxy.configPath, cfg(["c.test"]));
+    expect((await proxy.admin("/reload", { method: "POST" })).status).toBe(200);
+    expect(await reloads()).toEqual({ success: 2, failure: 2 });
+    // A refused (unauthenticated) reload is not a reload.
+    expect((await proxy.admin("/reload", { method: "POST", auth: false })).status).toBe(401);
+    expect(await reloads()).toEqual({ success: 2, failure: 2 });
   });
 });

@@ -880,8 +880,19 @@ export class HttpSession implements Session {
   shutdown(force: boolean): boolean {
     if (force) {
       this.#relay?.close(true);
-      this.#ex?.up?.destroy(true);
-      this.client.destroy(true);
+      // Detach the exchange first: otherwise the upstream's close reads as "upstream closed"
+      // and answers a 502 that blames the origin for what the proxy did.
+      const ex = this.#ex;
+      this.#ex = null;
+      this.#phase = "done";
+      ex?.up?.destroy(true);
+      if (ex && !ex.started && !this.client.closed) {
+        // Nothing of the response went out yet: say why, then close.
+        this.client.write(errorReply("shutting_down", "the proxy is shutting down and its grace period ended", true));
+        this.client.close();
+      } else {
+        this.client.destroy(true);
+      }
       return true;
     }
     if (this.#phase === "idle" || this.#phase === "done") {
