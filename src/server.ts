@@ -93,6 +93,11 @@ export class ProxyServer {
     }
     this.services.push(startAdmin(this.state, this.log, listeners.admin, { token: () => this.adminToken() }));
     this.state.self = this.services.map((s) => s.address);
+    this.state.bound = {
+      http: this.address("HTTP proxy"),
+      socks: listeners.socks ? this.address("SOCKS5 proxy") : null,
+      admin: this.address("admin API"),
+    };
     this.#startSweeper();
     if (opts.watch) this.#watcher = watchConfig(source.path, () => void this.state.reload(), this.log);
   }

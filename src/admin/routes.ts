@@ -53,7 +53,7 @@ async function readBody(req: Request): Promise<string | null> {
 
 export const ROUTES: Readonly<Record<string, Route>> = {
   "/health": { method: "GET", handler: () => new Response("ok", { headers: { "content-type": "text/plain", "cache-control": "no-store" } }) },
-  "/config": { method: "GET", handler: (_req, state) => json(effectiveView(state.config, state.mode)) },
+  "/config": { method: "GET", handler: (_req, state) => json(effectiveView(state.config, state.mode, state.bound ?? state.config.listeners)) },
   "/patterns": { method: "GET", handler: (_req, state) => json({ allowed: state.config.policy.allowedRaw, denied: state.config.policy.deniedRaw }) },
   "/blocked": {
     method: "GET",

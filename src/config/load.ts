@@ -159,18 +159,19 @@ const LISTENER_KEYS = ["proxy_url", "socks_url", "admin_url", "enable_socks5", "
 /**
  * `next` with the listeners (and the keys that place them) of the running `prev`: sockets are
  * bound once at start-up, so a reload must not report addresses nothing listens on. Returns a
- * note per ignored change, saying it takes effect at the next restart.
+ * note per ignored change, saying it takes effect at the next restart and where the listener
+ * really is (`bound`).
  */
-export function keepListeners(prev: LoadedConfig, next: LoadedConfig): { config: LoadedConfig; notes: string[] } {
+export function keepListeners(prev: LoadedConfig, next: LoadedConfig, bound: Listeners = prev.listeners): { config: LoadedConfig; notes: string[] } {
   const notes: string[] = [];
   const show = (a: ListenAddr | null) => (a ? fmtAddr(a) : "off");
-  const pairs: Array<[string, ListenAddr | null, ListenAddr | null]> = [
-    ["proxy_url", prev.listeners.http, next.listeners.http],
-    ["socks_url", prev.listeners.socks, next.listeners.socks],
-    ["admin_url", prev.listeners.admin, next.listeners.admin],
+  const pairs: Array<[string, ListenAddr | null, ListenAddr | null, ListenAddr | null]> = [
+    ["proxy_url", prev.listeners.http, next.listeners.http, bound.http],
+    ["socks_url", prev.listeners.socks, next.listeners.socks, bound.socks],
+    ["admin_url", prev.listeners.admin, next.listeners.admin, bound.admin],
   ];
-  for (const [key, a, b] of pairs) {
-    if (show(a) !== show(b)) notes.push(`${key} ${show(a)} -> ${show(b)} takes effect at the next restart (still listening on ${show(a)})`);
+  for (const [key, a, b, now] of pairs) {
+    if (show(a) !== show(b)) notes.push(`${key} ${show(a)} -> ${show(b)} takes effect at the next restart (still listening on ${show(now)})`);
   }
   if (notes.length === 0 && LISTENER_KEYS.every((k) => prev.np[k] === next.np[k])) return { config: next, notes };
   const np = { ...next.np } as Record<string, unknown>;

@@ -3,20 +3,24 @@
  * listener addresses after clamping, CA paths absolute, the runtime mode, secrets redacted.
  */
 import { fmtAddr } from "./addr.ts";
-import type { LoadedConfig } from "./load.ts";
+import type { Listeners, LoadedConfig } from "./load.ts";
 import type { Mode } from "./schema.ts";
 
 export const REDACTED = "[redacted]";
 
-export function effectiveView(c: LoadedConfig, mode: Mode = c.np.mode): { network_proxy: Record<string, unknown> } {
+/**
+ * `bound`: the addresses the running listeners actually have (a configured port 0 becomes the
+ * port the system chose); without it, the configured ones.
+ */
+export function effectiveView(c: LoadedConfig, mode: Mode = c.np.mode, bound: Listeners = c.listeners): { network_proxy: Record<string, unknown> } {
   const np = c.np;
   const secret = (s: string) => (s === "" ? "" : REDACTED);
   return {
     network_proxy: {
       ...np,
-      proxy_url: `http://${fmtAddr(c.listeners.http)}`,
-      admin_url: `http://${fmtAddr(c.listeners.admin)}`,
-      socks_url: c.listeners.socks ? `http://${fmtAddr(c.listeners.socks)}` : np.socks_url,
+      proxy_url: `http://${fmtAddr(bound.http)}`,
+      admin_url: `http://${fmtAddr(bound.admin)}`,
+      socks_url: bound.socks ? `http://${fmtAddr(bound.socks)}` : np.socks_url,
       mode,
       admin_token: secret(np.admin_token),
       policy: { ...np.policy },

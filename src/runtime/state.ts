@@ -5,7 +5,7 @@
  * Mode rule: `POST /mode` sets a runtime mode that survives reloads as long as the file's `mode`
  * stays what it was when the runtime mode was set; when the file's `mode` changes, the file wins.
  */
-import { keepListeners, type LoadedConfig, type LoadResult } from "../config/load.ts";
+import { keepListeners, type Listeners, type LoadedConfig, type LoadResult } from "../config/load.ts";
 import type { Mode } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { evaluateTarget, type Decision, type Resolver, type SelfAddr } from "../policy/decide.ts";
@@ -28,6 +28,8 @@ export class ProxyState {
   readonly metrics = new Metrics();
   /** Bound listener addresses (filled in once the listeners are up). */
   self: SelfAddr[] = [];
+  /** The listeners' bound addresses, once they are up (what /config shows). */
+  bound: Listeners | null = null;
   #localAddrs: ReadonlySet<string> = new Set();
   #localAddrsAt = -Infinity;
   /**
@@ -159,7 +161,7 @@ export class ProxyState {
 
   async swap(loaded: LoadedConfig): Promise<ReloadOutcome> {
     const prev = this.#config;
-    const { config: next, notes } = keepListeners(prev, loaded);
+    const { config: next, notes } = keepListeners(prev, loaded, this.bound ?? prev.listeners);
     const modeBefore = this.mode;
     for (const hook of this.prepare) {
       try {

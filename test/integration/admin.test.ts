@@ -23,7 +23,7 @@ describe("endpoints (the seed's, with the original's shapes)", () => {
     expect(health.status).toBe(200);
     expect(await health.text()).toBe("ok");
     const config = (await (await proxy.admin("/config")).json()) as { network_proxy: Record<string, unknown> };
-    expect(config.network_proxy["proxy_url"]).toBe(`http://127.0.0.1:0`);
+    expect(config.network_proxy["proxy_url"]).toBe(`http://127.0.0.1:${proxy.port}`); // the bound port, not the configured 0
     expect(config.network_proxy["admin_token"]).toBe("[redacted]");
     expect(JSON.stringify(config)).not.toContain("tok-1234567890abcdef");
     expect(config.network_proxy["mode"]).toBe("full");
@@ -67,6 +67,14 @@ describe("endpoints (the seed's, with the original's shapes)", () => {
       expect((await res.json()) as object).toHaveProperty("error");
     }
     expect(proxy.state.mode).toBe("limited");
+    // Far past Bun's own body limit too, declared and streamed: still our JSON 413, then a close.
+    const big = "x".repeat(200 * 1024);
+    for (const headers of [{}, { "transfer-encoding": "chunked" }] as Array<Record<string, string>>) {
+      const res = await proxy.admin("/mode", { method: "POST", body: big, headers });
+      expect(res.status).toBe(413);
+      expect(res.headers.get("connection")).toBe("close");
+      expect(await res.json()).toEqual({ error: "body too large (limit 8192 bytes)" });
+    }
   });
 });
 
@@ -248,6 +256,22 @@ describe("reload", () => {
     const syntax = (await (await proxy.admin("/reload", { method: "POST" })).json()) as { problems: string[] };
     expect(syntax.problems[0]).toContain(":1:");
     expect(proxy.state.metrics.reloads.get({ result: "failure" })).toBe(2);
+  });
+
+  test("/config shows the bound listeners; a reload that moves one keeps it and says a restart is needed", async () => {
+    await using proxy = await startProxy([], { configText: cfg(["127.0.0.1"]) });
+    const view = async () => ((await (await proxy.admin("/config")).json()) as { network_proxy: Record<string, unknown> }).network_proxy;
+    const socksUrl = `http://127.0.0.1:${proxy.socksPort}`;
+    expect(await view()).toMatchObject({ proxy_url: `http://127.0.0.1:${proxy.port}`, socks_url: socksUrl, enable_socks5: true });
+    writeFileSync(proxy.configPath, cfg(["127.0.0.1", "example.com"], "enable_socks5 = false"));
+    const r = (await (await proxy.admin("/reload", { method: "POST" })).json()) as { changes: string[] };
+    expect(r.changes).toEqual([
+      "added to allowed_domains: example.com",
+      `socks_url 127.0.0.1:0 -> off takes effect at the next restart (still listening on 127.0.0.1:${proxy.socksPort})`,
+    ]);
+    expect(await view()).toMatchObject({ socks_url: socksUrl, enable_socks5: true });
+    expect(proxy.state.config.np.policy.allowed_domains).toContain("example.com"); // the rest applied
+    expect(proxy.log).toContain("config change: socks_url");
   });
 
   test("a runtime mode survives reloads that do not change the file's mode; a changed file mode wins", async () => {

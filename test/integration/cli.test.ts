@@ -194,6 +194,23 @@ describe("shutdown grace (SIGINT/SIGTERM)", () => {
   });
 });
 
+describe("--log-format json", () => {
+  test("an invalid config and enabled = false are JSON lines too; a bad -c is reported with the rest", async () => {
+    const bad = await runCli(["--log-format", "json", "-c", "noequals", "-c", "network_proxy.mode=x"], { CODEX_HOME: home() });
+    expect(bad.code).toBe(2);
+    const lines = bad.stderr.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: "error", msg: "invalid config" });
+    const problems = lines[0]!["problems"] as string[];
+    expect(problems.some((p) => p.includes("noequals"))).toBe(true);
+    expect(problems.some((p) => p.includes("network_proxy.mode"))).toBe(true);
+    const off = await runCli(["--log-format", "json", "-c", "network_proxy.enabled=false"], { CODEX_HOME: home() });
+    expect(off.code).toBe(0);
+    const offLines = off.stderr.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(offLines.at(-1)).toMatchObject({ level: "warn", msg: "network_proxy.enabled is false; not starting any listener" });
+  });
+});
+
 describe("--log-level", () => {
   test("check: warn hides info lines, error hides warnings too, debug and the default show both", async () => {
     const h = home();
