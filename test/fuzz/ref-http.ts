@@ -74,7 +74,8 @@ function refFields(lines: readonly string[], isRequest: boolean, minor: 0 | 1): 
     else if (lower === "upgrade") hasUpgradeHeader = true;
     else if (lower === "connection") {
       for (const t of value.split(",")) {
-        const tok = trimOws(t).toLowerCase();
+        // Folded '_' -> '-' like header names, so `Connection: X_Y` names X-Y (and X_Y) too.
+        const tok = trimOws(t).toLowerCase().replaceAll("_", "-");
         if (tok !== "") connection.add(tok);
       }
     }
