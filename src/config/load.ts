@@ -122,6 +122,7 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
 
   const compiled = compilePolicy(np.policy);
   for (const p of compiled.problems) problems.push(formatProblem(p));
+  warnings.push(...compiled.warnings.map(formatProblem));
 
   if ((np.socks5.username === "") !== (np.socks5.password === "")) {
     problems.push("network_proxy.socks5: set both username and password, or neither");

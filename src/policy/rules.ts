@@ -2,8 +2,10 @@
  * `allowed_domains` / `denied_domains` compiled once into indexes whose lookup cost does not grow
  * with the number of patterns:
  *
- * - name patterns are bucketed by their fixed (wildcard-free) suffix, and a lookup walks the
- *   target's suffixes (one hash probe per label);
+ * - name patterns (exact, `*.`/`**.` leads and label globs) go into a label trie read from the
+ *   right (name-index.ts): fixed suffixes are hashed whole, one probe per target label, and
+ *   glob labels are hashed by their literal prefix and suffix, so a lookup costs a number of
+ *   probes bounded by the target's length, never a scan of the patterns;
  * - IP literals are one hash probe;
  * - CIDRs are grouped by prefix length, one hash probe per distinct length.
  *
@@ -15,10 +17,13 @@
  *   *                  everything (allowlist only; never unlocks local/private targets)
  *   host:port, [v6]:port   the rule applies to that port only
  *   10.0.0.1, ::1, [::1], 10.0.0.0/8, fd00::/8   IP literals and CIDR blocks
+ *   10.*, 169.254.*, 192.168.1.*, 10.**   old-style IPv4 globs: read as the CIDR block they mean
+ *                      (10.0.0.0/8, ...); any other wildcard in an IPv4 address is a config error
  */
 import ipaddr from "ipaddr.js";
 import type { PolicyConfig, Problem } from "../config/schema.ts";
-import { embeddedIpv4, ipv4ToInt, v6InBlock } from "./ip.ts";
+import { embeddedIpv4, intToIpv4, ipv4ToInt, v6InBlock } from "./ip.ts";
+import { globMatches, NameIndex, type LabelGlob, type Lead } from "./name-index.ts";
 import { canonicalHost, parsePort, TargetError, type Target } from "./target.ts";
 
 export type ListName = "allowed_domains" | "denied_domains";
@@ -35,42 +40,7 @@ export interface Rule {
   readonly explicit: boolean;
 }
 
-type Lead = "none" | "one_or_more" | "zero_or_more";
-
-/** A label with `*` in it, split at the stars: `re*gi*on` is ["re", "gi", "on"]. */
-export interface LabelGlob {
-  readonly pieces: readonly string[];
-}
-
-interface NameRule {
-  readonly rule: Rule;
-  readonly lead: Lead;
-  /** Labels after the lead, left to right; a LabelGlob for labels containing `*`. */
-  readonly labels: ReadonlyArray<string | LabelGlob>;
-}
-
-/**
- * Does `label` match a glob whose only wildcard is `*` (any run of characters)? Greedy and
- * linear: the first piece must be a prefix, the last a suffix, and the middle pieces are found
- * left to right; for `*`-only globs the leftmost placement is never worse. (A RegExp of
- * `[^.]*` runs backtracks exponentially in the number of stars, and the label is the client's.)
- */
-export function globMatches(g: LabelGlob, label: string): boolean {
-  const p = g.pieces;
-  const first = p[0]!;
-  const last = p[p.length - 1]!;
-  if (label.length < first.length + last.length || !label.startsWith(first) || !label.endsWith(last)) return false;
-  let at = first.length;
-  const end = label.length - last.length;
-  for (let i = 1; i < p.length - 1; i++) {
-    const piece = p[i]!;
-    if (piece === "") continue;
-    const found = label.indexOf(piece, at);
-    if (found < 0 || found + piece.length > end) return false;
-    at = found + piece.length;
-  }
-  return true;
-}
+export { globMatches, type LabelGlob };
 
 interface CidrRule {
   readonly rule: Rule;
@@ -79,8 +49,8 @@ interface CidrRule {
 
 export class RuleSet {
   readonly any: Rule[] = [];
-  /** Fixed suffix ("" when the last label is a glob) -> rules. */
-  readonly names = new Map<string, NameRule[]>();
+  /** Name patterns: exact names, `*.`/`**.` leads and label globs (see name-index.ts). */
+  readonly names = new NameIndex();
   readonly ips = new Map<string, Rule[]>();
   /** prefix length -> masked network (uint32) -> rules */
   readonly v4cidrs = new Map<number, Map<number, CidrRule[]>>();
@@ -107,8 +77,9 @@ export class RuleSet {
   /**
    * For the denylist: like matchIp, and an IPv6 address also matches the IPv4 rules of the
    * address it embeds (NAT64, 6to4, Teredo, IPv4-compatible). Deny wins, whatever the spelling.
-   * (The allowlist does not do this: reaching an address through a translator is not the same
-   * grant as reaching it.)
+   * (The allowlist does this only for the IPv4-mapped and IPv4-compatible forms, in matchIp:
+   * those are the IPv4 address. Reaching an address through a translator or relay (NAT64,
+   * 6to4, Teredo) is not the same grant as reaching it.)
    */
   matchIpOrEmbedded(kind: "ipv4" | "ipv6", host: string, port: number): Rule | null {
     const direct = this.matchIp(kind, host, port);
@@ -127,27 +98,14 @@ export class RuleSet {
   }
 
   matchName(name: string, port: number, explicitOnly = false): Rule | null {
-    if (this.names.size === 0) return null;
-    let labels: string[] | null = null;
-    // Probe the whole name, then each suffix after a dot, then "" (patterns ending in a glob).
-    let from = 0;
-    for (;;) {
-      const key = from === 0 ? name : from > name.length ? "" : name.slice(from);
-      const bucket = this.names.get(key);
-      if (bucket) {
-        labels ??= name.split(".");
-        for (const nr of bucket) {
-          if (explicitOnly && !nr.rule.explicit) continue;
-          if (nr.rule.port !== null && nr.rule.port !== port) continue;
-          if (nameMatches(nr, labels)) return nr.rule;
-        }
-      }
-      if (from > name.length) return null;
-      const dot = name.indexOf(".", from);
-      from = dot < 0 ? name.length + 1 : dot + 1;
-    }
+    return this.names.match(name, port, explicitOnly);
   }
 
+  /**
+   * IP literal and CIDR rules. An IPv4-mapped (::ffff:a.b.c.d) or IPv4-compatible (::a.b.c.d)
+   * IPv6 address is the IPv4 address it carries (issue 3: "judged as the embedded IPv4"), so it
+   * also matches that address's IPv4 rules, in both lists.
+   */
   matchIp(kind: "ipv4" | "ipv6", host: string, port: number): Rule | null {
     const exact = this.ips.get(host);
     if (exact) {
@@ -166,7 +124,7 @@ export class RuleSet {
       }
       return null;
     }
-    if (this.v6cidrs.size === 0) return null;
+    if (this.v6cidrs.size === 0 && this.ips.size === 0 && this.v4cidrs.size === 0) return null;
     const parts = ipaddr.IPv6.parse(host).parts;
     for (const [bits, byNet] of this.v6cidrs) {
       const hit = byNet.get(maskV6Key(parts, bits));
@@ -175,7 +133,8 @@ export class RuleSet {
         if (r) return r;
       }
     }
-    return null;
+    const v4 = mappedOrCompatibleV4(parts);
+    return v4 === null ? null : this.matchIp("ipv4", v4, port);
   }
 
   add(p: ParsedPattern): void {
@@ -199,10 +158,22 @@ export class RuleSet {
         }
         return;
       case "name":
-        push(this.names, p.suffix, { rule: p.rule, lead: p.lead, labels: p.labels });
+        this.names.add(p.lead, p.labels, p.rule, p.suffix);
         return;
     }
   }
+}
+
+/**
+ * The IPv4 address an IPv4-mapped (::ffff:0:0/96) or IPv4-compatible (::/96, except :: and ::1)
+ * IPv6 address carries, or null.
+ */
+export function mappedOrCompatibleV4(parts: readonly number[]): string | null {
+  for (let i = 0; i < 5; i++) if (parts[i] !== 0) return null;
+  const hi = parts[6]!;
+  const lo = parts[7]!;
+  if (parts[5] === 0xffff || (parts[5] === 0 && (hi !== 0 || lo > 1))) return intToIpv4(hi * 65536 + lo);
+  return null;
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -233,19 +204,6 @@ function maskV6Key(parts: readonly number[], bits: number): string {
     key += p.toString(16) + ":";
   }
   return key;
-}
-
-function nameMatches(nr: NameRule, target: readonly string[]): boolean {
-  const m = nr.labels.length;
-  const extra = target.length - m;
-  if (extra < 0) return false;
-  if (nr.lead === "none" ? extra !== 0 : nr.lead === "one_or_more" ? extra < 1 : false) return false;
-  for (let i = 0; i < m; i++) {
-    const p = nr.labels[i]!;
-    const t = target[extra + i]!;
-    if (typeof p === "string" ? p !== t : !globMatches(p, t)) return false;
-  }
-  return true;
 }
 
 export type ParsedPattern =
@@ -301,6 +259,9 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
   const bracketed = host.startsWith("[") && host.endsWith("]");
   if (!bracketed && (host.includes("[") || host.includes("]"))) throw new PatternError("brackets are only for IPv6 literals, e.g. [::1] or [::1]:8080");
 
+  const v4glob = ipv4Glob(host);
+  if (v4glob) return { kind: "cidr", family: "ipv4", host: v4glob.host, bits: v4glob.bits, rule: rule("cidr", true) };
+
   let lead: Lead = "none";
   let rest = host;
   if (rest.startsWith("**.")) {
@@ -341,6 +302,54 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
   });
   if (suffix) compiled.push(...suffix.host.split("."));
   return { kind: "name", suffix: suffix?.host ?? "", lead, labels: compiled, rule: rule("glob", false) };
+}
+
+const OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
+
+/**
+ * Old-style IPv4 globs. The original matched patterns as text globs against the host the client
+ * sent, so configs written for it say `169.254.*` or `10.*` (in denied_domains above all) to
+ * mean an address block. Here IP targets are never matched against names, so such an entry
+ * read as a name glob would silently match nothing: a fail-open denylist.
+ *
+ * A pattern is IPv4-looking when it has at least two labels, every label is made of digits and
+ * `*` only, at least one label is a number (all digits) and at least one has a `*`. (`*.*1` is
+ * not: it is a name glob, for names whose last label ends in 1.) It is accepted when its
+ * labels are 1-3 decimal octets (0-255, no leading zeros) followed by whole `*` (or `**`)
+ * labels, at most four labels in all: it then is the CIDR block of those octets (`10.*` and
+ * `10.*.*.*` are 10.0.0.0/8, `169.254.*` is 169.254.0.0/16, `192.168.1.*` is 192.168.1.0/24),
+ * and matches IP literal targets and resolved addresses exactly as that CIDR entry would (also
+ * explicit: in the allowlist it unlocks local addresses in the block; in the denylist it also
+ * catches the IPv4 embedded in NAT64/6to4/Teredo/compatible addresses). Every other
+ * IPv4-looking glob (`10.*.1.1`, `1*.0.0.1`, `*.10.0.0.1`, `010.*`) is a config error: no CIDR
+ * block means what it says.
+ *
+ * Decision: such an entry does NOT also match names. Read as a name glob, `10.*` would match
+ * `10.com` and `169.254.*` would match `169.254.example`: names made of numeric labels under
+ * some top-level domain, which is not what anyone writing an address range meant (and in the
+ * allowlist would grant public names nobody asked for). Returns null when `host` is not
+ * IPv4-looking.
+ */
+function ipv4Glob(host: string): { host: string; bits: number } | null {
+  if (!host.includes("*")) return null;
+  // Full-width digits and dots are what URL parsers read as ASCII ones: so do we, here.
+  const ascii = /[^\x00-\x7f]/.test(host) ? host.normalize("NFKC").replace(/[\u3002\uff0e\uff61]/g, ".") : host;
+  const text = ascii.endsWith(".") ? ascii.slice(0, -1) : ascii;
+  const labels = text.split(".");
+  if (labels.length < 2 || !text.includes("*")) return null;
+  if (!labels.every((l) => /^[0-9*]+$/.test(l)) || !labels.some((l) => /^[0-9]+$/.test(l))) return null;
+  let k = 0;
+  while (k < labels.length && OCTET.test(labels[k]!) && Number(labels[k]) <= 255) k++;
+  const octets = labels.slice(0, k).map(Number);
+  const wild = labels.slice(k);
+  if (k >= 1 && k <= 3 && labels.length <= 4 && wild.every((l) => /^\*+$/.test(l))) {
+    while (octets.length < 4) octets.push(0);
+    return { host: octets.join("."), bits: 8 * k };
+  }
+  const suggestion = k >= 1 && k <= 3 ? `${[...octets, 0, 0, 0].slice(0, 4).join(".")}/${8 * k}` : "10.0.0.0/8";
+  throw new PatternError(
+    `wildcards do not apply to IP addresses, except as whole trailing labels after 1-3 decimal octets (10.*, 169.254.*, 192.168.1.* mean 10.0.0.0/8, 169.254.0.0/16, 192.168.1.0/24); write a CIDR block instead, such as ${suggestion}`,
+  );
 }
 
 /**
@@ -386,7 +395,7 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
     const host = ipaddr.IPv4.parse(addr).toString();
     const n = ipv4ToInt(host);
     const net = bits === 0 ? 0 : ((n >>> (32 - bits)) << (32 - bits)) >>> 0;
-    if (net !== n) throw new PatternError(`${s} has host bits set; did you mean ${intToDotted(net)}/${bits}?`);
+    if (net !== n) throw new PatternError(`${s} has host bits set; did you mean ${intToIpv4(net)}/${bits}?`);
     return { kind: "cidr", family: "ipv4", host, bits, rule };
   }
   if (addr.includes("%")) throw new PatternError("IPv6 zone ids are not supported");
@@ -402,10 +411,6 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
   return { kind: "cidr", family: "ipv6", host: a.toString(), bits, rule };
 }
 
-function intToDotted(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
-
 export interface CompiledPolicy {
   readonly allow: RuleSet;
   readonly deny: RuleSet;
@@ -416,9 +421,64 @@ export interface CompiledPolicy {
   readonly unixSockets: readonly string[];
 }
 
-/** Compile both lists; every bad entry is reported, not just the first. */
-export function compilePolicy(cfg: PolicyConfig): { policy: CompiledPolicy; problems: Problem[] } {
+/**
+ * Top-level domains nobody can register names under (RFC 6761, RFC 6762, RFC 7686, RFC 9476,
+ * ICANN's .internal): a wildcard over them is not an allowlist for the public internet.
+ */
+const PRIVATE_TLDS = new Set(["localhost", "test", "invalid", "example", "local", "internal", "onion", "alt"]);
+
+/**
+ * Second-level labels that, under a two-letter country code, make a public registry suffix
+ * (co.uk, com.au, ac.jp, ...). A heuristic: the project ships no public suffix list, and a
+ * false alarm only costs a warning.
+ */
+const REGISTRY_SLDS = new Set(["co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "gouv", "ltd", "plc", "nic", "mil", "nom", "gen"]);
+
+/**
+ * Why an allowlist entry is dangerously broad, or null. `*` allows every public host; a
+ * wildcard whose fixed (wildcard-free) trailing part is a single label, a top-level domain
+ * (`*.com`, `**.com`, `*.*.com`, `a*.com`), or a public registry suffix (`*.co.uk`) matches
+ * names that anyone can register; a wildcard in the last label (`example.*`) matches names
+ * under every top-level domain.
+ */
+export function broadAllowWarning(p: ParsedPattern): string | null {
+  const port = p.rule.port === null ? "" : ` on port ${p.rule.port}`;
+  if (p.kind === "any") {
+    return `allows every public host${port} (only local and private addresses stay blocked); list the domains the agent needs instead, e.g. **.example.com`;
+  }
+  if (p.kind !== "name") return null;
+  const wildcard = p.lead !== "none" || p.labels.some((l) => typeof l !== "string");
+  if (!wildcard) return null;
+  if (p.suffix === "") {
+    return `its last label is a wildcard, so it matches names under every top-level domain${port} (including ones anyone can register); write the top-level domain out, e.g. ${exampleFix(p)}`;
+  }
+  const fixed = p.suffix.split(".");
+  const pureLead = p.labels.length === fixed.length; // `*.com` / `**.com`: no glob label
+  if (fixed.length === 1 && !PRIVATE_TLDS.has(p.suffix)) {
+    return pureLead
+      ? `matches every name under the top-level domain .${p.suffix}${port}, names anyone can register; allow the domains you mean instead, e.g. **.example.${p.suffix}`
+      : `has a wildcard directly under the top-level domain .${p.suffix}, so it matches names anyone can register${port}; allow the domains you mean instead, e.g. **.example.${p.suffix}`;
+  }
+  if (fixed.length === 2 && fixed[1]!.length === 2 && REGISTRY_SLDS.has(fixed[0]!)) {
+    return `matches ${pureLead ? "every name" : "names"} under .${p.suffix}${port}, a public registry suffix where anyone can register names; allow the domains you mean instead, e.g. **.example.${p.suffix}`;
+  }
+  return null;
+}
+
+function exampleFix(p: ParsedPattern & { kind: "name" }): string {
+  const shown = p.rule.raw.trim().replace(/:\d+$/, "").replace(/\.$/, "");
+  const cut = shown.lastIndexOf(".");
+  return cut < 0 ? "**.example.com" : `${shown.slice(0, cut)}.com`;
+}
+
+/**
+ * Compile both lists; every bad entry is reported, not just the first. `problems` are errors
+ * (the configuration must be refused); `warnings` are entries that are accepted but dangerously
+ * broad (severity "warning", keyed by entry like the errors): the loader should log them.
+ */
+export function compilePolicy(cfg: PolicyConfig): { policy: CompiledPolicy; problems: Problem[]; warnings: Problem[] } {
   const problems: Problem[] = [];
+  const warnings: Problem[] = [];
   const build = (list: ListName, entries: readonly string[]) => {
     const set = new RuleSet(list);
     const seen = new Set<string>();
@@ -426,12 +486,17 @@ export function compilePolicy(cfg: PolicyConfig): { policy: CompiledPolicy; prob
       const key = raw.trim().toLowerCase();
       if (seen.has(key)) return;
       seen.add(key);
+      let parsed: ParsedPattern;
       try {
-        set.add(parsePattern(raw, list));
+        parsed = parsePattern(raw, list);
       } catch (e) {
         if (!(e instanceof PatternError)) throw e;
         problems.push({ severity: "error", key: `network_proxy.policy.${list}[${i}]`, message: `${JSON.stringify(raw)}: ${e.message}` });
+        return;
       }
+      set.add(parsed);
+      const broad = list === "allowed_domains" ? broadAllowWarning(parsed) : null;
+      if (broad !== null) warnings.push({ severity: "warning", key: `network_proxy.policy.${list}[${i}]`, message: `${JSON.stringify(raw)}: ${broad}` });
     });
     return set;
   };
@@ -443,5 +508,5 @@ export function compilePolicy(cfg: PolicyConfig): { policy: CompiledPolicy; prob
     deniedRaw: cfg.denied_domains,
     unixSockets: cfg.allow_unix_sockets,
   });
-  return { policy, problems };
+  return { policy, problems, warnings };
 }

@@ -11,7 +11,7 @@ import { judgeAddresses, judgeTarget, type DialAddr, type SelfAddr } from "../..
 import { compilePolicy, parsePattern, PatternError, type ListName } from "../../src/policy/rules.ts";
 import type { Target } from "../../src/policy/target.ts";
 import { mutatedString, outcome } from "./mutate.ts";
-import { certainlyLocal, isExplicit, refDenies, refMatches, whatwgIpv4, type PatternSpec } from "./ref-host.ts";
+import { asCidr, certainlyLocal, ipv4GlobOf, isExplicit, refDenies, refMatches, whatwgIpv4, type PatternSpec } from "./ref-host.ts";
 import { FUZZ_TIMEOUT_MS, fuzz } from "./runs.ts";
 
 // ------------------------------------------------------------------------------- generators: specs
@@ -70,7 +70,9 @@ const spec: fc.Arbitrary<PatternSpec> = fc.oneof(
       .filter((g) => g.after.length === 0 || whatwgIpv4(g.after.join(".")) === "not-ipv4")
       // A leading lone "*" label is the global wildcard ("*") or the "*." lead, not a one-label glob.
       .filter((g) => !(g.lead === "" && g.before.length === 0 && g.glob === "*"))
-      .map((g) => ({ form: "glob" as const, lead: g.lead, labels: [...g.before, g.glob, ...g.after], port: g.port })),
+      .map((g) => ({ form: "glob" as const, lead: g.lead, labels: [...g.before, g.glob, ...g.after], port: g.port }))
+      // IPv4-looking globs that are not `10.*`-style CIDR blocks (`10.*1`, `*.10.*`) are refused on purpose.
+      .filter((g) => ipv4GlobOf(g) !== "invalid"),
   },
   { weight: 2, arbitrary: fc.record({ form: fc.constant("ip" as const), kind: fc.constant("ipv4" as const), host: v4, port: optPort }) },
   { weight: 2, arbitrary: fc.record({ form: fc.constant("ip" as const), kind: fc.constant("ipv6" as const), host: v6, port: optPort }) },
@@ -144,7 +146,7 @@ function instance(p: PatternSpec, fill: readonly string[]): string | null {
   const next = () => fill[i++ % Math.max(1, fill.length)] ?? "q";
   let labels: string[];
   if (p.form === "name") labels = p.name.split(".");
-  else if (p.form === "glob") labels = p.labels.map((l) => l.replace(/\*/g, () => next()) || "z");
+  else if (p.form === "glob" && asCidr(p).form === "glob") labels = p.labels.map((l) => l.replace(/\*/g, () => next()) || "z");
   else return null;
   if (p.lead === "*.") labels = [next() || "w", ...labels];
   const name = labels.join(".");
@@ -154,7 +156,8 @@ function instance(p: PatternSpec, fill: readonly string[]): string | null {
 const fill = fc.array(fc.stringMatching(/^[a-z0-9-]{0,3}$/), { minLength: 1, maxLength: 4 });
 
 /** Interesting addresses for a CIDR: its first and last address and the neighbours outside. */
-function cidrEdges(p: PatternSpec): string[] {
+function cidrEdges(spec: PatternSpec): string[] {
+  const p = asCidr(spec);
   if (p.form !== "cidr") return [];
   const bytes = ipaddr.parse(p.net).toByteArray();
   const width = bytes.length * 8;
@@ -263,12 +266,13 @@ describe("fuzz: parsePattern", () => {
           const set = compile([text]).policy.allow;
           const portOf = (): number => (p.form !== "cidr" && p.port !== null ? p.port : pt);
           const name = instance(p, fl);
+          const asBlock = asCidr(p).form === "cidr";
           const targets: Target[] =
-            p.form === "ip" ? [{ kind: p.kind, host: p.host, port: portOf() }] : p.form === "cidr" ? cidrEdges(p).map((h) => ({ kind: h.includes(":") ? "ipv6" : "ipv4", host: h, port: pt })) : name ? [{ kind: "domain", host: name, port: portOf() }] : [];
+            p.form === "ip" ? [{ kind: p.kind, host: p.host, port: portOf() }] : asBlock ? cidrEdges(p).map((h) => ({ kind: h.includes(":") ? "ipv6" : "ipv4", host: h, port: portOf() })) : name ? [{ kind: "domain", host: name, port: portOf() }] : [];
           if (p.form === "name" && p.lead === "**.") targets.push({ kind: "domain", host: p.name, port: portOf() });
           for (const t of targets) {
             const want = refMatches(p, t);
-            if (p.form !== "cidr") expect({ text, t, want }).toEqual({ text, t, want: true });
+            if (!asBlock) expect({ text, t, want }).toEqual({ text, t, want: true });
             expect({ text, t, got: set.match(t) !== null }).toEqual({ text, t, got: want });
           }
           // Leads: `*.` never matches the apex itself, `**.` does.

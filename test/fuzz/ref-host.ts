@@ -125,14 +125,57 @@ export interface RefTarget {
   readonly port: number;
 }
 
-/** Can an allowlist entry of this form unlock a local target by itself? */
-export function isExplicit(p: PatternSpec): boolean {
-  return p.form === "ip" || p.form === "cidr" || (p.form === "name" && p.lead === "");
+/**
+ * Old-style IPv4 globs: a glob whose labels (a lead counts as a `*`/`**` label) are digits and
+ * `*` only, with a number label and a `*`, is IPv4-looking. It is the CIDR block of its leading
+ * 1-3 decimal octets when the rest are whole `*`/`**` labels, 4 labels at most (`10.*` is
+ * 10.0.0.0/8, `192.168.1.*` 192.168.1.0/24), and matches no name; any other is refused.
+ */
+export function ipv4GlobOf(p: PatternSpec): { net: string; bits: number } | "invalid" | null {
+  if (p.form !== "glob") return null;
+  const all = p.lead === "" ? [...p.labels] : [p.lead.slice(0, -1), ...p.labels];
+  if (all.length < 2 || !all.some((l) => l.includes("*")) || !all.every((l) => /^[0-9*]+$/.test(l)) || !all.some((l) => /^[0-9]+$/.test(l))) return null;
+  let k = 0;
+  while (k < all.length && /^(0|[1-9][0-9]{0,2})$/.test(all[k]!) && Number(all[k]) <= 255) k++;
+  if (k < 1 || k > 3 || all.length > 4 || !all.slice(k).every((l) => /^\*+$/.test(l))) return "invalid";
+  return { net: [...all.slice(0, k), "0", "0", "0"].slice(0, 4).join("."), bits: 8 * k };
 }
 
-/** The slow, obvious matcher: does `p` match `t`? */
-export function refMatches(p: PatternSpec, t: RefTarget): boolean {
-  if (p.form !== "cidr" && p.port !== null && p.port !== t.port) return false;
+/** The CIDR spec an IPv4 glob spec means, or the spec itself. */
+export function asCidr(p: PatternSpec): PatternSpec {
+  const g = ipv4GlobOf(p);
+  return g !== null && g !== "invalid" ? { form: "cidr", kind: "ipv4", net: g.net, bits: g.bits } : p;
+}
+
+/** Can an allowlist entry of this form unlock a local target by itself? */
+export function isExplicit(p: PatternSpec): boolean {
+  return p.form === "ip" || p.form === "cidr" || (p.form === "name" && p.lead === "") || asCidr(p).form === "cidr";
+}
+
+/** The IPv4 address an IPv4-mapped or IPv4-compatible (not :: or ::1) address is, or null. */
+function mappedOrCompatible(t: RefTarget): string | null {
+  if (t.kind !== "ipv6") return null;
+  const a = ipaddr.IPv6.parse(t.host);
+  const p = a.parts;
+  if (!a.match(ipaddr.IPv6.parse("::ffff:0:0"), 96) && !(a.match(ipaddr.IPv6.parse("::"), 96) && !(p[6] === 0 && p[7]! <= 1))) return null;
+  return `${p[6]! >> 8}.${p[6]! & 255}.${p[7]! >> 8}.${p[7]! & 255}`;
+}
+
+/**
+ * The slow, obvious matcher: does `p` match `t`? An IPv4-mapped or IPv4-compatible target is
+ * also its IPv4 address for IP and CIDR entries.
+ */
+export function refMatches(spec: PatternSpec, t: RefTarget): boolean {
+  if (spec.form !== "cidr" && spec.port !== null && spec.port !== t.port) return false;
+  const p = asCidr(spec);
+  if (p.form === "ip" || p.form === "cidr") {
+    const v4 = mappedOrCompatible(t);
+    if (v4 !== null && refMatchesOne(p, { kind: "ipv4", host: v4, port: t.port })) return true;
+  }
+  return refMatchesOne(p, t);
+}
+
+function refMatchesOne(p: PatternSpec, t: RefTarget): boolean {
   switch (p.form) {
     case "any":
       return true;
@@ -191,6 +234,6 @@ export function embeddedForDeny(host: string): string[] {
 /** A deny entry matches the target itself, or an IPv4 address the target embeds. */
 export function refDenies(p: PatternSpec, t: RefTarget): boolean {
   if (refMatches(p, t)) return true;
-  if (t.kind !== "ipv6" || p.form === "name" || p.form === "glob" || p.form === "any") return false;
+  if (t.kind !== "ipv6" || p.form === "name" || asCidr(p).form === "glob" || p.form === "any") return false;
   return embeddedForDeny(t.host).some((h) => refMatches(p, { kind: "ipv4", host: h, port: t.port }));
 }

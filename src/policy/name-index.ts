@@ -1,0 +1,302 @@
+/**
+ * The index of name patterns (`example.com`, `*.example.com`, `**.example.com`, label globs such
+ * as `region*.example.com`, `api.*.example.com`, `h1.*`), whose lookup cost is bounded by the
+ * length of the target name, not by the number of patterns.
+ *
+ * Patterns form a trie of labels read from the right (`com`, then `example`, ...):
+ *
+ * - the nodes reached through fixed labels only are hashed by that fixed suffix as one string
+ *   (`example.com`; the root is ""), so a lookup probes the target's whole name and each of its
+ *   suffixes, one probe per label, without walking node to node;
+ * - label globs lead from a node to a child through a two-level hash index: by the glob's
+ *   literal prefix (the text before its first `*`), then by its literal suffix (the text after
+ *   its last `*`). A lookup probes every prefix length and every suffix length that occurs among
+ *   the node's globs (at most 63 of each, a label being at most 63 bytes; none when no literal
+ *   prefix, or suffix, starts, or ends, with the label's first, or last, two characters), so
+ *   it only ever examines globs whose prefix AND suffix both fit the target label. Only globs
+ *   that share both with another glob and differ in their middle pieces (`*a*` and `*b*`:
+ *   prefix "" and suffix "") share a bucket that is scanned; realistic sets have few of those;
+ * - below a glob, fixed labels lead to children through a per-node hash map;
+ * - the rules that end at a node are kept by how many target labels may remain: none
+ *   (`example.com`), one or more (`*.example.com`), any number (`**.example.com`), each hashed
+ *   by port.
+ *
+ * A lookup tries the longest fixed suffix first and, at each node, what lies below its globs
+ * before the rules ending there: the most specific match wins. Every node is reached by one
+ * path only, so a lookup visits each node at most once.
+ */
+import type { Rule } from "./rules.ts";
+
+/** A label with `*` in it, split at the stars: `re*gi*on` is ["re", "gi", "on"]. */
+export interface LabelGlob {
+  readonly pieces: readonly string[];
+}
+
+/**
+ * Does `label` match a glob whose only wildcard is `*` (any run of characters)? Greedy and
+ * linear: the first piece must be a prefix, the last a suffix, and the middle pieces are found
+ * left to right; for `*`-only globs the leftmost placement is never worse. (A RegExp of
+ * `[^.]*` runs backtracks exponentially in the number of stars, and the label is the client's.)
+ */
+export function globMatches(g: LabelGlob, label: string): boolean {
+  const p = g.pieces;
+  const first = p[0]!;
+  const last = p[p.length - 1]!;
+  if (label.length < first.length + last.length || !label.startsWith(first) || !label.endsWith(last)) return false;
+  let at = first.length;
+  const end = label.length - last.length;
+  for (let i = 1; i < p.length - 1; i++) {
+    const piece = p[i]!;
+    if (piece === "") continue;
+    const found = label.indexOf(piece, at);
+    if (found < 0 || found + piece.length > end) return false;
+    at = found + piece.length;
+  }
+  return true;
+}
+
+export type Lead = "none" | "one_or_more" | "zero_or_more";
+
+/** Rules ending at one node for one lead, by port (null: any port). The first added wins. */
+class Slot {
+  anyPort: Rule | null = null;
+  ports: Map<number, Rule> | null = null;
+
+  add(rule: Rule): void {
+    if (rule.port === null) {
+      this.anyPort ??= rule;
+      return;
+    }
+    this.ports ??= new Map();
+    if (!this.ports.has(rule.port)) this.ports.set(rule.port, rule);
+  }
+
+  get(port: number): Rule | null {
+    return this.anyPort ?? this.ports?.get(port) ?? null;
+  }
+}
+
+interface GlobEdge {
+  readonly glob: LabelGlob;
+  readonly node: Node;
+}
+
+/**
+ * The first (or last) one or two characters of a literal prefix (or suffix), as one number: a
+ * small set of these lets a lookup skip every probe of a label that no literal can fit, before
+ * slicing and hashing (the common case: a name that matches nothing).
+ */
+function edgeKey(c0: number, c1: number): number {
+  return c0 * 65536 + c1;
+}
+const ANY = 65535;
+
+function mayFit(keys: ReadonlySet<number>, c0: number, c1: number): boolean {
+  return keys.has(edgeKey(c0, ANY)) || (c1 !== ANY && keys.has(edgeKey(c0, c1)));
+}
+
+/** Globs with one literal prefix, by literal suffix. */
+class SuffixBucket {
+  readonly bySuffix = new Map<string, GlobEdge[]>();
+  /** Distinct suffix lengths present, ascending. */
+  readonly lengths: number[] = [];
+  /** edgeKey(last, second to last) of the non-empty suffixes present. */
+  readonly ends = new Set<number>();
+}
+
+class GlobEdges {
+  readonly byPrefix = new Map<string, SuffixBucket>();
+  /** Distinct prefix lengths present, ascending. */
+  readonly prefixLengths: number[] = [];
+  /** edgeKey(first, second) of the non-empty prefixes present. */
+  readonly starts = new Set<number>();
+  /** Glob text -> its edge, so patterns sharing a glob label share the child node. */
+  readonly byText = new Map<string, GlobEdge>();
+
+  child(glob: LabelGlob): Node {
+    const text = glob.pieces.join("*");
+    const had = this.byText.get(text);
+    if (had) return had.node;
+    const edge: GlobEdge = { glob, node: new Node() };
+    this.byText.set(text, edge);
+    const prefix = glob.pieces[0]!;
+    const suffix = glob.pieces[glob.pieces.length - 1]!;
+    let bucket = this.byPrefix.get(prefix);
+    if (!bucket) {
+      bucket = new SuffixBucket();
+      this.byPrefix.set(prefix, bucket);
+      insertSorted(this.prefixLengths, prefix.length);
+      if (prefix !== "") this.starts.add(edgeKey(prefix.charCodeAt(0), prefix.length > 1 ? prefix.charCodeAt(1) : ANY));
+    }
+    const list = bucket.bySuffix.get(suffix);
+    if (list) list.push(edge);
+    else {
+      bucket.bySuffix.set(suffix, [edge]);
+      insertSorted(bucket.lengths, suffix.length);
+      const n = suffix.length;
+      if (n > 0) bucket.ends.add(edgeKey(suffix.charCodeAt(n - 1), n > 1 ? suffix.charCodeAt(n - 2) : ANY));
+    }
+    return edge.node;
+  }
+}
+
+function insertSorted(a: number[], n: number): void {
+  let i = a.length;
+  while (i > 0 && a[i - 1]! > n) i--;
+  if (a[i - 1] !== n) a.splice(i, 0, n);
+}
+
+class Node {
+  /** Fixed-label children; only below a glob (above, nodes are hashed by their whole suffix). */
+  exact: Map<string, Node> | null = null;
+  globs: GlobEdges | null = null;
+  /** `example.com`: no target label may remain. */
+  whole: Slot | null = null;
+  /** `*.example.com`: at least one target label remains. */
+  sub: Slot | null = null;
+  /** `**.example.com`: any number of target labels remain. */
+  apex: Slot | null = null;
+}
+
+/** Work done by lookups, for tests that check the cost is bounded (counts, not timings). */
+export interface IndexCounters {
+  /** Hash probes (fixed suffixes, fixed labels below globs, glob prefixes and suffixes). */
+  probes: number;
+  /** Globs matched against a target label with globMatches. */
+  globsTested: number;
+}
+
+export class NameIndex {
+  /** Nodes reached through fixed labels only, by their fixed suffix ("" is the root). */
+  readonly #fixed = new Map<string, Node>();
+  size = 0;
+  readonly counters: IndexCounters = { probes: 0, globsTested: 0 };
+
+  /**
+   * `labels` left to right, a LabelGlob for each label that contains `*`; `fixedSuffix`, when
+   * the caller has it, is the trailing run of fixed labels joined with dots.
+   */
+  add(lead: Lead, labels: ReadonlyArray<string | LabelGlob>, rule: Rule, fixedSuffix?: string): void {
+    let from = labels.length;
+    while (from > 0 && typeof labels[from - 1] === "string") from--;
+    const key = fixedSuffix ?? labels.slice(from).join(".");
+    let node = this.#fixed.get(key);
+    if (!node) {
+      node = new Node();
+      this.#fixed.set(key, node);
+    }
+    for (let i = from - 1; i >= 0; i--) {
+      const l = labels[i]!;
+      if (typeof l === "string") {
+        node.exact ??= new Map();
+        let next = node.exact.get(l);
+        if (!next) {
+          next = new Node();
+          node.exact.set(l, next);
+        }
+        node = next;
+      } else {
+        node.globs ??= new GlobEdges();
+        node = node.globs.child(l);
+      }
+    }
+    const slot = lead === "none" ? (node.whole ??= new Slot()) : lead === "one_or_more" ? (node.sub ??= new Slot()) : (node.apex ??= new Slot());
+    slot.add(rule);
+    this.size++;
+  }
+
+  /**
+   * The most specific rule matching `name` (canonical, lowercase, no trailing dot) on `port`.
+   * `explicitOnly`: only rules that name exactly this host (no wildcard, no lead).
+   */
+  match(name: string, port: number, explicitOnly = false): Rule | null {
+    if (this.size === 0) return null;
+    const c = this.counters;
+    if (explicitOnly) {
+      c.probes++;
+      const r = this.#fixed.get(name)?.whole?.get(port) ?? null;
+      return r && r.explicit ? r : null;
+    }
+    // The whole name, then each shorter suffix, then "". `end` is where the labels left of the
+    // suffix end (the dot before it), -1 when none are left.
+    for (let from = 0; ; ) {
+      c.probes++;
+      const node = this.#fixed.get(from > name.length ? "" : from === 0 ? name : name.slice(from));
+      if (node) {
+        const r = this.#at(node, name, from - 1, port);
+        if (r) return r;
+      }
+      if (from > name.length) return null;
+      const dot = name.indexOf(".", from);
+      from = dot < 0 ? name.length + 1 : dot + 1;
+    }
+  }
+
+  /** Rules at or below `node`, with the labels of name[0, end) not consumed yet (none: end < 1). */
+  #at(node: Node, name: string, end: number, port: number): Rule | null {
+    const left = end > 0;
+    if (left && (node.globs || node.exact)) {
+      const r = this.#below(node, name, end, port);
+      if (r) return r;
+    }
+    if (!left && node.whole) {
+      const r = node.whole.get(port);
+      if (r) return r;
+    }
+    if (node.apex) {
+      const r = node.apex.get(port);
+      if (r) return r;
+    }
+    if (left && node.sub) {
+      const r = node.sub.get(port);
+      if (r) return r;
+    }
+    return null;
+  }
+
+  /** Follow the fixed-label and glob children of `node` that fit the last label of name[0, end). */
+  #below(node: Node, name: string, end: number, port: number): Rule | null {
+    const c = this.counters;
+    const start = name.lastIndexOf(".", end - 1) + 1;
+    const label = name.slice(start, end);
+    const rest = start - 1; // -1 when this was the first label
+    if (node.exact) {
+      c.probes++;
+      const next = node.exact.get(label);
+      if (next) {
+        const r = this.#at(next, name, rest, port);
+        if (r) return r;
+      }
+    }
+    const g = node.globs;
+    if (!g) return null;
+    const len = label.length;
+    const first = label.charCodeAt(0);
+    const second = len > 1 ? label.charCodeAt(1) : ANY;
+    const last = label.charCodeAt(len - 1);
+    const secondLast = len > 1 ? label.charCodeAt(len - 2) : ANY;
+    const anyPrefix = mayFit(g.starts, first, second);
+    for (const pl of g.prefixLengths) {
+      if (pl > len) break;
+      if (pl > 0 && !anyPrefix) break;
+      c.probes++;
+      const bucket = g.byPrefix.get(pl === 0 ? "" : label.slice(0, pl));
+      if (!bucket) continue;
+      const anySuffix = mayFit(bucket.ends, last, secondLast);
+      for (const sl of bucket.lengths) {
+        if (pl + sl > len) break;
+        if (sl > 0 && !anySuffix) break;
+        c.probes++;
+        const edges = bucket.bySuffix.get(sl === 0 ? "" : label.slice(len - sl));
+        if (!edges) continue;
+        for (const e of edges) {
+          c.globsTested++;
+          if (!globMatches(e.glob, label)) continue;
+          const r = this.#at(e.node, name, rest, port);
+          if (r) return r;
+        }
+      }
+    }
+    return null;
+  }
+}
