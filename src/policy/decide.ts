@@ -15,7 +15,7 @@
  *
  * `judgeTarget` and `judgeAddresses` are pure; `evaluateTarget` adds the DNS lookup.
  */
-import { classifyIp } from "./ip.ts";
+import { classifyIp, embeddedIpv4 } from "./ip.ts";
 import type { BlockReason } from "./reasons.ts";
 import type { CompiledPolicy, Rule } from "./rules.ts";
 import { formatTarget, type Target } from "./target.ts";
@@ -45,7 +45,12 @@ export interface DecideContext {
 export function localWhy(kind: "ipv4" | "ipv6", host: string, ctx: DecideContext): string | null {
   const ip = classifyIp(kind, host);
   if (!ip.public) return ip.why;
-  if (ctx.localAddrs?.has(host)) return "an address of this host's own network interfaces";
+  const own = ctx.localAddrs;
+  if (own && own.size > 0) {
+    if (own.has(host)) return "an address of this host's own network interfaces";
+    // The same address spelled as IPv6 with it embedded (compatible, NAT64, 6to4, Teredo).
+    if (kind === "ipv6" && embeddedIpv4(host).some((v4) => own.has(v4))) return "an address of this host's own network interfaces, embedded in IPv6";
+  }
   return null;
 }
 

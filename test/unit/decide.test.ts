@@ -176,7 +176,7 @@ describe("this host's own interface addresses are local targets, even public one
   const deps = (dns: Record<string, string[]>) => ({ self: [], localAddrs: new Set(["8.8.4.4", "2001:4860::8844"]), resolve: fakeDns(dns).resolve, dnsTimeoutMs: 50 });
   test("as a literal and as a name resolving to it, under a * allowlist", async () => {
     const p = policy({ allow: ["*"] });
-    for (const t of [target("8.8.4.4", 5173), target("[2001:4860::8844]", 5173), target("[::ffff:8.8.4.4]", 5173), target("dev.example", 5173)]) {
+    for (const t of [target("8.8.4.4", 5173), target("[2001:4860::8844]", 5173), target("[::ffff:8.8.4.4]", 5173), target("[::8.8.4.4]", 5173), target("[64:ff9b::808:404]", 5173), target("dev.example", 5173)]) {
       const d = await evaluateTarget(p, t, deps({ "dev.example": ["8.8.4.4"] }));
       expect(outcome(d)).toBe("not_allowed_local");
       expect((d as Block).explain).toContain("an address of this host's own network interfaces");
