@@ -24,15 +24,15 @@ export async function runCli(args: readonly string[], env: Record<string, string
   return { code, stdout, stderr };
 }
 
-/** A long-running CLI process whose stderr can be awaited line by line. */
-export class CliProcess implements AsyncDisposable {
+/** A long-running process started from a full argv, whose stderr can be awaited line by line. */
+export class ArgvProcess implements AsyncDisposable {
   readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   stderr = "";
   #waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
   readonly #pumped: Promise<void>;
 
-  constructor(args: readonly string[], env: Record<string, string> = {}) {
-    this.proc = Bun.spawn(cliCommand(args), { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  constructor(argv: readonly string[], env: Record<string, string> = {}) {
+    this.proc = Bun.spawn([...argv], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
     this.#pumped = this.#pump();
   }
 
@@ -70,5 +70,12 @@ export class CliProcess implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.proc.exitCode === null) this.proc.kill("SIGKILL");
     await this.proc.exited;
+  }
+}
+
+/** The CLI (`bun src/main.ts ...` or CNP_BINARY) as an ArgvProcess. */
+export class CliProcess extends ArgvProcess {
+  constructor(args: readonly string[], env: Record<string, string> = {}) {
+    super(cliCommand(args), env);
   }
 }

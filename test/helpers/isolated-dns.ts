@@ -9,6 +9,7 @@
  * Needs root (port 53, mount namespaces) and util-linux `unshare`; `FakeDns.available()` says
  * whether this machine has them, and the tests that need them are skipped when it does not.
  */
+import ipaddr from "ipaddr.js";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,13 +31,12 @@ export interface DnsRecord {
   readonly rcode?: number;
 }
 
-function ipv6Bytes(s: string): number[] {
-  const canon = new URL(`http://[${s}]/`).hostname.slice(1, -1);
-  const [head, tail] = canon.split("::") as [string, string | undefined];
-  const h = head ? head.split(":").map((x) => parseInt(x, 16)) : [];
-  const t = tail ? tail.split(":").map((x) => parseInt(x, 16)) : [];
-  const words = canon.includes("::") ? [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t] : h;
-  return words.flatMap((w) => [w >> 8, w & 255]);
+/**
+ * The 16 bytes of an IPv6 address. The text goes through the WHATWG URL parser first:
+ * ipaddr.js reads "::127.0.0.1" (IPv4-compatible) as the IPv4-mapped ::ffff:127.0.0.1.
+ */
+export function ipv6Bytes(s: string): number[] {
+  return ipaddr.IPv6.parse(new URL(`http://[${s}]/`).hostname.slice(1, -1)).toByteArray();
 }
 
 function readName(b: Buffer, off: number): [string, number] {
@@ -155,54 +155,5 @@ export class FakeDns {
 
   close(): void {
     this.socket.close();
-  }
-}
-
-/** A long-running process started from a full argv, whose stderr can be awaited line by line. */
-export class ArgvProcess implements AsyncDisposable {
-  readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
-  stderr = "";
-  #waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
-  readonly #pumped: Promise<void>;
-
-  constructor(argv: readonly string[], env: Record<string, string> = {}) {
-    this.proc = Bun.spawn([...argv], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-    this.#pumped = this.#pump();
-  }
-
-  async #pump(): Promise<void> {
-    const dec = new TextDecoder();
-    for await (const chunk of this.proc.stderr) {
-      this.stderr += dec.decode(chunk, { stream: true });
-      this.#check();
-    }
-    this.#check();
-  }
-
-  #check(): void {
-    this.#waiters = this.#waiters.filter((w) => {
-      const m = this.stderr.match(w.re);
-      if (m) w.resolve(m);
-      return !m;
-    });
-  }
-
-  /** Resolve when stderr matches; reject if the process exits first. */
-  waitFor(re: RegExp): Promise<RegExpMatchArray> {
-    const { promise, resolve, reject } = Promise.withResolvers<RegExpMatchArray>();
-    this.#waiters.push({ re, resolve });
-    this.#check();
-    this.proc.exited.then(async (code) => {
-      await this.#pumped;
-      const m = this.stderr.match(re);
-      if (m) resolve(m);
-      else reject(new Error(`process exited (${code}) before ${re}; stderr:\n${this.stderr}`));
-    });
-    return promise;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.proc.exitCode === null) this.proc.kill("SIGKILL");
-    await this.proc.exited;
   }
 }

@@ -19,8 +19,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
-import { CliProcess, cliCommand } from "../helpers/cli.ts";
-import { ArgvProcess, FakeDns, QTYPE } from "../helpers/isolated-dns.ts";
+import { ArgvProcess, CliProcess, cliCommand } from "../helpers/cli.ts";
+import { FakeDns, ipv6Bytes, QTYPE } from "../helpers/isolated-dns.ts";
 import { RawOrigin } from "../helpers/origin.ts";
 import { RawClient, rawRequest } from "../helpers/raw.ts";
 import { makeTestPki } from "../helpers/tls.ts";
@@ -248,15 +248,6 @@ async function through(p: Running, entry: Entry, host: string, port = P): Promis
       return { code: rep, error: null, reached: rep === 0 ? (await c.response()).body.toString() : null };
     }
   }
-}
-
-function ipv6Bytes(s: string): number[] {
-  const canon = new URL(`http://[${s}]/`).hostname.slice(1, -1);
-  const [head, tail] = canon.split("::") as [string, string | undefined];
-  const h = head ? head.split(":").map((x) => parseInt(x, 16)) : [];
-  const t = tail ? tail.split(":").map((x) => parseInt(x, 16)) : [];
-  const words = canon.includes("::") ? [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t] : h;
-  return words.flatMap((w) => [w >> 8, w & 255]);
 }
 
 /**

@@ -173,7 +173,8 @@ function parseFields(text: string, start: number, limits: HeadLimits, err: "bad_
       case "connection":
         for (const tok of value.split(",")) {
           // Folded like header names (rewrite.ts): `Connection: X_Secret` names X-Secret too.
-          const t = trimOws(tok).toLowerCase().replaceAll("_", "-");
+          const low = trimOws(tok).toLowerCase();
+          const t = low.includes("_") ? low.replaceAll("_", "-") : low;
           if (t) connection.add(t);
         }
         break;
