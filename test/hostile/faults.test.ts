@@ -12,6 +12,7 @@ import { HttpOrigin, patternSha, RawOrigin, ScriptedOrigin, streamingOrigin } fr
 import { ALLOW_LOOPBACK, startProxy, type TestProxy } from "../helpers/proxy.ts";
 import { RawClient, rawRequest } from "../helpers/raw.ts";
 import { until } from "../helpers/until.ts";
+import { freePort } from "../helpers/ops.ts";
 
 /** A client on its own kept-alive connection; `check()` must keep answering 200. */
 async function bystander(proxy: TestProxy, origin: HttpOrigin): Promise<{ check: () => Promise<void> } & Disposable> {
@@ -29,9 +30,7 @@ describe("upstream faults", () => {
     using healthy = new HttpOrigin();
     await using proxy = await startProxy([ALLOW_LOOPBACK]);
     using b = await bystander(proxy, healthy);
-    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const port = l.port;
-    l.stop(true);
+    const port = freePort(); // nothing listens there
     expect(await rawRequest(proxy.port, `GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatchObject({ status: 502, headers: { "x-proxy-error": "upstream-refused" } });
     await b.check();
   });

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { CliProcess, ROOT, runCli } from "../helpers/cli.ts";
 import { GitOrigin, makeRepo } from "../helpers/git.ts";
 import { HttpOrigin } from "../helpers/origin.ts";
+import { freePort } from "../helpers/ops.ts";
 import { NPM_PACKAGE, PackageOrigin, PY_PACKAGE } from "../helpers/packages.ts";
 import { makeTestPki, type TestPki } from "../helpers/tls.ts";
 
@@ -144,12 +145,7 @@ describe("env against a running proxy", () => {
   test("eval \"$(codex-network-proxy env)\" points curl at the proxy the config describes", async () => {
     using o = await origins();
     // Free loopback ports for a long-running proxy started like a user would.
-    const ports = [0, 0, 0].map(() => {
-      const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-      const p = l.port;
-      l.stop(true);
-      return p;
-    });
+    const ports = [freePort(), freePort(), freePort()];
     const h = home();
     const config = [
       `network_proxy.proxy_url="127.0.0.1:${ports[0]}"`,

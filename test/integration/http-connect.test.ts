@@ -4,6 +4,7 @@ import { lateReplyOrigin, sendThenHalfClose } from "../helpers/halfclose.ts";
 import { HttpOrigin, RawOrigin } from "../helpers/origin.ts";
 import { ALLOW_LOOPBACK, startProxy } from "../helpers/proxy.ts";
 import { curl, RawClient, rawRequest } from "../helpers/raw.ts";
+import { freePort } from "../helpers/ops.ts";
 
 /** An echo origin: whatever a connection sends comes back. */
 function echoOrigin(): RawOrigin {
@@ -15,13 +16,6 @@ function echoOrigin(): RawOrigin {
   });
 }
 
-/** A port on 127.0.0.1 where nothing listens. */
-function closedPort(): number {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = l.port;
-  l.stop(true);
-  return p;
-}
 
 describe("CONNECT tunnels", () => {
   test("curl -p through a CONNECT tunnel", async () => {
@@ -121,7 +115,7 @@ describe("CONNECT tunnels", () => {
 
   test("upstream refused is 502 upstream-refused with the cause in the body", async () => {
     await using proxy = await startProxy([ALLOW_LOOPBACK]);
-    const port = closedPort();
+    const port = freePort(); // nothing listens there
     const r = await rawRequest(proxy.port, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\n\r\n`);
     expect(r.status).toBe(502);
     expect(r.headers["x-proxy-error"]).toBe("upstream-refused");

@@ -6,6 +6,7 @@ import { ALLOW_LOOPBACK, startProxy } from "../helpers/proxy.ts";
 import { curl, RawClient } from "../helpers/raw.ts";
 import { blackholePort } from "../helpers/blackhole.ts";
 import { until } from "../helpers/until.ts";
+import { freePort } from "../helpers/ops.ts";
 
 const GREET = Uint8Array.of(5, 1, 0);
 
@@ -100,9 +101,7 @@ describe("every address type", () => {
 
 describe("every reply code", () => {
   test("0x02 blocked (recorded), 0x04 bad name / DNS failure, 0x05 refused, 0x07 BIND/UDP, 0x08 ATYP", async () => {
-    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const closedPort = closed.port;
-    closed.stop(true);
+    const closedPort = freePort();
     await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["127.0.0.1", "nope.invalid"]', 'network_proxy.policy.denied_domains=["evil.test"]']);
     const cases: Array<[string, Uint8Array, number]> = [
       ["denied", connectReq(3, name("evil.test"), 80), 0x02],
