@@ -9,6 +9,7 @@ import type { ProxyState } from "../runtime/state.ts";
 import type { Conn } from "./conn.ts";
 import type { HttpSession } from "./http/session.ts";
 import type { Relay } from "./relay.ts";
+import { Slots } from "./slots.ts";
 
 export interface Session {
   /** The client connection. */
@@ -43,8 +44,8 @@ export class ProxyEnv {
   readonly sessions = new Set<Session>();
   readonly tunnels: TunnelBudget;
   mitm: MitmHook | null = null;
-  /** Client connections open on all proxy listeners (maintained by the listeners). */
-  connections = 0;
+  /** Client connections open on all proxy listeners (leased by the listeners). */
+  readonly connectionSlots: Slots;
   /** Open byte relays (CONNECT, SOCKS5, upgrades): closed when the mode becomes limited. */
   readonly relays = new Set<Relay>();
 
@@ -53,6 +54,12 @@ export class ProxyEnv {
     readonly log: Logger,
   ) {
     this.tunnels = new TunnelBudget(() => state.config.np.limits.max_tunnels);
+    this.connectionSlots = new Slots(() => state.config.np.limits.max_connections);
+  }
+
+  /** Client connections open on all proxy listeners. */
+  get connections(): number {
+    return this.connectionSlots.used;
   }
 
   track(s: Session): void {

@@ -18,8 +18,11 @@ export interface ListenerSpec {
   readonly overCapReply: Buffer | null;
 }
 
+/** The client's address for logs and records; "unknown" for a socket reset before we looked. */
 export function peerOf(s: Socket<unknown>): string {
-  const a = s.remoteAddress.startsWith("::ffff:") ? s.remoteAddress.slice(7) : s.remoteAddress;
+  const raw = s.remoteAddress as string | undefined;
+  if (!raw) return "unknown";
+  const a = raw.startsWith("::ffff:") ? raw.slice(7) : raw;
   return a.includes(":") ? `[${a}]:${s.remotePort}` : `${a}:${s.remotePort}`;
 }
 
@@ -30,7 +33,9 @@ export function startListener(env: ProxyEnv, addr: ListenAddr, spec: ListenerSpe
       const conn = new Conn(spec.metricLabel);
       s.data = conn;
       conn.sock = s;
-      if (env.connections >= env.state.config.np.limits.max_connections) {
+      const gauge = env.state.metrics.active;
+      const lease = env.connectionSlots.tryLease(() => gauge.add({ listener: spec.metricLabel }, -1));
+      if (!lease) {
         env.state.metrics.errors.add({ code: "too_many_connections" });
         // Nothing it sends is kept; the answer (if any) goes out, then a close that is reset
         // after LINGER_MS if the peer does not finish it.
@@ -39,16 +44,23 @@ export function startListener(env: ProxyEnv, addr: ListenAddr, spec: ListenerSpe
         conn.destroy();
         return;
       }
-      s.setNoDelay(true);
-      env.connections++;
-      env.state.metrics.active.add({ listener: spec.metricLabel }, 1);
-      const session = spec.accept(env, conn, peerOf(s));
-      env.track(session);
-      conn.afterClose = () => {
-        env.connections--;
-        env.state.metrics.active.add({ listener: spec.metricLabel }, -1);
-        env.untrack(session);
-      };
+      gauge.add({ listener: spec.metricLabel }, 1);
+      // The slot is tied to the connection before anything else can fail: whatever happens
+      // from here (a throw in set-up, a reset, a normal close), closing gives it back.
+      conn.afterClose = () => lease.release();
+      try {
+        s.setNoDelay(true);
+        const session = spec.accept(env, conn, peerOf(s));
+        env.track(session);
+        conn.afterClose = () => {
+          lease.release();
+          env.untrack(session);
+        };
+      } catch (e) {
+        env.log.error("connection set-up failed", { listener: spec.name, error: (e as Error)?.message ?? String(e) });
+        conn.destroy(true);
+        conn.reportClose(e as Error);
+      }
     },
   };
   let server: TCPSocketListener<Conn>;

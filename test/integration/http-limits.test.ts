@@ -121,3 +121,25 @@ describe("caps", () => {
     expect(r.status).toBe(414);
   });
 });
+
+describe("connection slots", () => {
+  test("a connection whose set-up throws gives its slot back and the failure is logged", async () => {
+    await using proxy = await startProxy([ALLOW_LOOPBACK, "network_proxy.limits.max_connections=2"]);
+    const env = proxy.server.env;
+    const track = env.track.bind(env);
+    let fail = 3;
+    // The set-up step after the slot is taken throws for the next three connections.
+    env.track = (s) => {
+      if (fail-- > 0) throw new Error("set-up exploded");
+      track(s);
+    };
+    for (let i = 0; i < 3; i++) {
+      using c = await RawClient.connect(proxy.port);
+      await c.closedPromise;
+    }
+    await until(() => env.connections === 0, "every slot to come back");
+    expect(proxy.log).toContain('connection set-up failed listener="HTTP proxy" error="set-up exploded"');
+    const r = await rawRequest(proxy.port, "GET http://not-allowed.invalid/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect(r.status).toBe(403);
+  });
+});
