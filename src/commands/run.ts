@@ -6,6 +6,7 @@ import { constants } from "node:os";
 import type { CliOptions } from "../cli.ts";
 import { clientEnv } from "../clientenv.ts";
 import { loadConfig } from "../config/load.ts";
+import { hardenProcess } from "../harden.ts";
 import { systemResolver } from "../policy/resolve.ts";
 import type { BlockedEvent } from "../runtime/blocked.ts";
 import { ProxyState } from "../runtime/state.ts";
@@ -22,6 +23,8 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   const log = makeLogger(opts);
   const config = loadOrReport(opts, io, log);
   if (!config) return 2;
+  // The command runs as our user: keep it out of our memory, where the admin token lives.
+  hardenProcess(log, "the command");
   const state = new ProxyState(config, log, systemResolver, () => loadConfig({ configPath: o.configPath, overrides: opts.overrides, env: io.env }));
   const server = new ProxyServer(state, log);
   const blocked: BlockedEvent[] = [];

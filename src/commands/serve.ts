@@ -3,6 +3,7 @@
  */
 import type { CliOptions } from "../cli.ts";
 import { loadConfig } from "../config/load.ts";
+import { hardenProcess } from "../harden.ts";
 import { systemResolver } from "../policy/resolve.ts";
 import { ProxyState } from "../runtime/state.ts";
 import { ProxyServer } from "../server.ts";
@@ -19,6 +20,7 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
     else io.err(`codex-network-proxy: ${msg}\n`);
     return 0;
   }
+  hardenProcess(log, "other processes of this user");
   const opts = loadOptions(o, io);
   const state = new ProxyState(config, log, systemResolver, () => loadConfig(opts));
   const server = new ProxyServer(state, log);

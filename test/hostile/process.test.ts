@@ -1,0 +1,133 @@
+/**
+ * Attacks on the proxy process itself rather than on its policy decision: exhausting its
+ * capacity, reading its memory, starving its resolver, planting files it trusts. Each runs
+ * against a real proxy process (the compiled binary when CNP_BINARY is set).
+ */
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ArgvProcess, cliCommand } from "../helpers/cli.ts";
+import { rawRequest } from "../helpers/raw.ts";
+
+const EPHEMERAL = ['network_proxy.proxy_url="127.0.0.1:0"', 'network_proxy.socks_url="127.0.0.1:0"', 'network_proxy.admin_url="127.0.0.1:0"'];
+const TOKEN = "process-test-token-0123456789";
+
+interface Running extends AsyncDisposable {
+  proc: ArgvProcess;
+  http: number;
+  socks: number;
+  admin: number;
+  metric(name: string): Promise<number>;
+}
+
+/**
+ * An ordinary user's processes: as root, drop CAP_SYS_PTRACE (which reads any process's memory),
+ * so that the proxy and its attacker are what two processes of one unprivileged user are.
+ */
+const ORDINARY = process.getuid?.() === 0 ? ["setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", "--"] : [];
+
+async function startProxy(extra: string[], wrap: string[] = []): Promise<Running> {
+  const args = [...EPHEMERAL, `network_proxy.admin_token="${TOKEN}"`, ...extra].flatMap((c) => ["-c", c]);
+  const proc = new ArgvProcess([...wrap, ...cliCommand(args)], { CODEX_HOME: mkdtempSync(join(tmpdir(), "cnp-proc-")) });
+  const http = Number((await proc.waitFor(/HTTP proxy listening addr=127\.0\.0\.1:(\d+)/))[1]);
+  const socks = Number((await proc.waitFor(/SOCKS5 proxy listening addr=127\.0\.0\.1:(\d+)/))[1]);
+  const admin = Number((await proc.waitFor(/admin API listening addr=127\.0\.0\.1:(\d+)/))[1]);
+  return {
+    proc,
+    http,
+    socks,
+    admin,
+    async metric(line: string) {
+      const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+      const m = text.split("\n").find((l) => l.startsWith(line + " "));
+      return m ? Number(m.slice(line.length + 1)) : 0;
+    },
+    [Symbol.asyncDispose]: () => proc[Symbol.asyncDispose](),
+  };
+}
+
+/** Connect and reset at once (SO_LINGER 0): the proxy may see the socket already dead when it accepts it. */
+function connectAndReset(port: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open(s) {
+          s.terminate();
+          resolve();
+        },
+        data() {},
+        close: () => resolve(),
+        error: () => resolve(),
+      },
+    }).catch(() => resolve());
+  });
+}
+
+describe("capacity", () => {
+  test("a storm of connect-and-reset clients leaves no connection slot taken on either listener", async () => {
+    await using p = await startProxy(["network_proxy.limits.max_connections=20", 'network_proxy.policy.allowed_domains=["127.0.0.1"]']);
+    for (const port of [p.http, p.socks]) {
+      for (let i = 0; i < 300; i++) await connectAndReset(port);
+    }
+    // Every slot comes back: the gauges return to 0 and an ordinary client is served, not 503.
+    for (let i = 0; ; i++) {
+      const open = (await p.metric('cnp_active_connections{listener="http"}')) + (await p.metric('cnp_active_connections{listener="socks5"}'));
+      if (open === 0) break;
+      if (i > 500) throw new Error(`${open} connection slots still taken after the storm`);
+      await Bun.sleep(10);
+    }
+    const r = await rawRequest(p.http, "GET http://not-allowed.invalid/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect(r.status).toBe(403);
+  });
+});
+
+/** Reads a process's memory the way an attacker running as the same user would; prints `read` or `denied:...`. */
+const MEMORY_PROBE = `
+import os, subprocess, sys
+def probe(pid):
+    try:
+        maps = open(f"/proc/{pid}/maps").read()
+    except PermissionError:
+        return "denied:maps"
+    for line in maps.splitlines():
+        addr, perms = line.split()[:2]
+        if not perms.startswith("r"):
+            continue
+        try:
+            with open(f"/proc/{pid}/mem", "rb") as f:
+                f.seek(int(addr.split("-")[0], 16))
+                if f.read(16):
+                    return "read"
+        except PermissionError:
+            return "denied:mem"
+        except OSError:
+            continue
+    return "nothing readable"
+control = subprocess.Popen(["sleep", "30"])
+print("control", probe(control.pid))
+control.kill()
+print("proxy", probe(os.getppid()))
+`;
+
+describe("memory", () => {
+  test.skipIf(process.platform !== "linux")("the command under `run` cannot read the proxy's memory (where its admin token is)", async () => {
+    const home = mkdtempSync(join(tmpdir(), "cnp-proc-"));
+    const p = Bun.spawn([...ORDINARY, ...cliCommand(["run", "--", "python3", "-c", MEMORY_PROBE])], { env: { ...process.env, CODEX_HOME: home }, stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    expect(stderr).not.toContain("not protected");
+    expect(stdout).toContain("control read"); // the probe reads an ordinary process of the same user
+    expect(stdout).toMatch(/proxy denied:(maps|mem)/);
+    expect(code).toBe(0);
+  });
+
+  test.skipIf(process.platform !== "linux")("a long-running proxy is protected the same way", async () => {
+    await using p = await startProxy([], ORDINARY);
+    const probe = MEMORY_PROBE.replace("os.getppid()", String(p.proc.proc.pid));
+    const out = Bun.spawnSync([...ORDINARY, "python3", "-c", probe]).stdout.toString();
+    expect(out).toContain("control read");
+    expect(out).toMatch(/proxy denied:(maps|mem)/);
+  });
+});
