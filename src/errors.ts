@@ -21,6 +21,7 @@ export type ErrorCode =
   | "too_many_tunnels"
   | "dns_failed"
   | "dns_timeout"
+  | "dns_overloaded"
   | "upstream_refused"
   | "upstream_unreachable"
   | "upstream_host_unreachable"
@@ -66,6 +67,7 @@ export const ERRORS: Readonly<Record<ErrorCode, ErrorWire>> = {
   too_many_tunnels: { status: 503, header: "too-many-tunnels", socks: SOCKS_GENERAL, message: "too many concurrent tunnels" },
   dns_failed: { status: 502, header: "dns-failed", socks: SOCKS_HOST_UNREACHABLE, message: "DNS resolution failed" },
   dns_timeout: { status: 504, header: "dns-timeout", socks: SOCKS_TTL_EXPIRED, message: "DNS resolution timed out" },
+  dns_overloaded: { status: 503, header: "dns-overloaded", socks: SOCKS_GENERAL, message: "too many names are being resolved" },
   upstream_refused: { status: 502, header: "upstream-refused", socks: SOCKS_REFUSED, message: "upstream refused the connection" },
   upstream_unreachable: { status: 502, header: "upstream-unreachable", socks: SOCKS_NETWORK_UNREACHABLE, message: "upstream network unreachable" },
   upstream_host_unreachable: { status: 502, header: "upstream-unreachable", socks: SOCKS_HOST_UNREACHABLE, message: "upstream host unreachable" },

@@ -7,7 +7,7 @@ import type { LoadedConfig } from "../config/load.ts";
 import { hostAddresses } from "../runtime/interfaces.ts";
 import { evaluateTarget, explainAllow, judgeTarget, type Decision, type DialAddr } from "../policy/decide.ts";
 import { REASONS } from "../policy/reasons.ts";
-import { systemResolver } from "../policy/resolve.ts";
+import { systemResolver } from "../runtime/resolver.ts";
 import { formatTarget, parseAbsoluteUrl, parseAuthority, TargetError, type Target } from "../policy/target.ts";
 import { loadOrReport, makeLogger, type Io } from "./common.ts";
 

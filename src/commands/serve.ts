@@ -4,7 +4,7 @@
 import type { CliOptions } from "../cli.ts";
 import { loadConfig } from "../config/load.ts";
 import { hardenProcess } from "../harden.ts";
-import { systemResolver } from "../policy/resolve.ts";
+import { systemResolver } from "../runtime/resolver.ts";
 import { ProxyState } from "../runtime/state.ts";
 import { ProxyServer } from "../server.ts";
 import { VERSION } from "../version.ts";

@@ -34,6 +34,7 @@ export interface LimitsConfig {
   readonly head_timeout_ms: number;
   readonly connect_timeout_ms: number;
   readonly dns_timeout_ms: number;
+  readonly max_dns_lookups: number;
   readonly response_timeout_ms: number;
   readonly idle_timeout_ms: number;
   readonly tunnel_idle_timeout_ms: number;
@@ -125,6 +126,7 @@ export const SCHEMA = {
     head_timeout_ms: { kind: "int", default: 10 * SECOND, min: 100, max: 3_600_000, doc: "Time allowed to send a complete request head (slowloris guard)." },
     connect_timeout_ms: { kind: "int", default: 10 * SECOND, min: 100, max: 600_000, doc: "Upstream TCP (and TLS) connect time-out." },
     dns_timeout_ms: { kind: "int", default: 2 * SECOND, min: 50, max: 60_000, doc: "Name resolution time-out; a time-out fails closed." },
+    max_dns_lookups: { kind: "int", default: 256, min: 1, max: 100_000, doc: "Distinct names resolved at once (lookups of one name share a query); more fail at once." },
     response_timeout_ms: { kind: "int", default: 60 * SECOND, min: 100, max: 3_600_000, doc: "Time for an upstream to start its response." },
     idle_timeout_ms: { kind: "int", default: 60 * SECOND, min: 100, max: 3_600_000, doc: "Idle time before a kept-alive connection is closed." },
     tunnel_idle_timeout_ms: { kind: "int", default: 15 * 60 * SECOND, min: 100, max: 86_400_000, doc: "Idle time before a tunnel is closed." },

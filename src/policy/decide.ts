@@ -87,7 +87,7 @@ export interface NeedsResolve {
 
 export interface ResolveFailure {
   readonly verdict: "dns_error";
-  readonly code: "dns_failed" | "dns_timeout";
+  readonly code: "dns_failed" | "dns_timeout" | "dns_overloaded";
   readonly target: Target;
   readonly explain: string;
 }
@@ -239,15 +239,13 @@ export async function evaluateTarget(p: CompiledPolicy, t: Target, deps: Evaluat
   try {
     addrs = await withTimeout(deps.resolve(t.host), deps.dnsTimeoutMs);
   } catch (e) {
-    const timeout = e instanceof DnsTimeoutError;
-    return {
-      verdict: "dns_error",
-      code: timeout ? "dns_timeout" : "dns_failed",
-      target: t,
-      explain: timeout
-        ? `resolving ${t.host} took longer than ${deps.dnsTimeoutMs} ms; failing closed`
-        : `resolving ${t.host} failed (${(e as Error).message}); failing closed`,
-    };
+    if (e instanceof DnsTimeoutError) {
+      return { verdict: "dns_error", code: "dns_timeout", target: t, explain: `resolving ${t.host} took longer than ${deps.dnsTimeoutMs} ms; failing closed` };
+    }
+    if ((e as { code?: unknown }).code === "dns_overloaded") {
+      return { verdict: "dns_error", code: "dns_overloaded", target: t, explain: `not resolving ${t.host}: ${(e as Error).message}; failing closed` };
+    }
+    return { verdict: "dns_error", code: "dns_failed", target: t, explain: `resolving ${t.host} failed (${(e as Error).message}); failing closed` };
   }
   return judgeAddresses(p, t, first.rule, addrs, deps);
 }

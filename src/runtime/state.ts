@@ -13,6 +13,7 @@ import type { Target } from "../policy/target.ts";
 import { hostAddresses } from "./interfaces.ts";
 import { BlockedLog, type BlockedEvent, type NewBlockedEvent } from "./blocked.ts";
 import { Metrics } from "./metrics.ts";
+import { BoundedResolver } from "./resolver.ts";
 
 export interface ReloadOutcome {
   readonly ok: boolean;
@@ -30,6 +31,8 @@ export class ProxyState {
   self: SelfAddr[] = [];
   /** The listeners' bound addresses, once they are up (what /config shows). */
   bound: Listeners | null = null;
+  /** Lookups coalesced per name and capped in number (limits.max_dns_lookups). */
+  readonly dns: BoundedResolver;
   #localAddrs: ReadonlySet<string> = new Set();
   #localAddrsAt = -Infinity;
   /**
@@ -51,6 +54,7 @@ export class ProxyState {
   ) {
     this.#config = config;
     this.blocked = new BlockedLog(config.np.max_blocked_events);
+    this.dns = new BoundedResolver(resolve, () => this.#config.np.limits.max_dns_lookups);
   }
 
   get config(): LoadedConfig {
@@ -105,7 +109,7 @@ export class ProxyState {
   #timedResolve: Resolver = async (name) => {
     const t0 = performance.now();
     try {
-      return await this.resolve(name);
+      return await this.dns.resolve(name);
     } finally {
       this.metrics.dnsLatency.observe((performance.now() - t0) / 1000);
     }

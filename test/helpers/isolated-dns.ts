@@ -4,7 +4,7 @@
  * table (answers may change from one query to the next, for rebinding) and logs every query,
  * and a wrapper that starts a command in a private mount namespace where /etc/hosts and
  * /etc/resolv.conf are bind-mounted from per-run files pointing at that server. The proxy then
- * resolves through its ordinary system resolver (getaddrinfo), and no query leaves loopback.
+ * resolves through its ordinary resolver (which reads both files), and no query leaves loopback.
  *
  * Needs root (port 53, mount namespaces) and util-linux `unshare`; `FakeDns.available()` says
  * whether this machine has them, and the tests that need them are skipped when it does not.
@@ -55,6 +55,8 @@ export class FakeDns {
   readonly queries: DnsQuery[] = [];
   readonly #records = new Map<string, DnsRecord>();
   readonly #seen = new Map<string, number>();
+  /** Names under these suffixes are never answered (a black-holed authoritative server). */
+  readonly #silent = new Set<string>();
   /** Per-run files for the namespace: a hosts file and a resolv.conf naming this server. */
   readonly hostsFile: string;
   readonly resolvFile: string;
@@ -107,6 +109,11 @@ export class FakeDns {
     throw new Error(`cannot bind a loopback DNS server: ${String(last)}`);
   }
 
+  /** Never answer any name under `suffix` (the query is still logged). */
+  silence(suffix: string): void {
+    this.#silent.add(suffix.toLowerCase());
+  }
+
   set(name: string, r: DnsRecord): void {
     this.#records.set(name.toLowerCase(), r);
   }
@@ -122,6 +129,7 @@ export class FakeDns {
     const [name, end] = readName(q, 12);
     const type = q.readUInt16BE(end);
     this.queries.push({ name, type });
+    for (const s of this.#silent) if (name.endsWith(`.${s}`)) return null;
     const question = q.subarray(12, end + 4);
     const rec = this.#records.get(name);
     const key = `${name}/${type}`;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { Logger } from "../../src/log.ts";
 import type { Resolver } from "../../src/policy/decide.ts";
-import { systemResolver } from "../../src/policy/resolve.ts";
+import { systemResolver } from "../../src/runtime/resolver.ts";
 import { ProxyState } from "../../src/runtime/state.ts";
 import { ProxyServer } from "../../src/server.ts";
 

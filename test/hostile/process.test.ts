@@ -8,7 +8,10 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArgvProcess, cliCommand } from "../helpers/cli.ts";
+import { FakeDns } from "../helpers/isolated-dns.ts";
+import { RawOrigin } from "../helpers/origin.ts";
 import { rawRequest } from "../helpers/raw.ts";
+import { until } from "../helpers/until.ts";
 
 const EPHEMERAL = ['network_proxy.proxy_url="127.0.0.1:0"', 'network_proxy.socks_url="127.0.0.1:0"', 'network_proxy.admin_url="127.0.0.1:0"'];
 const TOKEN = "process-test-token-0123456789";
@@ -27,9 +30,9 @@ interface Running extends AsyncDisposable {
  */
 const ORDINARY = process.getuid?.() === 0 ? ["setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace", "--"] : [];
 
-async function startProxy(extra: string[], wrap: string[] = []): Promise<Running> {
+async function startProxy(extra: string[], prefix: string[] = [], wrap: (argv: string[]) => string[] = (a) => a): Promise<Running> {
   const args = [...EPHEMERAL, `network_proxy.admin_token="${TOKEN}"`, ...extra].flatMap((c) => ["-c", c]);
-  const proc = new ArgvProcess([...wrap, ...cliCommand(args)], { CODEX_HOME: mkdtempSync(join(tmpdir(), "cnp-proc-")) });
+  const proc = new ArgvProcess(wrap([...prefix, ...cliCommand(args)]), { CODEX_HOME: mkdtempSync(join(tmpdir(), "cnp-proc-")) });
   const http = Number((await proc.waitFor(/HTTP proxy listening addr=127\.0\.0\.1:(\d+)/))[1]);
   const socks = Number((await proc.waitFor(/SOCKS5 proxy listening addr=127\.0\.0\.1:(\d+)/))[1]);
   const admin = Number((await proc.waitFor(/admin API listening addr=127\.0\.0\.1:(\d+)/))[1]);
@@ -129,5 +132,39 @@ describe("memory", () => {
     const out = Bun.spawnSync([...ORDINARY, "python3", "-c", probe]).stdout.toString();
     expect(out).toContain("control read");
     expect(out).toMatch(/proxy denied:(maps|mem)/);
+  });
+});
+
+describe("name resolution", () => {
+  const DNS_OK = FakeDns.available();
+
+  test.skipIf(!DNS_OK)("names whose server never answers delay only themselves; over max_dns_lookups a lookup fails at once", async () => {
+    using origin = new RawOrigin((c) => c.socket.write("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nREACHED"));
+    const dns = await FakeDns.start();
+    try {
+      dns.silence("slow.test");
+      dns.set("fast.test", { a: ["127.0.0.1"] });
+      await using p = await startProxy(
+        ['network_proxy.policy.allowed_domains=["**.test", "127.0.0.1"]', "network_proxy.limits.dns_timeout_ms=1500", "network_proxy.limits.max_dns_lookups=4"],
+        [],
+        (argv) => dns.wrap(argv),
+      );
+      const get = (host: string) => rawRequest(p.http, `GET http://${host}:${origin.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
+      // Three names in flight that will never resolve (more than the resolver has threads).
+      const slow = [1, 2, 3].map((i) => get(`n${i}.slow.test`));
+      await until(() => dns.count("n3.slow.test") > 0, "the slow lookups to reach the server");
+      // Another name is not held up by them...
+      const fast = await get("fast.test");
+      expect(fast.status).toBe(200);
+      expect(fast.body.toString()).toBe("REACHED");
+      // ...and a fourth and fifth slow name: the fourth takes the last place, the fifth is refused at once.
+      const fourth = get("n4.slow.test");
+      await until(() => dns.count("n4.slow.test") > 0, "the fourth lookup to start");
+      expect(await get("n5.slow.test")).toMatchObject({ status: 503, headers: { "x-proxy-error": "dns-overloaded" } });
+      expect(dns.count("n5.slow.test")).toBe(0);
+      for (const r of await Promise.all([...slow, fourth])) expect(r).toMatchObject({ status: 504, headers: { "x-proxy-error": "dns-timeout" } });
+    } finally {
+      dns.close();
+    }
   });
 });

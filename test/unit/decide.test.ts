@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { evaluateTarget, judgeTarget, type Block, type DialAddr, type Decision, type Resolver, type SelfAddr } from "../../src/policy/decide.ts";
 import { methodBlock } from "../../src/policy/method.ts";
 import { compilePolicy } from "../../src/policy/rules.ts";
-import { systemResolver } from "../../src/policy/resolve.ts";
+import { systemResolver } from "../../src/runtime/resolver.ts";
 import { canonicalHost, parseAbsoluteUrl, parseAuthority, targetFromSocks, type Target } from "../../src/policy/target.ts";
 
 interface P {
