@@ -5,6 +5,7 @@
 import { startAdmin } from "./admin/server.ts";
 import { loadOrCreateToken, newToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
+import { selfAddrs } from "./policy/decide.ts";
 import { loadMitmMaterial, MitmLayer } from "./mitm/intercept.ts";
 import { ProxyEnv } from "./proxy/env.ts";
 import { HttpSession } from "./proxy/http/session.ts";
@@ -92,7 +93,7 @@ export class ProxyServer {
       if (this.state.mode === "limited") this.log.warn('SOCKS5 is blocked in limited mode (it cannot show a method); set mode = "full" to allow SOCKS5');
     }
     this.services.push(startAdmin(this.state, this.log, listeners.admin, { token: () => this.adminToken() }));
-    this.state.self = this.services.map((s) => s.address);
+    this.state.self = selfAddrs(this.services.map((s) => s.address));
     this.state.bound = {
       http: this.address("HTTP proxy"),
       socks: listeners.socks ? this.address("SOCKS5 proxy") : null,

@@ -5,7 +5,7 @@
 import type { CliOptions } from "../cli.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import { hostAddresses } from "../runtime/interfaces.ts";
-import { evaluateTarget, explainAllow, judgeTarget, type Decision, type DialAddr } from "../policy/decide.ts";
+import { evaluateTarget, explainAllow, judgeTarget, selfAddrs, type Decision, type DialAddr } from "../policy/decide.ts";
 import { REASONS } from "../policy/reasons.ts";
 import { systemResolver } from "../runtime/resolver.ts";
 import { formatTarget, parseAbsoluteUrl, parseAuthority, TargetError, type Target } from "../policy/target.ts";
@@ -42,7 +42,7 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
   const head = `${arg} -> ${formatTarget(target)} (${target.kind})`;
   // The proxy refuses its own listeners; judge them at the addresses the config gives them.
   const { http, socks, admin } = c.listeners;
-  const ctx = { self: socks ? [http, socks, admin] : [http, admin], localAddrs: hostAddresses() };
+  const ctx = { self: selfAddrs(socks ? [http, socks, admin] : [http, admin]), localAddrs: hostAddresses() };
   let d: Decision;
   if (noDns) {
     const first = judgeTarget(c.policy, target, ctx);

@@ -55,7 +55,10 @@ function parsePort(s: string): number | undefined {
 export function resolveListenHost(host: string): { host: string; substituted: boolean } {
   if (host.toLowerCase() === "localhost") return { host: "127.0.0.1", substituted: false };
   if (ipaddr.isValid(host) && (host.includes(":") || ipaddr.IPv4.isValidFourPartDecimal(host))) {
-    return { host: ipaddr.parse(host).toString(), substituted: false };
+    const a = ipaddr.parse(host);
+    // An IPv4-mapped address is that IPv4 address: bind and compare it as such.
+    if (a.kind() === "ipv6" && (a as ipaddr.IPv6).isIPv4MappedAddress()) return { host: (a as ipaddr.IPv6).toIPv4Address().toString(), substituted: false };
+    return { host: a.toString(), substituted: false };
   }
   return { host: "127.0.0.1", substituted: true };
 }

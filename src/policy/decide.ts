@@ -15,7 +15,7 @@
  *
  * `judgeTarget` and `judgeAddresses` are pure; `evaluateTarget` adds the DNS lookup.
  */
-import { classifyIp, embeddedIpv4 } from "./ip.ts";
+import { canonicalIp, classifyIp, embeddedIpv4 } from "./ip.ts";
 import type { BlockReason } from "./reasons.ts";
 import type { CompiledPolicy, Rule } from "./rules.ts";
 import { formatTarget, type Target } from "./target.ts";
@@ -29,6 +29,14 @@ export interface DialAddr {
 export interface SelfAddr {
   readonly host: string;
   readonly port: number;
+}
+
+/**
+ * Our listeners' addresses in the canonical form targets have (an IPv4-mapped bind such as
+ * [::ffff:0.0.0.0] is 0.0.0.0), so that comparing them with a target's addresses is exact.
+ */
+export function selfAddrs(bound: readonly { host: string; port: number }[]): SelfAddr[] {
+  return bound.map((b) => ({ host: canonicalIp(b.host)?.host ?? b.host, port: b.port }));
 }
 
 export interface DecideContext {
@@ -198,7 +206,7 @@ export function judgeAddresses(
       }
     }
     if (isOwnListener(a, t.port, ctx)) {
-      return block("own_listener", t, null, `${a.host}:${t.port} is one of this proxy's own listeners`);
+      return block("own_listener", t, null, `${formatTarget({ kind: a.kind, host: a.host, port: t.port })} is one of this proxy's own listeners`);
     }
   }
   return { verdict: "allow", target: t, rule, addresses: addrs };

@@ -71,7 +71,7 @@ async function start(extra: string[], wrap: (argv: string[]) => string[] = (a) =
   const proc = new ArgvProcess(wrap(cliCommand(args)), { CODEX_HOME: home });
   const http = Number((await proc.waitFor(/HTTP proxy listening addr=127\.0\.0\.1:(\d+)/))[1]);
   const socks = Number((await proc.waitFor(/SOCKS5 proxy listening addr=127\.0\.0\.1:(\d+)/))[1]);
-  const admin = Number((await proc.waitFor(/admin API listening addr=127\.0\.0\.1:(\d+)/))[1]);
+  const admin = Number((await proc.waitFor(/admin API listening addr=(?:127\.0\.0\.1|0\.0\.0\.0):(\d+)/))[1]);
   const r: Running = { proc, home, http, socks, admin, [Symbol.asyncDispose]: () => proc[Symbol.asyncDispose]() };
   running.push(r);
   return r;
@@ -552,6 +552,16 @@ describe("C. DNS and destination", () => {
       ["[::ffff:127.0.0.1]", p.admin, [...HTTP_ENTRIES, "socks5-ipv6"]],
     ];
     for (const [spelling, port, entries] of cases) await expectBlocked(p, spelling, entries, "own_listener", canon(spelling), port);
+  });
+  test("C29 an admin listener bound by an IPv4-mapped spelling ([::ffff:0.0.0.0]) is still the proxy's own", async () => {
+    await using p = await start([
+      'network_proxy.policy.allowed_domains=["*", "127.0.0.1", "localhost"]',
+      "network_proxy.policy.allow_local_binding=true",
+      'network_proxy.admin_url="http://[::ffff:0.0.0.0]:0"',
+      "network_proxy.dangerously_allow_non_loopback_admin=true",
+    ]);
+    await expectBlocked(p, "127.0.0.1", [...NAME_ENTRIES, "socks5-ipv4"], "own_listener", "127.0.0.1", p.admin);
+    await expectBlocked(p, "localhost", NAME_ENTRIES, "own_listener", "localhost", p.admin);
   });
   const own = ownAddresses();
   test.skipIf(own.length === 0)(`C30 the host's own interface addresses are local (${own.map((a) => a.address).join(", ") || "none here"})`, async () => {

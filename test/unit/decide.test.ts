@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { evaluateTarget, judgeTarget, type Block, type DialAddr, type Decision, type Resolver, type SelfAddr } from "../../src/policy/decide.ts";
+import { listenAddress } from "../../src/config/addr.ts";
+import { evaluateTarget, judgeTarget, selfAddrs, type Block, type DialAddr, type Decision, type Resolver, type SelfAddr } from "../../src/policy/decide.ts";
 import { methodBlock } from "../../src/policy/method.ts";
 import { compilePolicy } from "../../src/policy/rules.ts";
 import { systemResolver } from "../../src/runtime/resolver.ts";
@@ -310,4 +311,22 @@ describe("method policy (limited mode, hardened)", () => {
     expect(methodBlock("limited", req("GET", { overrides: ["get"] }))).toBeNull();
     expect(methodBlock("limited", req("OPTIONS", { hasBody: true }))).toContain("body");
   });
+});
+
+describe("own listeners bound by an IPv4-mapped spelling", () => {
+  test("[::ffff:0.0.0.0] and [::ffff:127.0.0.1] listeners are the IPv4 addresses they spell", async () => {
+    const p = policy({ allow: ["*"], local: true });
+    for (const bind of ["::ffff:0.0.0.0", "::ffff:0:0", "::ffff:127.0.0.1"]) {
+      const self = selfAddrs([{ host: bind, port: 8080 }]);
+      const d = await evaluateTarget(p, target("127.0.0.1", 8080), { self, resolve: fakeDns({}).resolve, dnsTimeoutMs: 50 });
+      expect(outcome(d)).toBe("own_listener");
+    }
+    expect(listenAddress({ name: "admin API", url: "http://[::ffff:0.0.0.0]:8080", key: "k", defaultPort: 8080, allowNonLoopback: true, flagName: "f" }, false).addr.host).toBe("0.0.0.0");
+    expect(listenAddress({ name: "admin API", url: "http://[::ffff:127.0.0.1]:8080", key: "k", defaultPort: 8080, allowNonLoopback: false, flagName: "f" }, false)).toMatchObject({ addr: { host: "127.0.0.1" }, warnings: [] });
+  });
+});
+
+test("the own-listener explanation brackets IPv6 addresses", async () => {
+  const d = await evaluateTarget(policy({ allow: ["*"], local: true }), target("[::1]", 8080), { self: [{ host: "::", port: 8080 }], resolve: fakeDns({}).resolve, dnsTimeoutMs: 50 });
+  expect(d).toMatchObject({ verdict: "block", reason: "own_listener", explain: "[::1]:8080 is one of this proxy's own listeners" });
 });
