@@ -195,7 +195,7 @@ export function judgeAddresses(
     if (d) return block("denied", t, d, `${t.host} resolved to ${a.host}, which denied_domains entry ${q(d.raw)} matches`);
     if (!p.allowLocalBinding && !localUnlocked) {
       const why = localWhy(a.kind, a.host, ctx);
-      if (why !== null && !p.allow.matchIp(a.kind, a.host, t.port)) {
+      if (why !== null && !p.allow.matchIp(a.kind, a.host, t.port, true)) {
         return block(
           "not_allowed_local",
           t,

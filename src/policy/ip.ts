@@ -51,6 +51,7 @@ function v4(cidr: string, name: string): V4Block {
 const V4_NON_PUBLIC: readonly V4Block[] = [
   v4("0.0.0.0/8", "this network"),
   v4("10.0.0.0/8", "private"),
+  v4("168.63.129.16/32", "cloud metadata (Azure WireServer)"),
   v4("100.64.0.0/10", "shared address space (CGNAT)"),
   v4("127.0.0.0/8", "loopback"),
   v4("169.254.0.0/16", "link-local"),
@@ -96,22 +97,46 @@ interface V6Block {
   readonly why: string;
   /** For blocks that embed an IPv4 address: extract it (and judge that instead). */
   readonly embedded?: (p: Parts) => number[];
+  /** Never public, whatever it embeds (the embedded addresses still count for the denylist). */
+  readonly local?: true;
 }
 
-function v6(cidr: string, name: string, embedded?: (p: Parts) => number[]): V6Block {
+function v6(cidr: string, name: string, embedded?: (p: Parts) => number[], local?: true): V6Block {
   const [ip, bits] = ipaddr.parseCIDR(cidr) as [ipaddr.IPv6, number];
-  return { base: ip.parts, bits, why: `${name} (${cidr})`, ...(embedded ? { embedded } : {}) };
+  return { base: ip.parts, bits, why: `${name} (${cidr})`, ...(embedded ? { embedded } : {}), ...(local ? { local } : {}) };
 }
 
-const u32 = (hi: number, lo: number) => hi * 65536 + lo;
+const u32 = (hi: number, lo: number) => (hi * 65536 + lo) >>> 0;
+
+/**
+ * Where a translator with a prefix inside 64:ff9b:1::/48 puts the IPv4 address (RFC 6052 section
+ * 2.2): the prefix length in use there is local knowledge, so every length from /48 up is a
+ * candidate (bits 64-71 are always skipped).
+ */
+function localNat64Candidates(p: Parts): number[] {
+  const b = (i: number, hi: boolean) => (hi ? p[i]! >>> 8 : p[i]! & 0xff);
+  const bytes = (...x: number[]) => ((x[0]! << 24) | (x[1]! << 16) | (x[2]! << 8) | x[3]!) >>> 0;
+  return [
+    bytes(b(3, true), b(3, false), b(4, false), b(5, true)), // /48
+    bytes(b(3, false), b(4, false), b(5, true), b(5, false)), // /56
+    bytes(b(4, false), b(5, true), b(5, false), b(6, true)), // /64
+    u32(p[6]!, p[7]!), // /96
+  ];
+}
+
+/** ISATAP interface identifier (RFC 5214): 0000:5efe or 0200:5efe (u/g bits), then the IPv4 address. */
+function isatapV4(p: Parts): number | null {
+  return (p[4]! & 0xfcff) === 0 && p[5] === 0x5efe ? u32(p[6]!, p[7]!) : null;
+}
 
 const V6_NON_PUBLIC: readonly V6Block[] = [
   v6("::/128", "unspecified"),
   v6("::1/128", "loopback"),
   v6("::ffff:0:0/96", "IPv4-mapped", (p) => [u32(p[6]!, p[7]!)]),
+  v6("::ffff:0:0:0/96", "IPv4-translated (SIIT)", (p) => [u32(p[6]!, p[7]!)]),
   v6("::/96", "IPv4-compatible", (p) => [u32(p[6]!, p[7]!)]),
   v6("64:ff9b::/96", "NAT64", (p) => [u32(p[6]!, p[7]!)]),
-  v6("64:ff9b:1::/48", "local-use NAT64"),
+  v6("64:ff9b:1::/48", "local-use NAT64", localNat64Candidates, true),
   v6("100::/64", "discard-only"),
   // Teredo: server IPv4 in bits 32-63, client IPv4 (inverted) in the last 32 bits.
   v6("2001::/32", "Teredo", (p) => [u32(p[2]!, p[3]!), ~u32(p[6]!, p[7]!) >>> 0]),
@@ -132,15 +157,22 @@ const V6_NON_PUBLIC: readonly V6Block[] = [
  * network [64:ff9b::808:808] *is* 8.8.8.8.
  */
 export function embeddedIpv4(host: string): string[] {
-  const p = ipaddr.IPv6.parse(host).parts;
+  return embeddedInts(ipaddr.IPv6.parse(host).parts).map(intToIpv4);
+}
+
+function embeddedInts(p: Parts): number[] {
+  const out: number[] = [];
   for (const b of V6_NON_PUBLIC) {
     if (b.embedded && v6InBlock(p, b.base, b.bits)) {
       // :: and ::1 are in the IPv4-compatible block but are not IPv4 addresses.
-      if (b.bits === 96 && p[6] === 0 && p[7]! <= 1 && p.slice(0, 6).every((x) => x === 0)) return [];
-      return b.embedded(p).map(intToIpv4);
+      if (b.bits === 96 && p[6] === 0 && p[7]! <= 1 && p.slice(0, 6).every((x) => x === 0)) break;
+      out.push(...b.embedded(p));
+      break;
     }
   }
-  return [];
+  const isatap = isatapV4(p);
+  if (isatap !== null) out.push(isatap);
+  return out;
 }
 
 const GLOBAL_UNICAST = ipaddr.parseCIDR("2000::/3") as [ipaddr.IPv6, number];
@@ -150,9 +182,16 @@ export function classifyIpv6(s: string): IpVerdict {
 }
 
 export function classifyIpv6Parts(p: Parts): IpVerdict {
+  const isatap = isatapV4(p);
+  if (isatap !== null) {
+    // The IPv4 address of an ISATAP tunnel endpoint is where the packets go in the end.
+    const inner = intToIpv4(isatap);
+    const verdict = classifyIpv4(inner);
+    if (!verdict.public) return { public: false, why: `an ISATAP address embedding ${inner}: ${verdict.why}` };
+  }
   for (const b of V6_NON_PUBLIC) {
     if (!v6InBlock(p, b.base, b.bits)) continue;
-    if (!b.embedded) return { public: false, why: b.why };
+    if (!b.embedded || b.local) return { public: false, why: b.why };
     for (const n of b.embedded(p)) {
       const inner = intToIpv4(n);
       const verdict = classifyIpv4(inner);
@@ -164,6 +203,23 @@ export function classifyIpv6Parts(p: Parts): IpVerdict {
     return { public: false, why: "outside IPv6 global unicast space (2000::/3)" };
   }
   return { public: true, why: "public IPv6" };
+}
+
+/**
+ * Does the CIDR block lie wholly inside one special-purpose (non-public) block that it can
+ * stand for? Only such blocks unlock local targets when allowlisted: `10.0.0.0/8` or
+ * `fd00::/8` do, while `0.0.0.0/0`, `10.0.0.0/7` (private and public together) or a block of
+ * addresses that embed IPv4 (NAT64, 6to4, Teredo: local only by what they embed) do not.
+ */
+export function cidrInsideSpecialBlock(kind: "ipv4" | "ipv6", host: string, bits: number): boolean {
+  if (kind === "ipv4") {
+    const n = ipv4ToInt(host);
+    return V4_NON_PUBLIC.some((b) => bits >= b.bits && v4InBlock(n, b.base, b.bits));
+  }
+  const p = ipaddr.IPv6.parse(host).parts;
+  // The most specific block holding it decides (the table lists nested blocks first).
+  const b = V6_NON_PUBLIC.find((x) => bits >= x.bits && v6InBlock(p, x.base, x.bits));
+  return b !== undefined && b.embedded === undefined;
 }
 
 export function classifyIp(kind: "ipv4" | "ipv6", host: string): IpVerdict {

@@ -22,7 +22,7 @@
  */
 import ipaddr from "ipaddr.js";
 import type { PolicyConfig, Problem } from "../config/schema.ts";
-import { embeddedIpv4, intToIpv4, ipv4ToInt, v6InBlock } from "./ip.ts";
+import { cidrInsideSpecialBlock, embeddedIpv4, intToIpv4, ipv4ToInt, v6InBlock } from "./ip.ts";
 import { globMatches, NameIndex, type LabelGlob, type Lead } from "./name-index.ts";
 import { canonicalHost, parsePort, TargetError, type Target } from "./target.ts";
 
@@ -36,7 +36,10 @@ export interface Rule {
   readonly form: RuleForm;
   /** Only this port, or any port. */
   readonly port: number | null;
-  /** An exact name, IP literal or CIDR: may unlock a local/private target when allowlisted. */
+  /**
+   * May unlock a local/private target when allowlisted: an exact name, an IP literal, or a CIDR
+   * block that lies inside one special-purpose block (see cidrInsideSpecialBlock).
+   */
   readonly explicit: boolean;
 }
 
@@ -71,7 +74,7 @@ export class RuleSet {
       const r = firstForPort(this.any, t.port);
       if (r) return r;
     }
-    return t.kind === "domain" ? this.matchName(t.host, t.port, explicitOnly) : this.matchIp(t.kind, t.host, t.port);
+    return t.kind === "domain" ? this.matchName(t.host, t.port, explicitOnly) : this.matchIp(t.kind, t.host, t.port, explicitOnly);
   }
 
   /**
@@ -106,7 +109,7 @@ export class RuleSet {
    * IPv6 address is the IPv4 address it carries (issue 3: "judged as the embedded IPv4"), so it
    * also matches that address's IPv4 rules, in both lists.
    */
-  matchIp(kind: "ipv4" | "ipv6", host: string, port: number): Rule | null {
+  matchIp(kind: "ipv4" | "ipv6", host: string, port: number, explicitOnly = false): Rule | null {
     const exact = this.ips.get(host);
     if (exact) {
       const r = firstForPort(exact, port);
@@ -118,7 +121,7 @@ export class RuleSet {
       for (const [bits, byNet] of this.v4cidrs) {
         const hit = byNet.get(maskV4(n, bits));
         if (hit) {
-          const r = firstCidrForPort(hit, port);
+          const r = firstCidrForPort(hit, port, explicitOnly);
           if (r) return r;
         }
       }
@@ -129,12 +132,12 @@ export class RuleSet {
     for (const [bits, byNet] of this.v6cidrs) {
       const hit = byNet.get(maskV6Key(parts, bits));
       if (hit) {
-        const r = firstCidrForPort(hit, port);
+        const r = firstCidrForPort(hit, port, explicitOnly);
         if (r) return r;
       }
     }
     const v4 = mappedOrCompatibleV4(parts);
-    return v4 === null ? null : this.matchIp("ipv4", v4, port);
+    return v4 === null ? null : this.matchIp("ipv4", v4, port, explicitOnly);
   }
 
   add(p: ParsedPattern): void {
@@ -187,8 +190,8 @@ function firstForPort(rules: readonly Rule[], port: number): Rule | null {
   return null;
 }
 
-function firstCidrForPort(rules: readonly CidrRule[], port: number): Rule | null {
-  for (const c of rules) if (c.rule.port === null || c.rule.port === port) return c.rule;
+function firstCidrForPort(rules: readonly CidrRule[], port: number, explicitOnly: boolean): Rule | null {
+  for (const c of rules) if ((c.rule.port === null || c.rule.port === port) && (c.rule.explicit || !explicitOnly)) return c.rule;
   return null;
 }
 
@@ -260,7 +263,7 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
   if (!bracketed && (host.includes("[") || host.includes("]"))) throw new PatternError("brackets are only for IPv6 literals, e.g. [::1] or [::1]:8080");
 
   const v4glob = ipv4Glob(host);
-  if (v4glob) return { kind: "cidr", family: "ipv4", host: v4glob.host, bits: v4glob.bits, rule: rule("cidr", true) };
+  if (v4glob) return { kind: "cidr", family: "ipv4", host: v4glob.host, bits: v4glob.bits, rule: rule("cidr", cidrInsideSpecialBlock("ipv4", v4glob.host, v4glob.bits)) };
 
   let lead: Lead = "none";
   let rest = host;
@@ -388,7 +391,8 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
   if (addr.startsWith("[") && addr.endsWith("]")) addr = addr.slice(1, -1);
   if (!/^\d{1,3}$/.test(bitsText)) throw new PatternError(`invalid prefix length ${JSON.stringify(bitsText)} (ports cannot be combined with CIDR blocks)`);
   const bits = Number(bitsText);
-  const rule: Rule = Object.freeze({ list, raw, form: "cidr" as const, port: null, explicit: true });
+  const rule = (family: "ipv4" | "ipv6", host: string): Rule =>
+    Object.freeze({ list, raw, form: "cidr" as const, port: null, explicit: cidrInsideSpecialBlock(family, host, bits) });
   if (!addr.includes(":")) {
     if (!ipaddr.IPv4.isValidFourPartDecimal(addr)) throw new PatternError(`${JSON.stringify(addr)} is not a dotted-quad IPv4 address`);
     if (bits > 32) throw new PatternError(`prefix length ${bits} is more than 32`);
@@ -396,7 +400,7 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
     const n = ipv4ToInt(host);
     const net = bits === 0 ? 0 : ((n >>> (32 - bits)) << (32 - bits)) >>> 0;
     if (net !== n) throw new PatternError(`${s} has host bits set; did you mean ${intToIpv4(net)}/${bits}?`);
-    return { kind: "cidr", family: "ipv4", host, bits, rule };
+    return { kind: "cidr", family: "ipv4", host, bits, rule: rule("ipv4", host) };
   }
   if (addr.includes("%")) throw new PatternError("IPv6 zone ids are not supported");
   if (!ipaddr.IPv6.isValid(addr)) throw new PatternError(`${JSON.stringify(addr)} is not a valid IPv6 address`);
@@ -405,10 +409,13 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
   const network = ipaddr.IPv6.networkAddressFromCIDR(`${a.toString()}/${bits}`);
   if (network.toString() !== a.toString()) throw new PatternError(`${s} has host bits set; did you mean ${network.toString()}/${bits}?`);
   const mapped = ipaddr.parseCIDR("::ffff:0:0/96") as [ipaddr.IPv6, number];
-  if (v6InBlock(a.parts, mapped[0].parts, 96) || (bits < 96 && v6InBlock(mapped[0].parts, a.parts, bits))) {
+  if (v6InBlock(a.parts, mapped[0].parts, 96)) {
     throw new PatternError(`${s} covers IPv4-mapped addresses, which are judged as IPv4; write the IPv4 block instead (e.g. 10.0.0.0/8)`);
   }
-  return { kind: "cidr", family: "ipv6", host: a.toString(), bits, rule };
+  if (bits < 96 && v6InBlock(mapped[0].parts, a.parts, bits)) {
+    throw new PatternError(`${s} covers IPv4-mapped addresses, which are judged as IPv4; write IPv4 blocks for those, and 2000::/3 for every public IPv6 address`);
+  }
+  return { kind: "cidr", family: "ipv6", host: a.toString(), bits, rule: rule("ipv6", a.toString()) };
 }
 
 export interface CompiledPolicy {
@@ -445,6 +452,9 @@ export function broadAllowWarning(p: ParsedPattern): string | null {
   const port = p.rule.port === null ? "" : ` on port ${p.rule.port}`;
   if (p.kind === "any") {
     return `allows every public host${port} (only local and private addresses stay blocked); list the domains the agent needs instead, e.g. **.example.com`;
+  }
+  if (p.kind === "cidr" && p.bits < (p.family === "ipv4" ? 8 : 32)) {
+    return `allows every public address in a block wider than /${p.family === "ipv4" ? 8 : 32} (it does not unlock local and private addresses: only a block inside one private or special range does); list the addresses the agent needs instead`;
   }
   if (p.kind !== "name") return null;
   const wildcard = p.lead !== "none" || p.labels.some((l) => typeof l !== "string");

@@ -147,9 +147,41 @@ export function asCidr(p: PatternSpec): PatternSpec {
   return g !== null && g !== "invalid" ? { form: "cidr", kind: "ipv4", net: g.net, bits: g.bits } : p;
 }
 
+/**
+ * Every IANA special-purpose block (and the cloud metadata address the proxy adds), with whether
+ * its addresses embed an IPv4 address that decides what they reach.
+ */
+const SPECIAL_V4: ReadonlyArray<[string, number]> = [
+  ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["168.63.129.16", 32], ["169.254.0.0", 16],
+  ["172.16.0.0", 12], ["192.0.0.0", 24], ["192.0.2.0", 24], ["192.88.99.0", 24], ["192.168.0.0", 16], ["198.18.0.0", 15],
+  ["198.51.100.0", 24], ["203.0.113.0", 24], ["224.0.0.0", 4], ["240.0.0.0", 4], ["255.255.255.255", 32],
+];
+const SPECIAL_V6: ReadonlyArray<[string, number, boolean]> = [
+  ["::", 128, false], ["::1", 128, false], ["::ffff:0:0", 96, true], ["::ffff:0:0:0", 96, true], ["::", 96, true],
+  ["64:ff9b::", 96, true], ["64:ff9b:1::", 48, true], ["100::", 64, false], ["2001::", 32, true], ["2001::", 23, false],
+  ["2001:db8::", 32, false], ["2002::", 16, true], ["3fff::", 20, false], ["5f00::", 16, false], ["fc00::", 7, false],
+  ["fe80::", 10, false], ["fec0::", 10, false], ["ff00::", 8, false],
+];
+
+/**
+ * Does an allowlisted CIDR unlock the local addresses in it? Only when it lies wholly inside a
+ * special-purpose block, and the most specific such block is not one whose addresses embed IPv4.
+ */
+export function refCidrUnlocks(kind: "ipv4" | "ipv6", net: string, bits: number): boolean {
+  if (kind === "ipv4") {
+    const a = ipaddr.IPv4.parse(net);
+    return SPECIAL_V4.some(([n, b]) => bits >= b && a.match(ipaddr.IPv4.parse(n), b));
+  }
+  const a = ipaddr.IPv6.parse(net);
+  const holding = SPECIAL_V6.filter(([n, b]) => bits >= b && a.match(ipaddr.IPv6.parse(n), b)).sort((x, y) => y[1] - x[1]);
+  return holding.length > 0 && !holding[0]![2];
+}
+
 /** Can an allowlist entry of this form unlock a local target by itself? */
 export function isExplicit(p: PatternSpec): boolean {
-  return p.form === "ip" || p.form === "cidr" || (p.form === "name" && p.lead === "") || asCidr(p).form === "cidr";
+  const c = asCidr(p);
+  if (c.form === "cidr") return refCidrUnlocks(c.kind, c.net, c.bits);
+  return p.form === "ip" || (p.form === "name" && p.lead === "");
 }
 
 /** The IPv4 address an IPv4-mapped or IPv4-compatible (not :: or ::1) address is, or null. */

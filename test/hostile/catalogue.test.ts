@@ -356,6 +356,10 @@ describe("A. address spellings reach nothing, through every entry point", () => 
     ["A9 NAT64 loopback", "[64:ff9b::7f00:1]"],
     ["A9 NAT64 metadata", "[64:ff9b::a9fe:a9fe]"],
     ["A9 local-use NAT64", "[64:ff9b:1::808:808]"],
+    ["A9 local-use NAT64, /48 layout", "[64:ff9b:1:7f00:0:100::]"],
+    ["A7 SIIT (IPv4-translated) loopback", "[::ffff:0:7f00:1]"],
+    ["A10 ISATAP (global prefix) embedding loopback", "[2600::5efe:7f00:1]"],
+    ["A10 ISATAP (u bit) embedding a private address", "[2600::200:5efe:a00:1]"],
     ["A10 6to4 loopback", "[2002:7f00:1::]"],
     ["A10 6to4 metadata", "[2002:a9fe:a9fe::]"],
     ["A10 Teredo (client 127.0.0.1)", "[2001:0:4136:e378:8000:63bf:80ff:fffe]"],
@@ -577,6 +581,7 @@ describe("C. DNS and destination", () => {
   test.each([
     ["C31 AWS/GCP metadata", "169.254.169.254"],
     ["C31 Alibaba metadata", "100.100.100.200"],
+    ["C31 Azure WireServer", "168.63.129.16"],
     ["C31 AWS IPv6 metadata", "[fd00:ec2::254]"],
     ["C32 CGNAT", "100.64.0.1"],
     ["C32 CGNAT top", "100.127.255.254"],
@@ -602,10 +607,32 @@ describe("C. DNS and destination", () => {
     const r = await exchange(p, `CONNECT does-not-resolve.invalid:${P} HTTP/1.1\r\n\r\n`);
     expect(r).toEqual({ status: 502, error: "dns-failed", events: [], reached: 0 });
   });
+  test("C36 a denied IPv4 address is denied in every IPv6 spelling that embeds it (SIIT, NAT64, local-use NAT64, 6to4, ISATAP)", async () => {
+    await using p = await start(['network_proxy.policy.allowed_domains=["*"]', 'network_proxy.policy.denied_domains=["8.8.8.8"]', "network_proxy.policy.allow_local_binding=true"]);
+    for (const spelling of ["[::ffff:0:808:808]", "[64:ff9b::808:808]", "[64:ff9b:1::808:808]", "[64:ff9b:1:808:8:800::]", "[2002:808:808::1]", "[2600::5efe:808:808]", "[2600::200:5efe:808:808]"]) {
+      await expectBlocked(p, spelling, [...HTTP_ENTRIES, "socks5-ipv6"], "denied");
+    }
+  });
+  test("C36 a wide allowlist CIDR (0.0.0.0/0, 2000::/3, 10.0.0.0/7) allows public addresses but unlocks no local one; one inside a private range does", async () => {
+    await using p = await start(['network_proxy.policy.allowed_domains=["0.0.0.0/0", "2000::/3", "10.0.0.0/7"]']);
+    expect(p.proc.stderr).toMatch(/allowed_domains\[0\]: "0\.0\.0\.0\/0": allows every public address in a block wider than \/8/);
+    expect(p.proc.stderr).toMatch(/allowed_domains\[1\]: "2000::\/3": allows every public address in a block wider than \/32/);
+    for (const spelling of ["127.0.0.1", "10.0.0.1", "169.254.169.254", "168.63.129.16"]) {
+      await expectBlocked(p, spelling, [...HTTP_ENTRIES, "socks5-ipv4"], "not_allowed_local");
+    }
+    await expectBlocked(p, "[::1]", [...HTTP_ENTRIES, "socks5-ipv6"], "not_allowed_local");
+    await expectBlocked(p, "[fe80::1]", [...HTTP_ENTRIES, "socks5-ipv6"], "not_allowed_local");
+    // A block inside the loopback range unlocks it.
+    await using inside = await start(['network_proxy.policy.allowed_domains=["0.0.0.0/0", "127.0.0.0/8"]']);
+    for (const e of [...HTTP_ENTRIES, "socks5-ipv4"] as Entry[]) expect((await through(inside, e, "127.0.0.1")).reached).toBe("REACHED");
+  });
   test("C36 an IPv4-mapped CIDR in the config is refused instead of meaning 0.0.0.0/0", async () => {
     const c = new CliProcess(["check", "-c", 'network_proxy.policy.allowed_domains=["::ffff:0:0/96"]'], { CODEX_HOME: mkdtempSync(join(tmpdir(), "cnp-cat-")) });
     expect(await c.proc.exited).toBe(1);
     expect(c.stderr).toContain("covers IPv4-mapped addresses");
+    const all = new CliProcess(["check", "-c", 'network_proxy.policy.allowed_domains=["::/0"]'], { CODEX_HOME: mkdtempSync(join(tmpdir(), "cnp-cat-")) });
+    expect(await all.proc.exited).toBe(1);
+    expect(all.stderr).toContain('"::/0": ::/0 covers IPv4-mapped addresses, which are judged as IPv4; write IPv4 blocks for those, and 2000::/3 for every public IPv6 address');
   });
 });
 

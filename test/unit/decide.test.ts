@@ -187,7 +187,9 @@ describe("this host's own interface addresses are local targets, even public one
   });
   test("unlocked by an explicit allowlist entry or allow_local_binding", async () => {
     expect(outcome(await evaluateTarget(policy({ allow: ["8.8.4.4"] }), target("8.8.4.4", 5173), deps({})))).toBe("allow");
-    expect(outcome(await evaluateTarget(policy({ allow: ["dev.example", "8.8.4.0/24"] }), target("dev.example", 5173), deps({ "dev.example": ["8.8.4.4"] })))).toBe("allow");
+    expect(outcome(await evaluateTarget(policy({ allow: ["dev.example", "8.8.4.4"] }), target("dev.example", 5173), deps({ "dev.example": ["8.8.4.4"] })))).toBe("allow");
+    // A public block that happens to hold this host's address does not unlock it: only the address itself does.
+    expect(outcome(await evaluateTarget(policy({ allow: ["dev.example", "8.8.4.0/24"] }), target("dev.example", 5173), deps({ "dev.example": ["8.8.4.4"] })))).toBe("not_allowed_local");
     expect(outcome(await evaluateTarget(policy({ allow: ["*"], local: true }), target("8.8.4.4", 5173), deps({})))).toBe("allow");
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { canonicalIp, classifyIpv4, classifyIpv6 } from "../../src/policy/ip.ts";
+import { canonicalIp, cidrInsideSpecialBlock, classifyIpv4, classifyIpv6, embeddedIpv4 } from "../../src/policy/ip.ts";
 
 /** [first non-public, last non-public] of each block, and the public neighbours on each side. */
 const V4_BLOCKS: Array<[string, string, string | null, string | null]> = [
@@ -102,5 +102,57 @@ describe("canonicalIp (addresses from resolvers and sockets)", () => {
     ["127.1", null],
   ] as const)("%s", (input, out) => {
     expect(canonicalIp(input)).toEqual(out as never);
+  });
+});
+
+describe("more IPv6 spellings of an IPv4 address", () => {
+  test.each([
+    ["SIIT (IPv4-translated)", "::ffff:0:808:808", ["8.8.8.8"]],
+    ["local-use NAT64, /96 layout", "64:ff9b:1::808:808", ["8.8.8.8"]],
+    ["local-use NAT64, /48 layout", "64:ff9b:1:808:8:800::", ["8.8.8.8"]],
+    ["local-use NAT64, /56 layout", "64:ff9b:1:8:8:808::", ["8.8.8.8"]],
+    ["local-use NAT64, /64 layout", "64:ff9b:1:0:8:808:800:0", ["8.8.8.8"]],
+    ["ISATAP", "2600::5efe:808:808", ["8.8.8.8"]],
+    ["ISATAP, u bit set", "2600::200:5efe:808:808", ["8.8.8.8"]],
+    ["6to4 with an ISATAP interface id", "2002:a00:1::5efe:808:808", ["10.0.0.1", "8.8.8.8"]],
+  ])("%s: %s embeds %j (the denylist's IPv4 entries apply)", (_name, v6, want) => {
+    const got = embeddedIpv4(v6);
+    for (const w of want) expect(got).toContain(w);
+  });
+
+  test("judged by what they embed for the local check; local-use NAT64 is never public", () => {
+    expect(classifyIpv6("::ffff:0:7f00:1").public).toBe(false);
+    expect(classifyIpv6("::ffff:0:808:808").public).toBe(true);
+    expect(classifyIpv6("2600::5efe:7f00:1")).toMatchObject({ public: false, why: expect.stringContaining("ISATAP") });
+    expect(classifyIpv6("2600::200:5efe:a00:1").public).toBe(false);
+    expect(classifyIpv6("2600::5efe:808:808").public).toBe(true);
+    expect(classifyIpv6("64:ff9b:1::808:808").public).toBe(false);
+    expect(classifyIpv4("168.63.129.16")).toMatchObject({ public: false, why: expect.stringContaining("metadata") });
+    expect(classifyIpv4("168.63.129.15").public).toBe(true);
+  });
+});
+
+describe("which allowlisted CIDR blocks unlock local addresses", () => {
+  test.each([
+    ["10.0.0.0", 8, true],
+    ["10.1.0.0", 16, true],
+    ["127.0.0.0", 8, true],
+    ["169.254.169.254", 32, true],
+    ["168.63.129.16", 32, true],
+    ["10.0.0.0", 7, false],
+    ["0.0.0.0", 0, false],
+    ["0.0.0.0", 1, false],
+    ["8.8.4.0", 24, false],
+    ["fc00::", 7, true],
+    ["fd00::", 8, true],
+    ["::1", 128, true],
+    ["fe80::", 10, true],
+    ["2000::", 3, false],
+    ["64:ff9b::", 96, false],
+    ["2002::", 16, false],
+    ["2001::", 32, false],
+    ["2001:db8::", 32, true],
+  ] as const)("%s/%d: %p", (host, bits, want) => {
+    expect(cidrInsideSpecialBlock(host.includes(":") ? "ipv6" : "ipv4", host, bits)).toBe(want);
   });
 });

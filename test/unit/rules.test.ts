@@ -4,6 +4,7 @@ import ipaddr from "ipaddr.js";
 import { judgeAddresses, judgeTarget } from "../../src/policy/decide.ts";
 import { compilePolicy, parsePattern, PatternError, type ListName } from "../../src/policy/rules.ts";
 import { canonicalHost, type Target } from "../../src/policy/target.ts";
+import { refCidrUnlocks } from "../fuzz/ref-host.ts";
 
 function allow(...patterns: string[]) {
   const { policy, problems } = compilePolicy({ allowed_domains: patterns, denied_domains: [], allow_unix_sockets: [], allow_local_binding: false });
@@ -429,10 +430,18 @@ function refMatch(pattern: string, host: string, kind: Target["kind"], port: num
   return new RegExp(`^${lead}${body}$`).test(host);
 }
 
-/** Explicit entries (exact names, IPs, CIDRs, IPv4 globs) may unlock local targets. */
+/**
+ * Explicit entries (exact names, IPs, and CIDRs or IPv4 globs inside one special-purpose block)
+ * may unlock local targets.
+ */
 function refExplicit(pattern: string): boolean {
-  const p = pattern.replace(/:\d+$/, "");
-  return p !== "*" && (refIpv4Glob(p) !== null || !p.includes("*"));
+  const p = pattern.includes("/") ? pattern : pattern.replace(/:\d+$/, "");
+  const cidr = p.includes("/") ? p : refIpv4Glob(p);
+  if (cidr !== null) {
+    const [net, bits] = ipaddr.parseCIDR(cidr);
+    return refCidrUnlocks(net.kind() as "ipv4" | "ipv6", net.toString(), bits);
+  }
+  return p !== "*" && !p.includes("*");
 }
 
 describe("property: indexed matcher == reference matcher", () => {
