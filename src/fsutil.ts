@@ -4,7 +4,7 @@
  * atomically if the target exists, so an existing file is never overwritten), and the
  * directory fsynced. Readers never see a partial file or a transiently permissive mode.
  */
-import { closeSync, constants, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, existsSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, existsSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 export class FileExistsError extends Error {
@@ -57,4 +57,28 @@ export function fsyncDir(dir: string): void {
 /** mkdir -p, with `mode` for directories created here. */
 export function ensureDir(dir: string, mode = 0o700): void {
   mkdirSync(dir, { recursive: true, mode });
+}
+
+/** `s` quoted for a POSIX shell, for the commands that error messages suggest. */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Why a file holding a secret (the admin token, the CA key, a credential) must not be trusted,
+ * or null: it is a symbolic link or not a regular file, it belongs to another user (who could
+ * have planted it, or can read it), or its mode lets other users read it. `what` names it in
+ * the message, which ends with the command that fixes it.
+ */
+export function secretFileProblem(path: string, st: Stats, what: string): string | null {
+  if (st.isSymbolicLink()) return `refusing ${what} ${path}: it is a symbolic link; point the config at the file itself`;
+  if (!st.isFile()) return `refusing ${what} ${path}: not a regular file`;
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    return `refusing ${what} ${path}: it belongs to uid ${st.uid}, not to the proxy's user (uid ${uid}), so another user may have written it or can replace it; if it is yours, fix with: chown ${uid} ${shellQuote(path)} (or remove it to have a new one created where that applies)`;
+  }
+  if ((st.mode & 0o077) !== 0) {
+    return `refusing ${what} ${path}: its mode ${(st.mode & 0o777).toString(8).padStart(4, "0")} lets other users read it; fix with: chmod 600 ${shellQuote(path)}`;
+  }
+  return null;
 }

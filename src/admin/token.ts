@@ -5,7 +5,7 @@
  */
 import { lstatSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ensureDir, FileExistsError, writeFileCreateNew } from "../fsutil.ts";
+import { ensureDir, FileExistsError, secretFileProblem, writeFileCreateNew } from "../fsutil.ts";
 import { constantTimeEqual } from "../timing.ts";
 
 export function tokenPath(configDir: string): string {
@@ -39,10 +39,8 @@ export function loadOrCreateToken(path: string): { token: string; created: boole
         throw new TokenError(`cannot create the admin token file ${path}: ${(w as Error).message}`);
       }
     }
-    if (!st.isFile()) throw new TokenError(`refusing admin token ${path}: not a regular file`);
-    if ((st.mode & 0o077) !== 0) {
-      throw new TokenError(`refusing admin token ${path}: its mode ${(st.mode & 0o777).toString(8).padStart(4, "0")} lets other users read it; fix with: chmod 600 ${path}`);
-    }
+    const problem = secretFileProblem(path, st, "admin token");
+    if (problem) throw new TokenError(problem);
     const token = readFileSync(path, "utf8").trim();
     if (token.length < 16) throw new TokenError(`admin token in ${path} is shorter than 16 characters; delete the file to have a new one created`);
     return { token, created: false };

@@ -8,7 +8,7 @@
 import * as x509 from "@peculiar/x509";
 import { lstatSync, readFileSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { ensureDir, writeFileCreateNew } from "../fsutil.ts";
+import { ensureDir, secretFileProblem, writeFileCreateNew } from "../fsutil.ts";
 
 x509.cryptoProvider.set(crypto);
 
@@ -118,14 +118,8 @@ export async function createCaFiles(certPath: string, keyPath: string): Promise<
 }
 
 export async function loadCa(certPath: string, keyPath: string): Promise<CaMaterial> {
-  const st = lstatSync(keyPath);
-  if (st.isSymbolicLink()) throw new CaError(`refusing CA key ${keyPath}: it is a symbolic link; point ca_key_path at the file itself`);
-  if (!st.isFile()) throw new CaError(`refusing CA key ${keyPath}: not a regular file`);
-  if ((st.mode & 0o077) !== 0) {
-    throw new CaError(
-      `refusing CA key ${keyPath}: its mode ${(st.mode & 0o777).toString(8).padStart(4, "0")} lets other users read it; fix with: chmod 600 ${shellQuote(keyPath)}`,
-    );
-  }
+  const problem = secretFileProblem(keyPath, lstatSync(keyPath), "CA key");
+  if (problem) throw new CaError(problem);
   let certPem: string;
   let keyPem: string;
   try {
@@ -167,8 +161,4 @@ async function keyMatchesCert(privateKey: CryptoKey, cert: x509.X509Certificate)
   const pub = await crypto.subtle.importKey("jwk", { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, ext: true }, EC_ALG, true, ["verify"]);
   const spki = Buffer.from(await crypto.subtle.exportKey("spki", pub));
   return spki.equals(Buffer.from(cert.publicKey.rawData));
-}
-
-function shellQuote(s: string): string {
-  return /^[\w./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

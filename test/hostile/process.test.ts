@@ -4,10 +4,10 @@
  * against a real proxy process (the compiled binary when CNP_BINARY is set).
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { ArgvProcess, cliCommand } from "../helpers/cli.ts";
+import { dirname, join } from "node:path";
+import { ArgvProcess, cliCommand, runCli } from "../helpers/cli.ts";
 import { FakeDns } from "../helpers/isolated-dns.ts";
 import { RawOrigin } from "../helpers/origin.ts";
 import { rawRequest } from "../helpers/raw.ts";
@@ -166,5 +166,30 @@ describe("name resolution", () => {
     } finally {
       dns.close();
     }
+  });
+});
+
+describe("files the proxy trusts", () => {
+  const ROOT = process.getuid?.() === 0;
+
+  test.skipIf(!ROOT)("a token file or CA key owned by another user is refused, with the fix", async () => {
+    const home = mkdtempSync(join(tmpdir(), "cnp-proc-"));
+    const token = join(home, "network_proxy", "admin.token");
+    mkdirSync(dirname(token), { recursive: true });
+    writeFileSync(token, "planted-token-0123456789abcdef\n", { mode: 0o600 });
+    chownSync(token, 65534, 65534);
+    const r = await runCli([...EPHEMERAL.flatMap((c) => ["-c", c])], { CODEX_HOME: home });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`refusing admin token ${token}: it belongs to uid 65534, not to the proxy's user (uid 0)`);
+    expect(r.stderr).toContain(`fix with: chown 0 ${token}`);
+
+    // The same for the MITM CA key.
+    const ca = mkdtempSync(join(tmpdir(), "cnp-proc-"));
+    expect((await runCli(["init"], { CODEX_HOME: ca })).code).toBe(0);
+    const key = join(ca, "network_proxy", "mitm", "ca.key");
+    chownSync(key, 65534, 65534);
+    const m = await runCli([...EPHEMERAL.flatMap((c) => ["-c", c]), "-c", "network_proxy.mitm.enabled=true", "-c", 'network_proxy.admin_token="x-0123456789abcdef"'], { CODEX_HOME: ca });
+    expect(m.code).toBe(1);
+    expect(m.stderr).toContain(`refusing CA key ${key}: it belongs to uid 65534`);
   });
 });
