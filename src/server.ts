@@ -7,25 +7,19 @@ import { loadOrCreateToken, newToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
 import { selfAddrs } from "./policy/decide.ts";
 import { loadMitmMaterial, MitmLayer } from "./mitm/intercept.ts";
-import { ProxyEnv } from "./proxy/env.ts";
+import { ProxyContext } from "./proxy/context.ts";
+import { plainIngress } from "./proxy/http/ingress.ts";
 import { HttpSession } from "./proxy/http/session.ts";
 import { errorReply } from "./proxy/http/reply.ts";
 import { startListener } from "./proxy/listener.ts";
 import { Socks5Session } from "./proxy/socks5/session.ts";
 import type { ProxyState } from "./runtime/state.ts";
 import { watchConfig } from "./runtime/watch.ts";
-
-export interface Service {
-  readonly name: string;
-  /** Bound address, once listening. */
-  readonly address: { host: string; port: number };
-  /** Stop accepting; resolve when in-flight work is done or `graceMs` passed (then force). */
-  stop(graceMs: number): Promise<void>;
-}
+import type { Service } from "./service.ts";
 
 export class ProxyServer {
   readonly services: Service[] = [];
-  readonly env: ProxyEnv;
+  readonly ctx: ProxyContext;
   #sweeper: ReturnType<typeof setInterval> | null = null;
   #watcher: { close(): void } | null = null;
   #fileToken: string | null = null;
@@ -35,16 +29,17 @@ export class ProxyServer {
     readonly state: ProxyState,
     readonly log: Logger,
   ) {
-    this.env = new ProxyEnv(state, log);
+    this.ctx = new ProxyContext(state, log);
     state.onModeChange.push((mode) => {
-      if (mode === "limited") this.env.closeRelays("mode changed to limited");
+      if (mode === "limited") this.ctx.onLimited();
     });
+    state.onPolicyChange.push(() => this.ctx.onPolicyChanged());
     // A reload that enables MITM or changes the CA loads it first; a broken CA fails the reload.
     state.prepare.push(async (next) => {
       if (!next.np.mitm.enabled) return;
       const material = await loadMitmMaterial(next);
-      if (this.env.mitm instanceof MitmLayer) this.env.mitm.update(material, next);
-      else this.env.mitm = new MitmLayer(this.env, material, next);
+      if (this.ctx.mitm instanceof MitmLayer) this.ctx.mitm.update(material, next);
+      else this.ctx.mitm = new MitmLayer(this.ctx, material, next);
     });
   }
 
@@ -63,7 +58,7 @@ export class ProxyServer {
   async start(opts: { watch?: boolean; memoryToken?: boolean } = {}): Promise<void> {
     const { listeners, np, source } = this.state.config;
     if (np.mitm.enabled) {
-      this.env.mitm = new MitmLayer(this.env, await loadMitmMaterial(this.state.config), this.state.config);
+      this.ctx.mitm = new MitmLayer(this.ctx, await loadMitmMaterial(this.state.config), this.state.config);
       this.log.info("MITM ready", { ca: np.mitm.ca_cert_path });
     }
     if (opts.memoryToken) this.#memoryToken = newToken();
@@ -74,19 +69,19 @@ export class ProxyServer {
       this.log.info(created ? "created the admin API token" : "using the admin API token", { path });
     }
     this.services.push(
-      startListener(this.env, listeners.http, {
+      startListener(this.ctx, listeners.http, {
         name: "HTTP proxy",
         metricLabel: "http",
-        accept: (env, conn, peer) => new HttpSession(env, conn, peer),
+        accept: (ctx, conn, peer) => new HttpSession(ctx, conn, peer, plainIngress),
         overCapReply: errorReply("too_many_connections", "", true),
       }),
     );
     if (listeners.socks) {
       this.services.push(
-        startListener(this.env, listeners.socks, {
+        startListener(this.ctx, listeners.socks, {
           name: "SOCKS5 proxy",
           metricLabel: "socks5",
-          accept: (env, conn, peer) => new Socks5Session(env, conn, peer),
+          accept: (ctx, conn, peer) => new Socks5Session(ctx, conn, peer),
           overCapReply: null,
         }),
       );
@@ -133,10 +128,11 @@ export class ProxyServer {
     const l = this.state.config.np.limits;
     const every = Math.max(25, Math.min(1000, Math.floor(Math.min(l.head_timeout_ms, l.idle_timeout_ms, l.response_timeout_ms, l.tunnel_idle_timeout_ms) / 4)));
     this.#sweeper = setInterval(() => {
-      for (const s of this.env.sessions) {
+      for (const s of this.ctx.sessions) {
         s.tick(every);
-        this.env.countBytes(s.client);
+        this.ctx.countBytes(s.client);
       }
+      this.ctx.tunnels.tick(every);
     }, every);
     this.#sweeper.unref();
   }

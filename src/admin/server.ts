@@ -1,6 +1,6 @@
 /**
  * The admin API on Bun.serve, bound only to the clamped admin address, with the checks the
- * original lacked (codex-behavior.md W1):
+ * original lacked:
  *
  * - every request's Host must be a loopback literal, `localhost`, or the listener's own address,
  *   with the listener's port: a web page cannot reach it through DNS rebinding;
@@ -13,7 +13,7 @@ import { fmtAddr, isLoopbackAddr, type ListenAddr } from "../config/addr.ts";
 import type { Logger } from "../log.ts";
 import { canonicalIp } from "../policy/ip.ts";
 import type { ProxyState } from "../runtime/state.ts";
-import type { Service } from "../server.ts";
+import type { Service } from "../service.ts";
 import { jsonError, ROUTES } from "./routes.ts";
 import { bearerMatches } from "./token.ts";
 

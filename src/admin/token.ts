@@ -6,7 +6,7 @@
 import { lstatSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ensureDir, FileExistsError, secretFileProblem, writeFileCreateNew } from "../fsutil.ts";
-import { constantTimeEqual } from "../timing.ts";
+import { constantTimeEqual } from "../secret-compare.ts";
 
 export function tokenPath(configDir: string): string {
   return join(configDir, "network_proxy", "admin.token");

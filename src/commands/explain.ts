@@ -1,14 +1,16 @@
 /**
  * `explain`: the decision for a URL or host:port under the current config, in words, without
- * connecting anywhere.
+ * connecting anywhere: the target's decision, then the admission (policy/admission.ts, the same
+ * function the proxy runs) for each entry path the target could arrive by.
  */
 import type { CliOptions } from "../cli.ts";
 import type { LoadedConfig } from "../config/load.ts";
-import { hostAddresses } from "../runtime/interfaces.ts";
+import { OUTCOMES } from "../outcomes.ts";
+import { admitEntry, type Entry } from "../policy/admission.ts";
 import { evaluateTarget, explainAllow, judgeTarget, selfAddrs, type Decision, type DialAddr } from "../policy/decide.ts";
-import { REASONS } from "../policy/reasons.ts";
-import { systemResolver } from "../runtime/resolver.ts";
 import { formatTarget, parseAbsoluteUrl, parseAuthority, TargetError, type Target } from "../policy/target.ts";
+import { hostAddresses } from "../runtime/host-addresses.ts";
+import { systemResolver } from "../runtime/resolver.ts";
 import { loadOrReport, makeLogger, type Io } from "./common.ts";
 
 export async function explainCommand(o: CliOptions, io: Io): Promise<number> {
@@ -23,17 +25,25 @@ export async function explainCommand(o: CliOptions, io: Io): Promise<number> {
   return bad ? 2 : 0;
 }
 
+const LABEL: Readonly<Record<Entry, string>> = {
+  http: "HTTP proxy request",
+  https: "request inside an intercepted tunnel",
+  connect: "CONNECT",
+  socks5: "SOCKS5",
+  "unix-socket": "x-unix-socket",
+};
+
 export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, resolve = systemResolver): Promise<string[]> {
   let target: Target;
-  let viaConnect = false;
+  let entries: Entry[];
   try {
     if (arg.includes("://")) {
       const u = parseAbsoluteUrl(arg);
       target = u.target;
-      viaConnect = u.scheme === "https";
+      entries = u.scheme === "https" ? ["connect", "socks5"] : ["http", "socks5"];
     } else {
       target = parseAuthority(arg, null);
-      viaConnect = true;
+      entries = ["connect", "socks5"];
     }
   } catch (e) {
     if (e instanceof TargetError) return [`${arg}: invalid target (${e.code}): ${e.message}`];
@@ -47,7 +57,7 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
   if (noDns) {
     const first = judgeTarget(c.policy, target, ctx);
     if (first.verdict === "resolve") {
-      return [head, `  ALLOW by name: allowed_domains entry ${JSON.stringify(first.rule.raw)} matches; each resolved address would still be checked (skipped: --no-dns)`, ...modeLines(c, viaConnect)];
+      return [head, `  ALLOW by name: allowed_domains entry ${JSON.stringify(first.rule.raw)} matches; each resolved address would still be checked (skipped: --no-dns)`, ...entryLines(c, entries)];
     }
     d = first;
   } else {
@@ -55,7 +65,7 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
   }
   switch (d.verdict) {
     case "block": {
-      const w = REASONS[d.reason];
+      const w = OUTCOMES[d.reason];
       const out = [head, `  BLOCK ${d.reason} (HTTP ${w.status}, x-proxy-error: ${w.header})`, `  why: ${d.explain}`];
       if (d.hint) out.push(`  to allow: ${d.hint}`);
       return out;
@@ -63,14 +73,20 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
     case "dns_error":
       return [head, `  FAIL ${d.code}: ${d.explain}`];
     case "allow":
-      return [head, `  ALLOW: ${explainAllow(d)}`, `  would dial: ${d.addresses.map((a: DialAddr) => (a.kind === "ipv6" ? `[${a.host}]` : a.host) + ":" + target.port).join(", ")}`, ...modeLines(c, viaConnect)];
+      return [head, `  ALLOW: ${explainAllow(d)}`, `  would dial: ${d.addresses.map((a: DialAddr) => (a.kind === "ipv6" ? `[${a.host}]` : a.host) + ":" + target.port).join(", ")}`, ...entryLines(c, entries)];
   }
 }
 
-function modeLines(c: LoadedConfig, viaConnect: boolean): string[] {
-  if (c.np.mode !== "limited") return ["  mode full: every method is allowed"];
-  if (viaConnect && !c.np.mitm.enabled) {
-    return [`  BUT mode is limited and MITM is off: CONNECT is blocked with mitm_required (x-proxy-error: ${REASONS.mitm_required.header})`];
-  }
-  return ["  mode limited: only GET, HEAD and OPTIONS (no bodies, upgrades or method overrides)"];
+/** The admission for each entry path, under the configured mode (requests judged as a GET). */
+function entryLines(c: LoadedConfig, entries: readonly Entry[]): string[] {
+  const facts = { mode: c.np.mode, mitm: c.np.mitm.enabled };
+  const get = { method: "GET", hasBody: false, upgrade: false, overrides: [] };
+  return entries.map((entry) => {
+    const a = admitEntry(entry, entry === "http" ? get : null, facts);
+    const via = `  via ${LABEL[entry]}: `;
+    if (a.verdict === "block") return `${via}BLOCK ${a.block.reason} (x-proxy-error: ${OUTCOMES[a.block.reason].header}): ${a.block.explain}`;
+    if (a.verdict === "intercept") return `${via}INTERCEPT: HTTPS is inspected (MITM), and each ${LABEL.https} is judged again: only GET, HEAD and OPTIONS`;
+    if (entry === "http") return `${via}ALLOW ${c.np.mode === "full" ? "every method" : "GET, HEAD and OPTIONS only (no bodies, upgrades or method overrides)"}`;
+    return `${via}ALLOW (a tunnel: the bytes inside are not inspected)`;
+  });
 }

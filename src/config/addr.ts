@@ -1,6 +1,6 @@
 /**
  * Listener addresses: the original's loose `host:port` parsing and its loopback clamping
- * (codex-behavior.md 1.4 and 1.5), with a warning wherever the original substituted silently.
+ * rules, with a warning wherever the original substituted silently.
  */
 import ipaddr from "ipaddr.js";
 

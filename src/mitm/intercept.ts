@@ -3,20 +3,22 @@
  * certificate from our CA, and every request inside the tunnel is parsed and judged by the same
  * HTTP session code as plain requests, then forwarded over verified TLS to the vetted address.
  *
- * Order of operations on Bun (style-and-bun.md b.3, measured): the certificate must be ready
+ * Order of operations on Bun (measured): the certificate must be ready
  * before `200 Connection Established` is written, and `upgradeTLS` must run in the same turn;
  * a ClientHello that arrives before the upgrade would be lost.
  */
 import { readFileSync } from "node:fs";
 import tls from "node:tls";
 import type { LoadedConfig } from "../config/load.ts";
-import type { Decision } from "../policy/decide.ts";
+import { ProxyError } from "../outcomes.ts";
 import { canonicalHost, formatTarget, type Target } from "../policy/target.ts";
+import type { DecisionLine } from "../runtime/gate.ts";
 import { Conn, tlsConnHandlers } from "../proxy/conn.ts";
-import type { MitmHook, ProxyEnv } from "../proxy/env.ts";
+import type { MitmHandoff, ProxyContext } from "../proxy/context.ts";
+import type { UpstreamTls } from "../proxy/dial.ts";
+import { tunnelIngress } from "../proxy/http/ingress.ts";
 import { CONNECT_ESTABLISHED, errorReply } from "../proxy/http/reply.ts";
 import { HttpSession } from "../proxy/http/session.ts";
-import type { UpstreamTls } from "../proxy/upstream.ts";
 import { loadOrCreateCa, type CaMaterial } from "./ca.ts";
 import { LeafCache } from "./leaf.ts";
 
@@ -47,12 +49,12 @@ export async function loadMitmMaterial(c: LoadedConfig): Promise<MitmMaterial> {
   return { ca, upstreamCa: Object.freeze([...roots, ...extra]) };
 }
 
-export class MitmLayer implements MitmHook {
+export class MitmLayer implements MitmHandoff {
   readonly leaves: LeafCache;
   #material: MitmMaterial;
 
   constructor(
-    private readonly env: ProxyEnv,
+    private readonly ctx: ProxyContext,
     material: MitmMaterial,
     config: LoadedConfig,
   ) {
@@ -71,27 +73,27 @@ export class MitmLayer implements MitmHook {
     return { serverName: t.host, ca: this.#material.upstreamCa };
   }
 
-  async intercept(outer: HttpSession, target: Target, _decision: Extract<Decision, { verdict: "allow" }>, early: Buffer | null): Promise<void> {
-    const raw = outer.client;
-    const log = this.env.log;
+  async intercept(raw: Conn, peer: string, target: Target, line: DecisionLine, early: Buffer | null): Promise<void> {
+    const log = this.ctx.log;
+    const refuse = (code: "bad_request" | "internal", message: string) => {
+      line.fail(new ProxyError(code, message));
+      raw.write(errorReply(code, message, true));
+      raw.close();
+    };
     if (early && early.length > 0) {
       // Bytes sent before our 200 cannot be handed to the TLS layer (Bun has no unshift).
-      log.warn("MITM: client sent data before the CONNECT answer; closing", { client: outer.peer, host: formatTarget(target) });
-      raw.write(errorReply("bad_request", "data sent before 200 Connection Established", true));
-      raw.close();
-      return;
+      log.warn("MITM: client sent data before the CONNECT answer; closing", { client: peer, host: formatTarget(target) });
+      return refuse("bad_request", "data sent before 200 Connection Established");
     }
     let leaf;
     try {
       leaf = await this.leaves.get(target); // only ever for targets the policy allowed
     } catch (e) {
       log.error("MITM: cannot mint a certificate", { host: target.host, error: (e as Error).message });
-      raw.write(errorReply("internal", "cannot mint a certificate for the tunnel", true));
-      raw.close();
-      return;
+      return refuse("internal", "cannot mint a certificate for the tunnel");
     }
     const sock = raw.sock;
-    if (raw.closed || !sock) return;
+    if (raw.closed || !sock) return line.finish(0, "client_closed");
 
     // Same turn from here on: write the 200, then upgrade.
     raw.write(CONNECT_ESTABLISHED);
@@ -102,16 +104,16 @@ export class MitmLayer implements MitmHook {
       socket: tlsConnHandlers,
     });
     conn.sock = tlsSock;
-    this.env.state.metrics.requests.add({ protocol: "http-connect", decision: "mitm" });
 
-    const limits = this.env.state.config.np.limits;
+    const limits = this.ctx.limits();
     const handshakeTimer = setTimeout(() => {
-      log.info("MITM: TLS handshake not completed in time", { client: outer.peer, host: target.host, timeout_ms: limits.head_timeout_ms });
+      log.info("MITM: TLS handshake not completed in time", { client: peer, host: target.host, timeout_ms: limits.head_timeout_ms });
       conn.destroy(true);
       raw.destroy(true);
     }, limits.head_timeout_ms);
     conn.onClose = () => {
       clearTimeout(handshakeTimer);
+      line.finish(200);
       raw.destroy();
     };
     conn.onHandshake = () => {
@@ -120,29 +122,30 @@ export class MitmLayer implements MitmHook {
       const sni = tlsSock.getServername();
       if (sni && !sniMatches(sni, target)) {
         // Domain fronting: the TLS name differs from the CONNECT target the policy judged.
-        this.env.state.record({
-          host: target.host,
-          port: target.port,
-          reason: "sni_mismatch",
-          client: outer.peer,
-          method: null,
-          mode: this.env.state.mode,
-          protocol: "https",
-          explain: `TLS server name ${JSON.stringify(sni)} differs from the CONNECT target ${formatTarget(target)}`,
-          hint: null,
-        });
+        const explain = `TLS server name ${JSON.stringify(sni)} differs from the CONNECT target ${formatTarget(target)}`;
+        const mode = this.ctx.state.mode === "limited" ? "limited" : null;
+        line.refuse({ reason: "sni_mismatch", explain, hint: null, mode }, target.host, target.port, { protocol: "https", method: null });
         conn.destroy(true);
         raw.destroy(true);
         return;
       }
-      log.debug("CONNECT MITM", { client: outer.peer, host: formatTarget(target), sni });
-      const inner = new HttpSession(this.env, conn, outer.peer, { target, upstreamTls: () => this.upstreamTls(target) });
-      this.env.track(inner);
+      log.debug("CONNECT MITM", { client: peer, host: formatTarget(target), sni });
+      const ingress = tunnelIngress(target, () => this.upstreamTls(target), (got) => this.#mismatch(peer, target, got));
+      const inner = new HttpSession(this.ctx, conn, peer, ingress);
+      this.ctx.track(inner);
       conn.afterClose = () => {
-        this.env.untrack(inner);
+        this.ctx.untrack(inner);
+        line.finish(200);
         raw.destroy();
       };
     };
+  }
+
+  #mismatch(peer: string, t: Target, got: string): void {
+    // What the client sent may be a whole URL; its query string stays out of logs unless asked.
+    const q = got.indexOf("?");
+    const shown = q >= 0 && !this.ctx.state.config.np.mitm.log_query ? got.slice(0, q) : got;
+    this.ctx.log.warn("MITM host mismatch", { client: peer, target: formatTarget(t), request: shown.slice(0, 200) });
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The decision: may this client reach this target, and which exact addresses may we dial?
  *
- * Order (ours, on purpose different from the original's; see codex-behavior.md W2 and W6):
+ * Order (ours, on purpose different from the original's, which resolved names it then refused
+ * and checked the name but dialed whatever DNS answered next):
  *  1. the target was canonicalized by the caller (a failure never reaches here);
  *  2. denylist (names, IP literals, CIDRs) -> `denied`; deny always wins;
  *  3. a local literal (localhost, *.localhost, any non-public IP) without allow_local_binding ->
@@ -16,8 +17,9 @@
  * `judgeTarget` and `judgeAddresses` are pure; `evaluateTarget` adds the DNS lookup.
  */
 import { canonicalIp, classifyIp, embeddedIpv4 } from "./ip.ts";
-import type { BlockReason } from "./reasons.ts";
-import type { CompiledPolicy, Rule } from "./rules.ts";
+import type { BlockReason } from "../outcomes.ts";
+import type { Rule } from "./pattern.ts";
+import type { CompiledPolicy } from "./rules.ts";
 import { formatTarget, type Target } from "./target.ts";
 
 export interface DialAddr {
@@ -226,6 +228,19 @@ export function isOwnListener(a: DialAddr, port: number, ctx: DecideContext): bo
     }
   }
   return false;
+}
+
+/**
+ * Is a connection already open to `t`, at the address `dialed`, still allowed by `p`? The same
+ * judgement as for a new one, with the address that was dialed instead of a new lookup. Returns
+ * the block, or null when it may stay open.
+ */
+export function stillAllowed(p: CompiledPolicy, t: Target, dialed: DialAddr | null, ctx: DecideContext): Block | null {
+  const first = judgeTarget(p, t, ctx);
+  if (first.verdict === "block") return first;
+  if (first.verdict === "allow") return null;
+  const d = judgeAddresses(p, t, first.rule, dialed ? [dialed] : [], ctx);
+  return d.verdict === "block" ? d : null;
 }
 
 export type Resolver = (name: string) => Promise<readonly DialAddr[]>;

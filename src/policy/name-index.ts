@@ -25,12 +25,7 @@
  * before the rules ending there: the most specific match wins. Every node is reached by one
  * path only, so a lookup visits each node at most once.
  */
-import type { Rule } from "./rules.ts";
-
-/** A label with `*` in it, split at the stars: `re*gi*on` is ["re", "gi", "on"]. */
-export interface LabelGlob {
-  readonly pieces: readonly string[];
-}
+import type { LabelGlob, Lead, Rule } from "./pattern.ts";
 
 /**
  * Does `label` match a glob whose only wildcard is `*` (any run of characters)? Greedy and
@@ -55,7 +50,6 @@ export function globMatches(g: LabelGlob, label: string): boolean {
   return true;
 }
 
-export type Lead = "none" | "one_or_more" | "zero_or_more";
 
 /** Rules ending at one node for one lead, by port (null: any port). The first added wins. */
 class Slot {

@@ -2,12 +2,13 @@
  * One TCP (or TLS) socket with the write discipline Bun requires: `write()` takes what the kernel
  * accepts and returns the count, so the rest is queued here, the producer is told to pause, and
  * the queue is flushed on `drain`; `end()` waits for the flush. Without this, a fast producer and
- * a slow consumer either pile up memory or lose data (style-and-bun.md b.2, measured).
+ * a slow consumer either pile up memory or lose data (measured).
  *
  * Incoming events are forwarded to callbacks the owner sets; until it does, data is held, so a
  * server that speaks first (SSH banners, an early response) loses nothing.
  */
 import type { Socket, SocketHandler } from "bun";
+import type { DialAddr } from "../policy/decide.ts";
 
 export type Sock = Socket<Conn>;
 
@@ -42,8 +43,10 @@ export class Conn {
   /** How much of bytesIn/bytesOut was already added to the metrics. */
   countedIn = 0;
   countedOut = 0;
-  /** Idle sweeps since the last activity (see Sweeper). */
+  /** Time since the last activity, advanced by the sweeper. */
   idleMs = 0;
+  /** For upstream connections: the vetted address this one was dialed at. */
+  remote: DialAddr | null = null;
 
   onData: (chunk: Buffer) => void = (chunk) => this.#held?.push(chunk);
   /** The queue drained completely: the producer may resume. */

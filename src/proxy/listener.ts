@@ -5,15 +5,15 @@
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import type { ListenAddr } from "../config/addr.ts";
 import { fmtAddr } from "../config/addr.ts";
-import type { Service } from "../server.ts";
+import type { Service } from "../service.ts";
 import { Conn, connHandlers } from "./conn.ts";
-import type { ProxyEnv, Session } from "./env.ts";
+import type { ProxyContext, Session } from "./context.ts";
 
 export interface ListenerSpec {
   readonly name: string;
   readonly metricLabel: string;
   /** Create the session for an accepted connection. */
-  readonly accept: (env: ProxyEnv, conn: Conn, peer: string) => Session;
+  readonly accept: (ctx: ProxyContext, conn: Conn, peer: string) => Session;
   /** Bytes to send before closing a connection over the cap (HTTP answers 503; SOCKS just closes). */
   readonly overCapReply: Buffer | null;
 }
@@ -26,7 +26,7 @@ export function peerOf(s: Socket<unknown>): string {
   return a.includes(":") ? `[${a}]:${s.remotePort}` : `${a}:${s.remotePort}`;
 }
 
-export function startListener(env: ProxyEnv, addr: ListenAddr, spec: ListenerSpec): Service {
+export function startListener(env: ProxyContext, addr: ListenAddr, spec: ListenerSpec): Service {
   const handlers: SocketHandler<Conn> = {
     ...connHandlers,
     open(s) {

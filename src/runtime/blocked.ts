@@ -4,7 +4,7 @@
  * other (the original emptied the buffer on every read). Overflow drops the oldest and counts it.
  */
 import type { Mode } from "../config/schema.ts";
-import type { BlockReason } from "../policy/reasons.ts";
+import type { BlockReason } from "../outcomes.ts";
 
 export type Protocol = "http" | "http-connect" | "https" | "socks5" | "unix-socket";
 

@@ -84,12 +84,14 @@ export class Metrics {
   readonly bytes = new Family("cnp_bytes_total", "Bytes relayed, by direction (in: from clients, out: to clients).", "counter", ["direction"]);
   readonly active = new Family("cnp_active_connections", "Open client connections by listener.", "gauge", ["listener"]);
   readonly tunnels = new Family("cnp_active_tunnels", "Open tunnels (CONNECT, SOCKS5, upgrades).", "gauge");
+  readonly tunnelSlots = new Family("cnp_tunnel_slots", "Tunnel slots taken (open tunnels, and tunnels and upgrades being set up), out of limits.max_tunnels.", "gauge");
+  readonly pendingDials = new Family("cnp_pending_dials", "Upstream connections being dialed.", "gauge");
   readonly reloads = new Family("cnp_config_reloads_total", "Config reloads by result.", "counter", ["result"]);
   readonly connectLatency = new Histogram("cnp_upstream_connect_seconds", "Time to connect to an upstream.", LATENCY_BUCKETS);
   readonly dnsLatency = new Histogram("cnp_dns_seconds", "Time to resolve an allowed name.", LATENCY_BUCKETS);
 
   render(): string {
-    return [this.requests, this.blocks, this.errors, this.bytes, this.active, this.tunnels, this.reloads, this.connectLatency, this.dnsLatency]
+    return [this.requests, this.blocks, this.errors, this.bytes, this.active, this.tunnels, this.tunnelSlots, this.pendingDials, this.reloads, this.connectLatency, this.dnsLatency]
       .map((m) => m.render())
       .join("");
   }

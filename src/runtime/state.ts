@@ -8,9 +8,9 @@
 import { keepListeners, type Listeners, type LoadedConfig, type LoadResult } from "../config/load.ts";
 import type { Mode } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
-import { evaluateTarget, type Decision, type Resolver, type SelfAddr } from "../policy/decide.ts";
+import { evaluateTarget, type Decision, type DecideContext, type Resolver, type SelfAddr } from "../policy/decide.ts";
 import type { Target } from "../policy/target.ts";
-import { hostAddresses } from "./interfaces.ts";
+import { hostAddresses } from "./host-addresses.ts";
 import { BlockedLog, type BlockedEvent, type NewBlockedEvent } from "./blocked.ts";
 import { Metrics } from "./metrics.ts";
 import { BoundedResolver } from "./resolver.ts";
@@ -44,6 +44,8 @@ export class ProxyState {
   onBlocked: Array<(e: BlockedEvent) => void> = [];
   /** Called whenever the effective mode changes (runtime or reload). */
   onModeChange: Array<(mode: Mode) => void> = [];
+  /** Called after every config swap: what was allowed under the old policy is judged again. */
+  onPolicyChange: Array<() => void> = [];
   #reloading: Promise<ReloadOutcome> = Promise.resolve({ ok: true, problems: [], changes: [] });
 
   constructor(
@@ -95,6 +97,11 @@ export class ProxyState {
     return this.#localAddrs;
   }
 
+  /** What the pure decision needs to know about this host: our listeners and interface addresses. */
+  decideContext(): DecideContext {
+    return { self: this.self, localAddrs: this.localAddrs() };
+  }
+
   /** Decide for a canonical target under the current config. */
   evaluate(target: Target): Promise<Decision> {
     const c = this.#config;
@@ -120,16 +127,6 @@ export class ProxyState {
     for (const f of this.onBlocked) f(ev);
     this.metrics.blocks.add({ reason: e.reason });
     this.metrics.requests.add({ protocol: e.protocol, decision: "block" });
-    this.log.warn("blocked", {
-      protocol: ev.protocol,
-      client: ev.client,
-      host: ev.host,
-      port: ev.port,
-      method: ev.method,
-      reason: ev.reason,
-      mode: ev.mode,
-      why: ev.explain,
-    });
     return ev;
   }
 
@@ -189,6 +186,7 @@ export class ProxyState {
     const changes = [...policyChanges, ...notes];
     this.log.info("reloaded config", { path: next.source.path });
     this.#modeMaybeChanged(modeBefore);
+    for (const f of this.onPolicyChange) f();
     return { ok: true, problems: [], changes };
   }
 }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { ProxyError } from "../../src/errors.ts";
+import { ProxyError } from "../../src/outcomes.ts";
 import { ChunkedReader, LengthReader } from "../../src/proxy/http/chunked.ts";
 import { bigBytes, chunksOf, cuts, enc, latin1, mutatedBytes, outcome } from "./mutate.ts";
 import { refChunked } from "./ref-http.ts";

@@ -3,9 +3,10 @@
  * behaviour that is expected (all fixed; the fuzz properties no longer leave these inputs out).
  */
 import { describe, expect, test } from "bun:test";
-import { ProxyError } from "../../src/errors.ts";
+import { ProxyError } from "../../src/outcomes.ts";
 import { judgeAddresses, judgeTarget } from "../../src/policy/decide.ts";
-import { compilePolicy, parsePattern } from "../../src/policy/rules.ts";
+import { parsePattern } from "../../src/policy/pattern.ts";
+import { compilePolicy } from "../../src/policy/rules.ts";
 import { findHeadEnd, leadingCrlf, parseRequestHead, type HeadLimits } from "../../src/proxy/http/head.ts";
 
 function policy(allowed: string[], denied: string[] = []) {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { ProxyError } from "../../src/errors.ts";
+import { ProxyError } from "../../src/outcomes.ts";
 import { findHeadEnd, leadingCrlf, parseRequestHead, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from "../../src/proxy/http/head.ts";
 import { bigBytes, chunksOf, cuts, enc, latin1, mutatedBytes, outcome, type Outcome } from "./mutate.ts";
 import { refRequestHead, refResponseHead, type RefFields } from "./ref-http.ts";

@@ -7,7 +7,8 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import ipaddr from "ipaddr.js";
 import { canonicalHost, TargetError, targetFromSocks } from "../../src/policy/target.ts";
-import { decodeAuth, decodeGreeting, decodeRequest, encodeAuthStatus, encodeMethod, encodeReply, REPLY, SocksError } from "../../src/proxy/socks5/codec.ts";
+import { SOCKS_REPLY as REPLY } from "../../src/outcomes.ts";
+import { decodeAuth, decodeGreeting, decodeRequest, encodeAuthStatus, encodeMethod, encodeReply, SocksError } from "../../src/proxy/socks5/codec.ts";
 import { bigBytes, enc, mutatedBytes, outcome, type Outcome } from "./mutate.ts";
 import { FUZZ_TIMEOUT_MS, fuzz } from "./runs.ts";
 

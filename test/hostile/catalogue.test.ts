@@ -993,16 +993,18 @@ describe("E. limited (read-only) mode", () => {
       expect({ entry, ...r }).toEqual({ entry, status: 403, error: "blocked-by-method-policy", events: [ev("localhost", "method_not_allowed", "http", method)], reached: 0 });
     }
   });
-  test("E55 SOCKS5 in limited mode: CONNECT refused (0x02) and recorded, BIND and UDP ASSOCIATE refused (0x07)", async () => {
-    for (const [cmd, rep, events] of [
-      [1, 2, [ev("127.0.0.1", "method_not_allowed", "socks5", null)]],
-      [2, 7, []],
-      [3, 7, []],
+  test("E55 SOCKS5 in limited mode: CONNECT refused (0x02) and recorded, the target judged first as on every entry path; BIND and UDP ASSOCIATE refused (0x07)", async () => {
+    const name = [...Buffer.from("localhost")];
+    for (const [cmd, addr, rep, events] of [
+      [1, [3, name.length, ...name], 2, [ev("localhost", "method_not_allowed", "socks5", null)]],
+      [1, [1, 127, 0, 0, 1], 2, [ev("127.0.0.1", "not_allowed_local", "socks5", null)]],
+      [2, [1, 127, 0, 0, 1], 7, []],
+      [3, [1, 127, 0, 0, 1], 7, []],
     ] as const) {
       const before = origin.connections;
       const since = await lastId(limited);
       using c = await RawClient.connect(limited.socks);
-      c.send(Uint8Array.of(5, 1, 0, 5, cmd, 0, 1, 127, 0, 0, 1, P >> 8, P & 255));
+      c.send(Uint8Array.of(5, 1, 0, 5, cmd, 0, ...addr, P >> 8, P & 255));
       expect({ cmd, rep: (await c.bytes(12))[3], events: await eventsSince(limited, since) }).toEqual({ cmd, rep, events: [...events] });
       expect(origin.connections).toBe(before);
     }

@@ -102,7 +102,7 @@ describe("client faults", () => {
     await until(() => origin.bytesReceived > 500_000, "the upload to reach the origin");
     c.socket.terminate();
     await until(() => origin.closes === 1, "the upstream connection to be dropped");
-    expect(proxy.server.env.connections).toBe(1); // the bystander
+    expect(proxy.server.ctx.connections).toBe(1); // the bystander
     await b.check();
   });
 

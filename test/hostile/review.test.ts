@@ -21,7 +21,7 @@ describe("review regressions", () => {
     const n = 20_000;
     const req = "GET http://x.test/ HTTP/1.1\r\nHost: x\r\n\r\n";
     let maxQueued = 0;
-    const session = () => [...proxy.server.env.sessions][0] as HttpSession | undefined;
+    const session = () => [...proxy.server.ctx.sessions][0] as HttpSession | undefined;
     for (let i = 0; i < n; i += 500) {
       c.send(req.repeat(500));
       await Bun.sleep(0);
@@ -54,8 +54,8 @@ describe("review regressions", () => {
     const r = await c.response();
     expect(r.status).toBe(502);
     expect(r.body.toString()).toContain("switched to limited mode");
-    expect(proxy.server.env.tunnels.active).toBe(0);
-    expect(proxy.server.env.relays.size).toBe(0);
+    expect(proxy.server.ctx.tunnels.slots.used).toBe(0);
+    expect(proxy.server.ctx.tunnels.open.size).toBe(0);
   });
 
   test("a mode switch to limited cuts off an in-flight full-mode upload", async () => {
@@ -98,9 +98,9 @@ describe("review regressions", () => {
     await using proxy = await startProxy([ALLOW_LOOPBACK]);
     const c = await RawClient.connect(proxy.port);
     c.send(`GET ${origin.url("/ws")} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 10\r\n\r\n`);
-    await until(() => proxy.server.env.tunnels.active === 1, "the upgrade to take a tunnel slot");
+    await until(() => proxy.server.ctx.tunnels.slots.used === 1, "the upgrade to take a tunnel slot");
     c.socket.shutdown();
-    await until(() => proxy.server.env.tunnels.active === 0, "the slot to be released");
+    await until(() => proxy.server.ctx.tunnels.slots.used === 0, "the slot to be released");
     c[Symbol.dispose]();
   });
 
@@ -159,7 +159,7 @@ describe("review regressions", () => {
     c.send(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\n\r\n`);
     c.socket.shutdown();
     await until(() => origin.closes === 1 || origin.connections === 0, "the upstream side to close");
-    await until(() => proxy.server.env.tunnels.active === 0, "the tunnel slot to be released");
+    await until(() => proxy.server.ctx.tunnels.slots.used === 0, "the tunnel slot to be released");
     c[Symbol.dispose]();
   });
 
@@ -173,7 +173,7 @@ describe("review regressions", () => {
         const r = await curl(["--cacert", proxy.state.config.np.mitm.ca_cert_path, "-x", proxy.url, `https://localhost:${tls.port}/?token=secret`, "-H", "Host: other.test"]);
         expect(r.stdout).toContain("host mismatch");
       }
-      await until(() => proxy.server.env.connections === 0 && proxy.server.env.sessions.size === 0, "every MITM connection to be accounted for");
+      await until(() => proxy.server.ctx.connections === 0 && proxy.server.ctx.sessions.size === 0, "every MITM connection to be accounted for");
       expect(proxy.log).not.toContain("secret");
     } finally {
       tls.stop(true);

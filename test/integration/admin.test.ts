@@ -313,7 +313,7 @@ describe("GET /metrics", () => {
     expect(text0).toContain("# TYPE cnp_requests_total counter");
     await rawRequest(proxy.port, `GET ${origin.url("/bytes/5000")} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     await rawRequest(proxy.port, "GET http://10.0.0.1/ HTTP/1.1\r\nHost: x\r\n\r\n");
-    await until(() => proxy.server.env.connections === 0, "connections to close");
+    await until(() => proxy.server.ctx.connections === 0, "connections to close");
     const text = await (await proxy.admin("/metrics")).text();
     expect(text).toContain('cnp_requests_total{decision="allow",protocol="http"} 1');
     expect(text).toContain('cnp_blocks_total{reason="not_allowed_local"} 1');
@@ -330,7 +330,7 @@ describe("GET /metrics", () => {
   test("sample values follow traffic: requests by protocol and decision, blocks by reason, exact bytes, open connections and tunnels", async () => {
     using origin = new HttpOrigin();
     await using proxy = await startProxy([ALLOW_LOOPBACK]);
-    const closed = () => until(() => proxy.server.env.connections === 0 && proxy.server.env.relays.size === 0, "connections to close");
+    const closed = () => until(() => proxy.server.ctx.connections === 0 && proxy.server.ctx.tunnels.open.size === 0, "connections to close");
     const m0 = await scrape(proxy);
     for (const [name, labels] of [
       ["cnp_requests_total", { decision: "allow", protocol: "http" }],

@@ -235,7 +235,7 @@ describe("--log-level", () => {
     expect(bad.stderr).toContain("--log-level must be one of debug, info, warn, error");
   });
 
-  test("serve: debug shows the debug lines (config watch, each allowed request), the default level does not", async () => {
+  test("serve: debug shows the debug lines (config watch), the default level does not; both log each request's decision line", async () => {
     using origin = new HttpOrigin();
     const stderrFor = async (flags: string[]) => {
       const h = home();
@@ -249,10 +249,12 @@ describe("--log-level", () => {
     };
     const debug = await stderrFor(["--log-level", "debug"]);
     expect(debug.stderr).toContain(`DEBUG watching the config file path=${join(debug.h, "config.toml")}`);
-    expect(debug.stderr).toMatch(/DEBUG request allowed client=127\.0\.0\.1:\d+ host=127\.0\.0\.1 method=GET/);
+    const line = /INFO  decision protocol=http client=127\.0\.0\.1:\d+ method=GET target=127\.0\.0\.1:\d+ decision=allow reason=null rule=127\.0\.0\.1 status=200 error=null detail=null bytes_in=\d+ bytes_out=\d+ duration_ms=\d+/;
+    expect(debug.stderr).toMatch(line);
     expect(debug.stderr).toContain("INFO  codex-network-proxy started");
     const normal = await stderrFor([]);
     expect(normal.stderr).toContain("INFO  codex-network-proxy started");
+    expect(normal.stderr).toMatch(line);
     expect(normal.stderr).not.toContain("DEBUG");
   });
 
@@ -265,13 +267,13 @@ describe("--log-level", () => {
     await p.waitFor(/SOCKS5 is blocked in limited mode/);
     expect((await rawRequest(http, `GET ${origin.url("/echo")} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).status).toBe(200);
     expect((await rawRequest(http, "GET http://blocked.test/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).status).toBe(403);
-    await p.waitFor(/"msg":"blocked"/);
+    await p.waitFor(/"msg":"decision"/);
     p.proc.kill("SIGTERM");
     expect(await p.proc.exited).toBe(0);
     const lines = p.stderr.trim().split("\n").map((l) => JSON.parse(l) as { level: string; msg: string });
     expect(lines.map((l) => `${l.level} ${l.msg}`)).toEqual([
       'warn SOCKS5 is blocked in limited mode (it cannot show a method); set mode = "full" to allow SOCKS5',
-      "warn blocked",
+      "warn decision",
     ]);
   });
 });
@@ -298,7 +300,7 @@ describe("secrets never reach the log", () => {
       expect(token.length).toBeGreaterThanOrEqual(16);
 
       const auth = `Proxy-Authorization: Basic ${BASIC}\r\n`;
-      // allowed (debug "request allowed"), blocked (warn "blocked"), failed (info "request failed"), CONNECT (debug, tunnel)
+      // allowed and blocked (decision lines), failed before a decision (info "request failed"), CONNECT (a decision line when the tunnel ends)
       expect((await rawRequest(port, `GET ${origin.url("/echo")} HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`)).status).toBe(200);
       expect((await rawRequest(port, `GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\n${auth}Connection: close\r\n\r\n`)).status).toBe(403);
       expect((await rawRequest(port, `GET https://x.test/ HTTP/1.1\r\nHost: x.test\r\n${auth}\r\n`)).status).toBe(400);
@@ -330,8 +332,12 @@ describe("secrets never reach the log", () => {
       expect(await p.proc.exited).toBe(0);
       const err = p.stderr;
       // The traffic above was logged, at every level...
-      const logged = ["request allowed", "blocked", "request failed", "CONNECT allowed", "tunnel closed", "SOCKS handshake refused", "SOCKS allowed", "updated network mode", "reloaded config"];
+      const logged = ["request failed", "SOCKS handshake refused", "updated network mode", "reloaded config"];
       const missing = logged.filter((msg) => !err.includes(format === "json" ? `"msg":"${msg}"` : ` ${msg} `));
+      for (const [protocol, decision] of [["http", "allow"], ["http", "block"], ["http-connect", "allow"], ["socks5", "allow"]]) {
+        const seen = format === "json" ? `"msg":"decision","protocol":"${protocol}"` : ` decision protocol=${protocol} `;
+        if (!err.split("\n").some((l) => l.includes(seen) && l.includes(format === "json" ? `"decision":"${decision}"` : ` decision=${decision} `))) missing.push(`${protocol} ${decision}`);
+      }
       expect({ format, missing }).toEqual({ format, missing: [] });
       if (format === "json") for (const l of err.trim().split("\n")) expect(() => JSON.parse(l)).not.toThrow();
       // ...and no secret is in it, in any spelling.

@@ -271,7 +271,7 @@ describe("blocks", () => {
     ]);
     expect(events[0]!.client).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(origin.requests).toBe(0);
-    expect(proxy.log).toContain("blocked protocol=http");
+    expect(proxy.log).toMatch(/WARN  decision protocol=http client=127\.0\.0\.1:\d+ method=GET target=not-listed\.test:80 decision=block reason=not_allowed rule=null status=403 /);
   });
 
   test("limited mode: only GET/HEAD/OPTIONS, target policy first, no upgrades, overrides or bodies", async () => {
@@ -338,7 +338,7 @@ describe("upgrades", () => {
     const frame = await c.bytes(2 + "echo:hello".length);
     expect(frame[0]).toBe(0x81);
     expect(frame.subarray(2).toString()).toBe("echo:hello");
-    expect(proxy.server.env.tunnels.active).toBe(1);
+    expect(proxy.server.ctx.tunnels.slots.used).toBe(1);
   });
 
   test("an upgrade the origin declines is an ordinary response and frees the tunnel slot", async () => {
@@ -348,7 +348,7 @@ describe("upgrades", () => {
     c.send(`GET ${origin.url("/echo")} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
     const r = await c.response();
     expect(r.status).toBe(200);
-    expect(proxy.server.env.tunnels.active).toBe(0);
+    expect(proxy.server.ctx.tunnels.slots.used).toBe(0);
   });
 });
 

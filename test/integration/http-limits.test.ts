@@ -64,7 +64,7 @@ describe("time-outs", () => {
     await c.bytes(39);
     await c.closedPromise;
     expect(proxy.log).toContain("closing idle tunnel");
-    expect(proxy.server.env.tunnels.active).toBe(0);
+    expect(proxy.server.ctx.tunnels.slots.used).toBe(0);
   });
 });
 
@@ -80,7 +80,7 @@ describe("caps", () => {
     await c.closedPromise;
     expect(a.closed || b.closed).toBe(false);
     a.socket.end();
-    await until(() => proxy.server.env.connections < 2, "the proxy to see the close");
+    await until(() => proxy.server.ctx.connections < 2, "the proxy to see the close");
     // a slot is free again
     using d = await RawClient.connect(proxy.port);
     d.send("GET http://10.0.0.1/ HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -97,7 +97,7 @@ describe("caps", () => {
     expect(r.status).toBe(503);
     expect(r.headers["x-proxy-error"]).toBe("too-many-tunnels");
     a.socket.end();
-    await until(() => proxy.server.env.tunnels.active === 0, "the tunnel slot to be released");
+    await until(() => proxy.server.ctx.tunnels.slots.used === 0, "the tunnel slot to be released");
     using b = await RawClient.connect(proxy.port);
     b.send(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\n\r\n`);
     expect((await b.bytes(39)).toString()).toContain("200");
@@ -125,7 +125,7 @@ describe("caps", () => {
 describe("connection slots", () => {
   test("a connection whose set-up throws gives its slot back and the failure is logged", async () => {
     await using proxy = await startProxy([ALLOW_LOOPBACK, "network_proxy.limits.max_connections=2"]);
-    const env = proxy.server.env;
+    const env = proxy.server.ctx;
     const track = env.track.bind(env);
     let fail = 3;
     // The set-up step after the slot is taken throws for the next three connections.

@@ -276,7 +276,7 @@ describe("certificates", () => {
   test("leaves: SAN, EKU, AKI/SKI, short validity, backdated; openssl verifies them strictly", async () => {
     const pki = await makeTestPki();
     await using proxy = await limitedMitm(pki, ["network_proxy.mitm.leaf_validity_days=20"]);
-    const layer = proxy.server.env.mitm as import("../../src/mitm/intercept.ts").MitmLayer;
+    const layer = proxy.server.ctx.mitm as import("../../src/mitm/intercept.ts").MitmLayer;
     for (const t of [
       { kind: "domain" as const, host: "api.example.test" },
       { kind: "ipv4" as const, host: "127.0.0.1" },
@@ -310,7 +310,7 @@ describe("certificates", () => {
       ['network_proxy.policy.allowed_domains=["*.many.test", "127.0.0.0/8"]', "network_proxy.mode=limited", "network_proxy.mitm.enabled=true", "network_proxy.mitm.leaf_cache_size=4"],
       { resolver },
     );
-    const layer = proxy.server.env.mitm as import("../../src/mitm/intercept.ts").MitmLayer;
+    const layer = proxy.server.ctx.mitm as import("../../src/mitm/intercept.ts").MitmLayer;
     for (let i = 0; i < 12; i++) {
       // The handshake is enough to mint a certificate; the upstream name check then fails (502), which is fine here.
       await curl(["--cacert", ourCa(proxy), "-x", proxy.url, `https://h${i}.many.test:${origin.port}/`]);
@@ -341,7 +341,7 @@ describe("modes and reloads", () => {
     using c = await RawClient.connect(proxy.port);
     c.send(`CONNECT localhost:${origin.port} HTTP/1.1\r\n\r\n`);
     await c.bytes(39);
-    expect(proxy.server.env.relays.size).toBe(1);
+    expect(proxy.server.ctx.tunnels.open.size).toBe(1);
     await proxy.admin("/mode", { method: "POST", body: '{"mode":"limited"}' });
     await c.closedPromise;
     expect(proxy.log).toContain("closing open tunnels count=1");

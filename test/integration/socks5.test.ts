@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ERRORS, upstreamErrorCode } from "../../src/errors.ts";
+import { OUTCOMES, upstreamErrorCode } from "../../src/outcomes.ts";
 import { lateReplyOrigin, sendThenHalfClose } from "../helpers/halfclose.ts";
 import { HttpOrigin, patternSha, RawOrigin, streamingOrigin } from "../helpers/origin.ts";
 import { ALLOW_LOOPBACK, startProxy } from "../helpers/proxy.ts";
@@ -147,10 +147,10 @@ describe("every reply code", () => {
   test("0x03 network unreachable and 0x04 host unreachable come from the error catalogue", () => {
     // Loopback cannot produce ENETUNREACH or EHOSTUNREACH without sending traffic elsewhere;
     // check the mapping from the socket error codes.
-    expect(ERRORS[upstreamErrorCode({ code: "ENETUNREACH" })].socks).toBe(0x03);
-    expect(ERRORS[upstreamErrorCode({ code: "EHOSTUNREACH" })].socks).toBe(0x04);
-    expect(ERRORS.dns_failed.socks).toBe(0x04);
-    expect(ERRORS[upstreamErrorCode({ code: "ECONNREFUSED" })].socks).toBe(0x05);
+    expect(OUTCOMES[upstreamErrorCode({ code: "ENETUNREACH" })].socks).toBe(0x03);
+    expect(OUTCOMES[upstreamErrorCode({ code: "EHOSTUNREACH" })].socks).toBe(0x04);
+    expect(OUTCOMES.dns_failed.socks).toBe(0x04);
+    expect(OUTCOMES[upstreamErrorCode({ code: "ECONNREFUSED" })].socks).toBe(0x05);
   });
 
   test("0x06 when the name does not resolve in time", async () => {
@@ -180,7 +180,7 @@ describe("time-outs and caps shared with the HTTP listener", () => {
     expect(idle.reply[1]).toBe(0);
     await idle.c.closedPromise;
     expect(proxy.log).toContain("closing idle tunnel");
-    expect(proxy.server.env.tunnels.active).toBe(0);
+    expect(proxy.server.ctx.tunnels.slots.used).toBe(0);
   });
 
   test("max_connections counts SOCKS5 clients too: the one over the cap is closed", async () => {
@@ -192,7 +192,7 @@ describe("time-outs and caps shared with the HTTP listener", () => {
     expect(c.buffered.length).toBe(0);
     expect(a.closed || b.closed).toBe(false);
     b.socket.end();
-    await until(() => proxy.server.env.connections < 2, "the proxy to see the close");
+    await until(() => proxy.server.ctx.connections < 2, "the proxy to see the close");
     using origin = echoOrigin();
     const d = await socks(proxy.socksPort, connectReq(1, v4("127.0.0.1"), origin.port));
     expect(d.reply[1]).toBe(0);
@@ -314,6 +314,6 @@ describe("bulk", () => {
     s.write(Uint8Array.from([...GREET, ...connectReq(1, v4("127.0.0.1"), origin.port)]));
     expect(await promise).toBe(patternSha(total));
     s.end();
-    await until(() => proxy.server.env.tunnels.active === 0, "the tunnel to close");
+    await until(() => proxy.server.ctx.tunnels.slots.used === 0, "the tunnel to close");
   }, 60_000);
 });

@@ -26,13 +26,14 @@ function dns(table: Record<string, string[]>) {
 describe("explain", () => {
   const c = config('[network_proxy.policy]\nallowed_domains = ["**.example.com", "127.0.0.1"]\ndenied_domains = ["bad.example.com"]\n');
 
-  test("an allowed name: the rule, the vetted addresses, the mode", async () => {
+  test("an allowed name: the rule, the vetted addresses, the admission for each entry path", async () => {
     const d = dns({ "api.example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"] });
     expect(await explainOne(c, "https://api.example.com/x?y", false, d.resolve)).toEqual([
       "https://api.example.com/x?y -> api.example.com:443 (domain)",
       '  ALLOW: allowed_domains entry "**.example.com" matches api.example.com:443; dialing 93.184.215.14, 2606:2800:21f:cb07:6820:80da:af6b:8b2c',
       "  would dial: 93.184.215.14:443, [2606:2800:21f:cb07:6820:80da:af6b:8b2c]:443",
-      "  mode full: every method is allowed",
+      "  via CONNECT: ALLOW (a tunnel: the bytes inside are not inspected)",
+      "  via SOCKS5: ALLOW (a tunnel: the bytes inside are not inspected)",
     ]);
   });
 
@@ -64,12 +65,23 @@ describe("explain", () => {
     expect(await explainOne(c, "https://api.example.com/", true, d.resolve)).toEqual([
       "https://api.example.com/ -> api.example.com:443 (domain)",
       '  ALLOW by name: allowed_domains entry "**.example.com" matches; each resolved address would still be checked (skipped: --no-dns)',
-      "  mode full: every method is allowed",
+      "  via CONNECT: ALLOW (a tunnel: the bytes inside are not inspected)",
+      "  via SOCKS5: ALLOW (a tunnel: the bytes inside are not inspected)",
     ]);
     expect(d.asked).toEqual([]);
     const limited = config('mode = "limited"\n[network_proxy.policy]\nallowed_domains = ["example.com"]\n');
-    expect((await explainOne(limited, "https://example.com/", true)).at(-1)).toContain("CONNECT is blocked with mitm_required");
-    expect((await explainOne(limited, "http://example.com/", true)).at(-1)).toBe("  mode limited: only GET, HEAD and OPTIONS (no bodies, upgrades or method overrides)");
+    expect((await explainOne(limited, "https://example.com/", true)).slice(-2)).toEqual([
+      "  via CONNECT: BLOCK mitm_required (x-proxy-error: blocked-by-mitm-required): limited mode allows HTTPS only through MITM, which is off",
+      "  via SOCKS5: BLOCK method_not_allowed (x-proxy-error: blocked-by-method-policy): SOCKS5 cannot show a method, so it is blocked in limited mode",
+    ]);
+    expect((await explainOne(limited, "http://example.com/", true)).slice(-2)).toEqual([
+      "  via HTTP proxy request: ALLOW GET, HEAD and OPTIONS only (no bodies, upgrades or method overrides)",
+      "  via SOCKS5: BLOCK method_not_allowed (x-proxy-error: blocked-by-method-policy): SOCKS5 cannot show a method, so it is blocked in limited mode",
+    ]);
+    const mitm = config('mode = "limited"\n[network_proxy.mitm]\nenabled = true\n[network_proxy.policy]\nallowed_domains = ["example.com"]\n');
+    expect((await explainOne(mitm, "https://example.com/", true)).at(-2)).toBe(
+      "  via CONNECT: INTERCEPT: HTTPS is inspected (MITM), and each request inside an intercepted tunnel is judged again: only GET, HEAD and OPTIONS",
+    );
     expect((await explainOne(c, "http://exa mple.com/", true))[0]).toContain("invalid target");
   });
 });

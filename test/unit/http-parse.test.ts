@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ProxyError } from "../../src/errors.ts";
+import { ProxyError } from "../../src/outcomes.ts";
 import { ChunkedReader, LengthReader } from "../../src/proxy/http/chunked.ts";
 import { findHeadEnd, parseRequestHead, parseResponseHead } from "../../src/proxy/http/head.ts";
 

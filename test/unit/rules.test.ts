@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import ipaddr from "ipaddr.js";
 import { judgeAddresses, judgeTarget } from "../../src/policy/decide.ts";
-import { compilePolicy, parsePattern, PatternError, type ListName } from "../../src/policy/rules.ts";
+import { parsePattern, PatternError, type ListName } from "../../src/policy/pattern.ts";
+import { compilePolicy } from "../../src/policy/rules.ts";
 import { canonicalHost, type Target } from "../../src/policy/target.ts";
 import { refCidrUnlocks } from "../fuzz/ref-host.ts";
 

@@ -11,7 +11,7 @@
  * No whitespace, no quoted extension values, at most 13 hex digits (2^52 - 1), size and trailer
  * lines capped, and the CRLF after each chunk must be exactly CRLF.
  */
-import { ProxyError, type ErrorCode } from "../../errors.ts";
+import { ProxyError, type ErrorCode } from "../../outcomes.ts";
 
 const enum S {
   SizeStart,

@@ -7,7 +7,7 @@
  * duplicate or conflicting Content-Length, Transfer-Encoding together with Content-Length,
  * any Transfer-Encoding other than exactly `chunked`, versions other than 1.0/1.1, duplicate Host.
  */
-import { ProxyError } from "../../errors.ts";
+import { ProxyError } from "../../outcomes.ts";
 
 export interface Header {
   /** As received (case preserved, for forwarding). */

@@ -2,8 +2,7 @@
  * Responses the proxy writes itself: policy blocks in the original's two formats (JSON for plain
  * HTTP, text for CONNECT and inside MITM tunnels), and errors from the catalogue.
  */
-import { ERRORS, type ErrorCode } from "../../errors.ts";
-import { REASONS, type BlockInfo } from "../../policy/reasons.ts";
+import { OUTCOMES, type BlockInfo, type ErrorCode } from "../../outcomes.ts";
 
 const STATUS_TEXT: Record<number, string> = {
   200: "OK",
@@ -40,21 +39,21 @@ function response(status: number, contentType: string, body: string, extra: Reco
  * applied and what the operator could change.
  */
 export function blockJson(b: BlockInfo, host: string, close: boolean): Buffer {
-  const w = REASONS[b.reason];
+  const w = OUTCOMES[b.reason];
   const body = { status: "blocked", host, reason: b.reason, explain: b.explain, ...(b.hint ? { hint: b.hint } : {}) };
   return response(w.status, "application/json", JSON.stringify(body), { "x-proxy-error": w.header }, close);
 }
 
 /** CONNECT and in-tunnel block: `403` text, the original's message first, then why and the hint. */
 export function blockText(b: BlockInfo, close: boolean): Buffer {
-  const w = REASONS[b.reason];
+  const w = OUTCOMES[b.reason];
   const body = `${w.message}\nWhy: ${b.explain}\n${b.hint ? `To allow it: ${b.hint}\n` : ""}`;
   return response(w.status, "text/plain", body, { "x-proxy-error": w.header }, close);
 }
 
 /** Any other error: its status, a text body naming the cause, and an `x-proxy-error` that is never `blocked-by-*`. */
 export function errorReply(code: ErrorCode, detail: string, close: boolean): Buffer {
-  const w = ERRORS[code];
+  const w = OUTCOMES[code];
   const body = detail && detail !== w.message ? `${w.message}: ${detail}\n` : `${w.message}\n`;
   return response(w.status, "text/plain; charset=utf-8", body, { "x-proxy-error": w.header }, close);
 }

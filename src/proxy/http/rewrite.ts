@@ -4,6 +4,7 @@
  * including every header named in `Connection`, `Proxy-Connection`, and spellings that some
  * servers fold to a hop-by-hop name (`Proxy_Authorization`).
  */
+import { METHOD_OVERRIDE_HEADERS, type MethodRequest } from "../../policy/method.ts";
 import type { Header, RequestHead, ResponseHead } from "./head.ts";
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -67,6 +68,15 @@ export function clientResponseHead(res: ResponseHead, opts: { close: boolean; up
   if (opts.upgrade !== null) s += `Connection: Upgrade\r\nUpgrade: ${opts.upgrade}\r\n`;
   else if (opts.close) s += "Connection: close\r\n";
   return Buffer.from(s + "\r\n", "latin1");
+}
+
+/** What the method policy judges about a request. */
+export function requestFacts(req: RequestHead): MethodRequest {
+  return { method: req.method, hasBody: hasBody(req), upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) };
+}
+
+export function hasBody(req: RequestHead): boolean {
+  return req.chunked || (req.contentLength ?? 0) > 0;
 }
 
 /** Values of the method-override headers, for limited mode. */

@@ -1,11 +1,48 @@
 /**
  * `x-unix-socket` (macOS only, as in the original): a request carrying this header is sent to an
  * allowlisted Unix socket instead of a network host. Paths match exactly or after resolving
- * symlinks on both sides.
+ * symlinks on both sides. Elsewhere it is refused with 501 before anything else.
  */
 import { realpathSync } from "node:fs";
-import { ProxyError } from "../../errors.ts";
+import { ProxyError } from "../../outcomes.ts";
+import { parseAbsoluteUrl } from "../../policy/target.ts";
 import { Conn, connHandlers } from "../conn.ts";
+import type { SessionHandle } from "./handle.ts";
+import type { RequestHead } from "./head.ts";
+import { blockJson } from "./reply.ts";
+import { hasBody, requestFacts } from "./rewrite.ts";
+
+export async function handleUnix(s: SessionHandle, req: RequestHead, path: string): Promise<void> {
+  if (path === "" || !/^[\x21-\x7e]+$/.test(path)) throw new ProxyError("bad_request", "invalid x-unix-socket header");
+  if (process.platform !== "darwin") throw new ProxyError("unix_sockets_unsupported", "unix sockets unsupported: x-unix-socket works on macOS only");
+  const state = s.ctx.state;
+  const allowed = unixSocketAllowed(path, state.config.policy.unixSockets);
+  const v = s.ctx.gate.admitUnix({ path, client: s.peer, method: req.method, request: requestFacts(req), counters: s.client }, allowed);
+  if (v.kind === "block") {
+    // Never read the body of a blocked request: answer and close if it has one.
+    const close = hasBody(req) || req.minor === 0 || req.connection.has("close");
+    return s.answerLocal(blockJson(v.block, "unix-socket", close), close);
+  }
+  let originPath = req.target;
+  if (!originPath.startsWith("/") && originPath !== "*") {
+    try {
+      originPath = parseAbsoluteUrl(req.target).path;
+    } catch {
+      originPath = "/";
+    }
+  }
+  s.forward({
+    req,
+    target: null,
+    path: originPath,
+    hostHeader: req.host ?? "localhost",
+    upgrade: null,
+    dialer: () => dialUnixSocket(path, state.config.np.limits.connect_timeout_ms),
+    poolKey: null,
+    line: v.line,
+    lease: null,
+  });
+}
 
 export function unixSocketAllowed(path: string, allowed: readonly string[]): boolean {
   if (!path.startsWith("/")) return false;

@@ -3,6 +3,8 @@
  * that return null until a whole message is buffered, and encoders. No sockets here.
  */
 
+import { SOCKS_REPLY } from "../../outcomes.ts";
+
 export const SOCKS_VERSION = 0x05;
 export const AUTH_VERSION = 0x01;
 
@@ -10,18 +12,6 @@ export const METHOD = { NO_AUTH: 0x00, USER_PASS: 0x02, NO_ACCEPTABLE: 0xff } as
 export const CMD = { CONNECT: 0x01, BIND: 0x02, UDP_ASSOCIATE: 0x03 } as const;
 export const ATYP = { IPV4: 0x01, DOMAIN: 0x03, IPV6: 0x04 } as const;
 
-/** RFC 1928 section 6. */
-export const REPLY = {
-  SUCCEEDED: 0x00,
-  GENERAL_FAILURE: 0x01,
-  NOT_ALLOWED: 0x02,
-  NETWORK_UNREACHABLE: 0x03,
-  HOST_UNREACHABLE: 0x04,
-  CONNECTION_REFUSED: 0x05,
-  TTL_EXPIRED: 0x06,
-  COMMAND_NOT_SUPPORTED: 0x07,
-  ADDRESS_TYPE_NOT_SUPPORTED: 0x08,
-} as const;
 
 /** A violation of the protocol. `reply` is the REP code to send before closing, if one fits. */
 export class SocksError extends Error {
@@ -95,10 +85,10 @@ export interface SocksRequest {
  */
 export function decodeRequest(buf: Uint8Array): SocksRequest | null {
   if (buf.length < 1) return null;
-  if (buf[0] !== SOCKS_VERSION) throw new SocksError(`request has version 0x${buf[0]!.toString(16)}, expected 5`, REPLY.GENERAL_FAILURE);
+  if (buf[0] !== SOCKS_VERSION) throw new SocksError(`request has version 0x${buf[0]!.toString(16)}, expected 5`, SOCKS_REPLY.GENERAL_FAILURE);
   if (buf.length < 4) return null;
   const cmd = buf[1]!;
-  if (buf[2] !== 0x00) throw new SocksError("reserved byte is not zero", REPLY.GENERAL_FAILURE);
+  if (buf[2] !== 0x00) throw new SocksError("reserved byte is not zero", SOCKS_REPLY.GENERAL_FAILURE);
   const atyp = buf[3]!;
   let addrStart = 4;
   let addrLen: number;
@@ -113,10 +103,10 @@ export function decodeRequest(buf: Uint8Array): SocksRequest | null {
       if (buf.length < 5) return null;
       addrLen = buf[4]!;
       addrStart = 5;
-      if (addrLen === 0) throw new SocksError("empty domain name", REPLY.HOST_UNREACHABLE);
+      if (addrLen === 0) throw new SocksError("empty domain name", SOCKS_REPLY.HOST_UNREACHABLE);
       break;
     default:
-      throw new SocksError(`address type 0x${atyp.toString(16)} is not supported`, REPLY.ADDRESS_TYPE_NOT_SUPPORTED);
+      throw new SocksError(`address type 0x${atyp.toString(16)} is not supported`, SOCKS_REPLY.ADDRESS_TYPE_NOT_SUPPORTED);
   }
   const end = addrStart + addrLen + 2;
   if (buf.length < end) return null;

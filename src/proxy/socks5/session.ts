@@ -1,37 +1,39 @@
 /**
- * One client connection on the SOCKS5 listener: greeting -> (username/password) -> request ->
- * policy -> dial the vetted address -> success reply -> relay. The wire format lives in
- * codec.ts; the policy decision, dialing and relay are the ones the HTTP listener uses.
+ * One client connection on the SOCKS5 listener: greeting -> (username/password) -> request, and
+ * then the typed target goes to the shared tunnel code (tunnel.ts), which asks the gate, dials
+ * and relays exactly as for CONNECT. This file only speaks the protocol; the wire format lives
+ * in codec.ts.
  */
-import { ERRORS, isProxyError, ProxyError } from "../../errors.ts";
-import { constantTimeEqual } from "../../timing.ts";
-import { modeBlock, REASONS, type BlockInfo } from "../../policy/reasons.ts";
-import { formatTarget, targetFromSocks, TargetError, type Target } from "../../policy/target.ts";
+import { OUTCOMES, SOCKS_REPLY } from "../../outcomes.ts";
+import { targetFromSocks, TargetError, type Target } from "../../policy/target.ts";
+import { constantTimeEqual } from "../../secret-compare.ts";
 import type { Conn } from "../conn.ts";
-import type { ProxyEnv, Session } from "../env.ts";
-import { Relay } from "../relay.ts";
-import { dial } from "../upstream.ts";
-import { CMD, decodeAuth, decodeGreeting, decodeRequest, encodeAuthStatus, encodeMethod, encodeReply, METHOD, REPLY, SocksError } from "./codec.ts";
+import type { ProxyContext, Session } from "../context.ts";
+import { openTunnel } from "../tunnel.ts";
+import { CMD, decodeAuth, decodeGreeting, decodeRequest, encodeAuthStatus, encodeMethod, encodeReply, METHOD, SocksError } from "./codec.ts";
 
 type Phase = "greeting" | "auth" | "request" | "connecting" | "tunnel" | "done";
 
 /** More than this before the request is complete is not a SOCKS5 client. */
 const MAX_HANDSHAKE = 1024;
+/** Early data held while the tunnel is being set up before the client is paused. */
+const MAX_EARLY = 256 * 1024;
 
 export class Socks5Session implements Session {
   #phase: Phase = "greeting";
   #buf: Buffer | null = null;
   #ms = 0;
-  #relay: Relay | null = null;
+  readonly #abort = new AbortController();
 
   constructor(
-    readonly env: ProxyEnv,
+    readonly ctx: ProxyContext,
     readonly client: Conn,
     readonly peer: string,
   ) {
     client.onEnd = () => this.#close();
     client.onClose = () => {
       this.#phase = "done";
+      this.#abort.abort();
     };
     client.listen((chunk) => this.#onData(chunk));
   }
@@ -40,7 +42,7 @@ export class Socks5Session implements Session {
     if (this.#phase === "tunnel" || this.#phase === "done") return;
     this.#buf = this.#buf ? Buffer.concat([this.#buf, chunk]) : chunk;
     if (this.#phase === "connecting") {
-      if (this.#buf.length > 256 * 1024) this.client.pause();
+      if (this.#buf.length > MAX_EARLY) this.client.pause();
       return; // early data, sent on once the tunnel is up
     }
     try {
@@ -55,7 +57,7 @@ export class Socks5Session implements Session {
     const p = this.#phase;
     if ((p === "greeting" || p === "auth" || p === "request") && this.#buf && this.#buf.length > MAX_HANDSHAKE) {
       // Only a request has a reply format; earlier messages are answered by closing.
-      this.#fail("SOCKS5 handshake too long", p === "request" ? REPLY.GENERAL_FAILURE : null);
+      this.#fail("SOCKS5 handshake too long", p === "request" ? SOCKS_REPLY.GENERAL_FAILURE : null);
     }
   }
 
@@ -65,7 +67,7 @@ export class Socks5Session implements Session {
   }
 
   #credentials(): { user: string; pass: string } | null {
-    const s = this.env.state.config.np.socks5;
+    const s = this.ctx.state.config.np.socks5;
     return s.username !== "" ? { user: s.username, pass: s.password } : null;
   }
 
@@ -107,18 +109,21 @@ export class Socks5Session implements Session {
           this.#consume(r.consumed);
           if (r.cmd !== CMD.CONNECT) {
             const name = r.cmd === CMD.BIND ? "BIND" : r.cmd === CMD.UDP_ASSOCIATE ? "UDP ASSOCIATE" : `command 0x${r.cmd.toString(16)}`;
-            return this.#fail(`${name} is not supported (only CONNECT)`, REPLY.COMMAND_NOT_SUPPORTED);
+            return this.#fail(`${name} is not supported (only CONNECT)`, SOCKS_REPLY.COMMAND_NOT_SUPPORTED);
           }
           let target: Target;
           try {
             target = targetFromSocks(r.atyp, r.addr, r.port);
           } catch (e) {
-            if (e instanceof TargetError) return this.#fail(`invalid target: ${e.message}`, ERRORS.bad_target.socks);
+            if (e instanceof TargetError) return this.#fail(`invalid target: ${e.message}`, OUTCOMES.bad_target.socks);
             throw e;
           }
           this.#phase = "connecting";
           this.client.pause();
-          this.#connect(target).catch((e) => this.#failFrom(e));
+          this.#connect(target).catch((e) => {
+            this.ctx.log.error("internal error", { client: this.peer, error: (e as Error)?.stack ?? String(e) });
+            this.#reply(SOCKS_REPLY.GENERAL_FAILURE);
+          });
           return;
         }
         default:
@@ -127,68 +132,32 @@ export class Socks5Session implements Session {
     }
   }
 
-  async #connect(target: Target): Promise<void> {
-    const state = this.env.state;
-    if (state.mode === "limited") {
-      return this.#block(target, modeBlock("method_not_allowed", "SOCKS5 cannot show a method, so it is blocked in limited mode"), "limited");
-    }
-    const decision = await state.evaluate(target);
-    if (this.#phase !== "connecting") return;
-    if (decision.verdict === "block") return this.#block(target, decision, null);
-    if (decision.verdict === "dns_error") throw new ProxyError(decision.code, decision.explain);
-    if (!this.env.tunnels.tryAcquire()) throw new ProxyError("too_many_tunnels");
-    let up: Conn;
-    const t0 = performance.now();
-    try {
-      up = await dial(decision.addresses, target.port, { timeoutMs: state.config.np.limits.connect_timeout_ms, label: "upstream" });
-    } catch (e) {
-      this.env.tunnels.release();
-      throw e;
-    } finally {
-      state.metrics.connectLatency.observe((performance.now() - t0) / 1000);
-    }
-    if (this.#phase !== "connecting" || state.isLimited()) {
-      // Gone, or the mode turned limited while we dialed: no tunnel now.
-      this.env.tunnels.release();
-      up.destroy();
-      if (this.#phase === "connecting") this.#block(target, modeBlock("method_not_allowed", "the proxy switched to limited mode while the tunnel was being set up"), "limited");
-      return;
-    }
-    state.metrics.requests.add({ protocol: "socks5", decision: "allow" });
-    state.metrics.tunnels.add({}, 1);
-    if (this.env.log.enabled("debug")) this.env.log.debug("SOCKS allowed", { client: this.peer, host: formatTarget(target) });
-    this.#phase = "tunnel";
-    this.client.write(encodeReply(REPLY.SUCCEEDED));
-    const early = this.#buf;
-    this.#buf = null;
-    this.#relay = new Relay(this.client, up, (r) => {
-      this.env.relays.delete(r);
-      this.env.tunnels.release();
-      state.metrics.tunnels.add({}, -1);
-      this.#phase = "done";
+  #connect(target: Target): Promise<void> {
+    return openTunnel(this.ctx, {
+      entry: "socks5",
+      client: this.client,
+      peer: this.peer,
+      target,
+      signal: this.#abort.signal,
+      early: () => {
+        const early = this.#buf;
+        this.#buf = null;
+        return early;
+      },
+      answers: {
+        established: () => {
+          this.#phase = "tunnel";
+          this.client.write(encodeReply(SOCKS_REPLY.SUCCEEDED));
+          return SOCKS_REPLY.SUCCEEDED;
+        },
+        blocked: (b) => this.#reply(OUTCOMES[b.reason].socks),
+        failed: (e) => this.#reply(OUTCOMES[e.code].socks),
+      },
     });
-    this.env.relays.add(this.#relay);
-    this.client.resume();
-    this.#relay.start(early);
-  }
-
-  #block(target: Target, b: BlockInfo, mode: "limited" | null): void {
-    this.env.state.record({ host: target.host, port: target.port, reason: b.reason, client: this.peer, method: null, mode, protocol: "socks5", explain: b.explain, hint: b.hint });
-    this.#reply(REASONS[b.reason].socksReply);
-  }
-
-  #failFrom(e: unknown): void {
-    if (isProxyError(e)) {
-      this.env.state.metrics.errors.add({ code: e.code });
-      this.env.log.info("SOCKS request failed", { client: this.peer, code: e.code, error: e.message });
-      return this.#reply(ERRORS[e.code].socks);
-    }
-    this.env.log.error("internal error", { client: this.peer, error: (e as Error)?.stack ?? String(e) });
-    this.#reply(REPLY.GENERAL_FAILURE);
   }
 
   #fail(why: string, reply: number | null): void {
-    this.env.log.debug("SOCKS handshake refused", { client: this.peer, why });
+    this.ctx.log.debug("SOCKS handshake refused", { client: this.peer, why });
     if (reply === null) return this.#close();
     this.#reply(reply);
   }
@@ -200,30 +169,21 @@ export class Socks5Session implements Session {
   }
 
   #close(): void {
-    if (this.#phase === "tunnel") return; // the relay owns the connection
+    if (this.#phase === "tunnel") return; // the tunnel owns the connection
     this.#phase = "done";
     this.client.close();
   }
 
   tick(ms: number): void {
-    const l = this.env.state.config.np.limits;
+    const l = this.ctx.limits();
     if (this.#phase === "greeting" || this.#phase === "auth" || this.#phase === "request") {
       this.#ms += ms;
-      if (this.#ms >= l.head_timeout_ms) this.#fail(`handshake not completed within ${l.head_timeout_ms} ms`, this.#phase === "request" ? REPLY.TTL_EXPIRED : null);
-    } else if (this.#phase === "tunnel" && this.#relay) {
-      const r = this.#relay;
-      r.a.idleMs += ms;
-      r.b.idleMs += ms;
-      if (r.idleMs >= l.tunnel_idle_timeout_ms) {
-        this.env.log.info("closing idle tunnel", { client: this.peer, idle_ms: r.idleMs, protocol: "socks5" });
-        r.close(false);
-      }
+      if (this.#ms >= l.head_timeout_ms) this.#fail(`handshake not completed within ${l.head_timeout_ms} ms`, this.#phase === "request" ? SOCKS_REPLY.TTL_EXPIRED : null);
     }
   }
 
   shutdown(force: boolean): boolean {
     if (force || this.#phase !== "tunnel") {
-      this.#relay?.close(true);
       this.#phase = "done";
       this.client.destroy(force);
       return true;

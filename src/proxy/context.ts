@@ -1,15 +1,17 @@
 /**
- * What every connection handler shares: the live state, the logger, the tunnel budget, the
- * sessions the sweeper ticks, and the MITM hand-off.
+ * What every connection handler shares: the live state, the gate, the tunnels, the connection
+ * slots, the sessions the sweeper ticks, and the hand-off to HTTPS interception.
  */
+import type { LimitsConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
-import type { Decision } from "../policy/decide.ts";
+import type { DecideContext } from "../policy/decide.ts";
+import type { CompiledPolicy } from "../policy/rules.ts";
 import type { Target } from "../policy/target.ts";
+import { Gate, type DecisionLine } from "../runtime/gate.ts";
 import type { ProxyState } from "../runtime/state.ts";
 import type { Conn } from "./conn.ts";
-import type { HttpSession } from "./http/session.ts";
-import type { Relay } from "./relay.ts";
 import { Slots } from "./slots.ts";
+import { Tunnels, type TunnelDeps } from "./tunnel.ts";
 
 export interface Session {
   /** The client connection. */
@@ -20,46 +22,39 @@ export interface Session {
   shutdown(force: boolean): boolean;
   /** The mode just became limited: drop in-flight work that limited mode would refuse. */
   onLimited?(): void;
+  /** The policy changed: drop kept-alive upstreams and in-flight work it now blocks. */
+  rejudge?(policy: CompiledPolicy, ctx: DecideContext): void;
 }
 
-/** Takes over a CONNECT in limited mode (MITM). */
-export interface MitmHook {
-  intercept(session: HttpSession, target: Target, decision: Extract<Decision, { verdict: "allow" }>, early: Buffer | null): Promise<void>;
+/** Takes over an allowed CONNECT in limited mode (MITM). */
+export interface MitmHandoff {
+  intercept(client: Conn, peer: string, target: Target, line: DecisionLine, early: Buffer | null): Promise<void>;
 }
 
-export class TunnelBudget {
-  active = 0;
-  constructor(private readonly max: () => number) {}
-  tryAcquire(): boolean {
-    if (this.active >= this.max()) return false;
-    this.active++;
-    return true;
-  }
-  release(): void {
-    if (this.active > 0) this.active--;
-  }
-}
-
-export class ProxyEnv {
+export class ProxyContext implements TunnelDeps {
   readonly sessions = new Set<Session>();
-  readonly tunnels: TunnelBudget;
-  mitm: MitmHook | null = null;
+  readonly gate: Gate;
+  readonly tunnels: Tunnels;
   /** Client connections open on all proxy listeners (leased by the listeners). */
   readonly connectionSlots: Slots;
-  /** Open byte relays (CONNECT, SOCKS5, upgrades): closed when the mode becomes limited. */
-  readonly relays = new Set<Relay>();
+  mitm: MitmHandoff | null = null;
 
   constructor(
     readonly state: ProxyState,
     readonly log: Logger,
   ) {
-    this.tunnels = new TunnelBudget(() => state.config.np.limits.max_tunnels);
+    this.gate = new Gate(state);
+    this.tunnels = new Tunnels(state, log);
     this.connectionSlots = new Slots(() => state.config.np.limits.max_connections);
   }
 
   /** Client connections open on all proxy listeners. */
   get connections(): number {
     return this.connectionSlots.used;
+  }
+
+  limits(): LimitsConfig {
+    return this.state.config.np.limits;
   }
 
   track(s: Session): void {
@@ -70,15 +65,19 @@ export class ProxyEnv {
     this.countBytes(s.client);
   }
 
-  /**
-   * Limited mode must hold for traffic already flowing: tunnels opened in full mode carry bytes
-   * nobody can judge, so they are closed when the mode turns limited.
-   */
-  closeRelays(why: string): void {
+  /** The mode turned limited: tunnels carry bytes nobody can judge, and writes in flight are cut. */
+  onLimited(): void {
     for (const s of [...this.sessions]) s.onLimited?.();
-    if (this.relays.size === 0) return;
-    this.log.info("closing open tunnels", { count: this.relays.size, why });
-    for (const r of [...this.relays]) r.close(false);
+    this.tunnels.closeAll("mode changed to limited");
+  }
+
+  /** The policy changed: whatever it now blocks is closed, and each closure recorded. */
+  onPolicyChanged(): void {
+    const policy = this.state.config.policy;
+    const ctx = this.state.decideContext();
+    const closed = this.tunnels.rejudge(policy, ctx);
+    for (const s of [...this.sessions]) s.rejudge?.(policy, ctx);
+    if (closed > 0) this.log.warn("closed tunnels the new policy blocks", { count: closed });
   }
 
   /** Add what a client connection moved since the last call to the byte counters. */

@@ -1,0 +1,173 @@
+/**
+ * Every outcome the proxy reports, in one table: policy blocks (the original's reason codes and
+ * `x-proxy-error` values), failures of requests the policy allowed or could not judge, and the
+ * admin API's own errors. Each row says how the outcome looks on every wire: the HTTP status and
+ * `x-proxy-error` header on the proxy listener, the SOCKS5 reply code, and the status of the
+ * admin API's JSON `{"error": ..., "code": ...}`. Codes are literal strings; nothing branches on
+ * class names (the minifier renames classes).
+ */
+
+/** RFC 1928 section 6 reply codes, named once. */
+export const SOCKS_REPLY = {
+  SUCCEEDED: 0x00,
+  GENERAL_FAILURE: 0x01,
+  NOT_ALLOWED: 0x02,
+  NETWORK_UNREACHABLE: 0x03,
+  HOST_UNREACHABLE: 0x04,
+  CONNECTION_REFUSED: 0x05,
+  TTL_EXPIRED: 0x06,
+  COMMAND_NOT_SUPPORTED: 0x07,
+  ADDRESS_TYPE_NOT_SUPPORTED: 0x08,
+} as const;
+
+const S = SOCKS_REPLY;
+
+export type BlockReason = "not_allowed" | "not_allowed_local" | "denied" | "method_not_allowed" | "mitm_required" | "own_listener" | "sni_mismatch";
+
+export type ErrorCode =
+  | "bad_request"
+  | "bad_target"
+  | "missing_host"
+  | "head_too_large"
+  | "uri_too_long"
+  | "version_not_supported"
+  | "unsupported_transfer_encoding"
+  | "head_timeout"
+  | "body_timeout"
+  | "host_mismatch"
+  | "connect_in_tunnel"
+  | "too_many_connections"
+  | "too_many_tunnels"
+  | "dns_failed"
+  | "dns_timeout"
+  | "dns_overloaded"
+  | "upstream_refused"
+  | "upstream_unreachable"
+  | "upstream_host_unreachable"
+  | "upstream_reset"
+  | "upstream_closed"
+  | "upstream_timeout"
+  | "upstream_bad_response"
+  | "upstream_tls"
+  | "unix_sockets_unsupported"
+  | "unix_socket_failed"
+  | "shutting_down"
+  | "client_closed"
+  | "closed_by_policy"
+  | "internal";
+
+export type AdminCode = "admin_bad_request" | "admin_unauthorized" | "admin_forbidden" | "admin_not_found" | "admin_method_not_allowed" | "admin_too_large" | "admin_internal";
+
+export type OutcomeCode = BlockReason | ErrorCode | AdminCode;
+
+export interface Outcome {
+  /** block: the policy refused; error: something failed (never `blocked-by-*`); admin: the admin API's own answers. */
+  readonly kind: "block" | "error" | "admin";
+  readonly status: number;
+  /** `x-proxy-error` on the proxy listener ("" for admin rows, which answer JSON). */
+  readonly header: string;
+  /** SOCKS5 reply code (admin rows: unused, GENERAL_FAILURE). */
+  readonly socks: number;
+  /** The default text; for blocks, the original's message word for word (tools match on it). */
+  readonly message: string;
+}
+
+const block = (header: string, message: string): Outcome => ({ kind: "block", status: 403, header, socks: S.NOT_ALLOWED, message });
+const error = (status: number, header: string, socks: number, message: string): Outcome => ({ kind: "error", status, header, socks, message });
+const admin = (status: number, message: string): Outcome => ({ kind: "admin", status, header: "", socks: S.GENERAL_FAILURE, message });
+
+export const OUTCOMES: Readonly<Record<OutcomeCode, Outcome>> = {
+  not_allowed: block("blocked-by-allowlist", "Codex blocked this request: domain not in allowlist."),
+  not_allowed_local: block("blocked-by-allowlist", "Codex blocked this request: local/private addresses not allowed."),
+  denied: block("blocked-by-denylist", "Codex blocked this request: domain denied by policy."),
+  method_not_allowed: block("blocked-by-method-policy", "Codex blocked this request: method not allowed in limited mode."),
+  mitm_required: block("blocked-by-mitm-required", "Codex blocked this request: MITM required for limited HTTPS."),
+  own_listener: block("blocked-by-policy", "Codex blocked this request by network policy."),
+  sni_mismatch: block("blocked-by-policy", "Codex blocked this request by network policy."),
+
+  bad_request: error(400, "bad-request", S.GENERAL_FAILURE, "malformed request"),
+  bad_target: error(400, "bad-target", S.HOST_UNREACHABLE, "invalid target"),
+  missing_host: error(400, "bad-request", S.GENERAL_FAILURE, "missing host"),
+  head_too_large: error(431, "head-too-large", S.GENERAL_FAILURE, "request head too large"),
+  uri_too_long: error(414, "uri-too-long", S.GENERAL_FAILURE, "request-target too long"),
+  version_not_supported: error(505, "bad-request", S.GENERAL_FAILURE, "only HTTP/1.0 and HTTP/1.1 are supported"),
+  unsupported_transfer_encoding: error(501, "bad-request", S.GENERAL_FAILURE, "only Transfer-Encoding: chunked is supported"),
+  head_timeout: error(408, "head-timeout", S.TTL_EXPIRED, "request head not received in time"),
+  body_timeout: error(408, "body-timeout", S.TTL_EXPIRED, "request body not received in time"),
+  host_mismatch: error(400, "host-mismatch", S.GENERAL_FAILURE, "host mismatch"),
+  connect_in_tunnel: error(405, "bad-request", S.GENERAL_FAILURE, "CONNECT not supported inside MITM"),
+  too_many_connections: error(503, "too-many-connections", S.GENERAL_FAILURE, "too many concurrent connections"),
+  too_many_tunnels: error(503, "too-many-tunnels", S.GENERAL_FAILURE, "too many concurrent tunnels"),
+  dns_failed: error(502, "dns-failed", S.HOST_UNREACHABLE, "DNS resolution failed"),
+  dns_timeout: error(504, "dns-timeout", S.TTL_EXPIRED, "DNS resolution timed out"),
+  dns_overloaded: error(503, "dns-overloaded", S.GENERAL_FAILURE, "too many names are being resolved"),
+  upstream_refused: error(502, "upstream-refused", S.CONNECTION_REFUSED, "upstream refused the connection"),
+  upstream_unreachable: error(502, "upstream-unreachable", S.NETWORK_UNREACHABLE, "upstream network unreachable"),
+  upstream_host_unreachable: error(502, "upstream-unreachable", S.HOST_UNREACHABLE, "upstream host unreachable"),
+  upstream_reset: error(502, "upstream-reset", S.GENERAL_FAILURE, "upstream reset the connection"),
+  upstream_closed: error(502, "upstream-closed", S.GENERAL_FAILURE, "upstream closed the connection without a response"),
+  upstream_timeout: error(504, "upstream-timeout", S.TTL_EXPIRED, "upstream timed out"),
+  upstream_bad_response: error(502, "upstream-bad-response", S.GENERAL_FAILURE, "upstream sent a malformed response"),
+  upstream_tls: error(502, "upstream-tls", S.GENERAL_FAILURE, "upstream TLS failure"),
+  unix_sockets_unsupported: error(501, "unix-sockets-unsupported", S.GENERAL_FAILURE, "unix sockets unsupported"),
+  unix_socket_failed: error(502, "unix-socket-failed", S.GENERAL_FAILURE, "unix socket proxy failed"),
+  shutting_down: error(503, "shutting-down", S.GENERAL_FAILURE, "proxy is shutting down"),
+  client_closed: error(499, "client-closed", S.GENERAL_FAILURE, "the client went away before the answer (logged, never sent)"),
+  closed_by_policy: error(403, "closed-by-policy", S.NOT_ALLOWED, "closed: the mode or the policy no longer allows it"),
+  internal: error(500, "internal-error", S.GENERAL_FAILURE, "internal proxy error"),
+
+  admin_bad_request: admin(400, "bad request"),
+  admin_unauthorized: admin(401, "missing or wrong bearer token"),
+  admin_forbidden: admin(403, "forbidden"),
+  admin_not_found: admin(404, "not found"),
+  admin_method_not_allowed: admin(405, "method not allowed"),
+  admin_too_large: admin(413, "body too large"),
+  admin_internal: admin(500, "internal error"),
+};
+
+/** Why something was blocked, and what the operator could change (null when nothing reasonable). */
+export interface BlockInfo {
+  readonly reason: BlockReason;
+  readonly explain: string;
+  readonly hint: string | null;
+}
+
+export class ProxyError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string = OUTCOMES[code].message,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isProxyError(e: unknown): e is ProxyError {
+  return e instanceof ProxyError;
+}
+
+/**
+ * Map a socket error from Bun.connect / a live socket to our code. Bun reports Node-style
+ * `code` fields (ECONNREFUSED, ...).
+ */
+export function upstreamErrorCode(e: unknown): ErrorCode {
+  const code = (e as { code?: string } | null)?.code ?? "";
+  switch (code) {
+    case "ECONNREFUSED":
+      return "upstream_refused";
+    case "ENETUNREACH":
+    case "EADDRNOTAVAIL":
+    case "EAFNOSUPPORT":
+      return "upstream_unreachable";
+    case "EHOSTUNREACH":
+    case "EHOSTDOWN":
+      return "upstream_host_unreachable";
+    case "ECONNRESET":
+    case "EPIPE":
+      return "upstream_reset";
+    case "ETIMEDOUT":
+      return "upstream_timeout";
+    default:
+      return /certificate|tls|ssl|handshake/i.test(String((e as Error)?.message)) ? "upstream_tls" : "upstream_unreachable";
+  }
+}

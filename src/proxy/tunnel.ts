@@ -1,0 +1,257 @@
+/**
+ * Tunnels: byte relays between a client and an upstream, for CONNECT, SOCKS5 and upgraded
+ * HTTP (WebSocket). One module does what each of them needs:
+ *
+ * - a slot of `limits.max_tunnels`, as a lease that is given back exactly once, however the
+ *   set-up or the tunnel ends;
+ * - `openTunnel`: ask the gate, take a slot, dial the vetted addresses (cancelled when the
+ *   client goes away), check again after the dial (the mode or the policy may have changed
+ *   meanwhile), answer the client, relay;
+ * - the register of open tunnels: idle time-outs in one sweep, closing them all when the mode
+ *   turns limited, and re-judging them when the policy changes (`rejudge`).
+ */
+import type { Logger } from "../log.ts";
+import { isProxyError, ProxyError, type ErrorCode } from "../outcomes.ts";
+import { modeBlock, type AdmissionBlock } from "../policy/admission.ts";
+import { stillAllowed, type DecideContext, type DialAddr } from "../policy/decide.ts";
+import type { CompiledPolicy } from "../policy/rules.ts";
+import type { Target } from "../policy/target.ts";
+import type { DecisionLine, Gate } from "../runtime/gate.ts";
+import type { ProxyState } from "../runtime/state.ts";
+import type { Conn } from "./conn.ts";
+import { dial, DialAbortedError, type UpstreamTls } from "./dial.ts";
+import { Relay } from "./relay.ts";
+import { Slots, type Lease } from "./slots.ts";
+
+export type TunnelKind = "connect" | "socks5" | "upgrade";
+
+export interface TunnelSpec {
+  readonly kind: TunnelKind;
+  readonly client: Conn;
+  readonly up: Conn;
+  readonly target: Target;
+  readonly line: DecisionLine;
+  readonly lease: Lease;
+  /** Client bytes already read that go upstream first. */
+  readonly early: Uint8Array | null;
+  /** What the client was answered (HTTP status, or SOCKS5 reply): the decision line's status. */
+  readonly status: number;
+  /** Called once when the tunnel has closed. */
+  readonly onClosed?: () => void;
+}
+
+export class OpenTunnel {
+  readonly relay: Relay;
+  #closedBy: ErrorCode | null = null;
+
+  constructor(
+    readonly spec: TunnelSpec,
+    onDone: (t: OpenTunnel) => void,
+  ) {
+    this.relay = new Relay(spec.client, spec.up, () => onDone(this));
+  }
+
+  /** Close it (abort: reset both sides), noting why for the decision line. */
+  close(abort: boolean, why: ErrorCode | null = null): void {
+    this.#closedBy ??= why;
+    this.relay.close(abort);
+  }
+
+  get closedBy(): ErrorCode | null {
+    return this.#closedBy;
+  }
+}
+
+/** What `openTunnel` needs from the proxy (the proxy context provides it). */
+export interface TunnelDeps {
+  readonly state: ProxyState;
+  readonly log: Logger;
+  readonly gate: Gate;
+  readonly tunnels: Tunnels;
+}
+
+export class Tunnels {
+  readonly slots: Slots;
+  readonly open = new Set<OpenTunnel>();
+  /** Dials in progress (every kind: tunnels and forwarded requests). */
+  pendingDials = 0;
+
+  constructor(
+    private readonly state: ProxyState,
+    private readonly log: Logger,
+  ) {
+    this.slots = new Slots(() => state.config.np.limits.max_tunnels);
+  }
+
+  /** A tunnel slot, or null when `limits.max_tunnels` are taken. */
+  lease(): Lease | null {
+    const m = this.state.metrics;
+    const l = this.slots.tryLease(() => m.tunnelSlots.add({}, -1));
+    if (l) m.tunnelSlots.add({}, 1);
+    return l;
+  }
+
+  /** Dial the vetted addresses, counted as pending while it lasts and timed into the connect histogram. */
+  async dial(addrs: Parameters<typeof dial>[0], port: number, o: { signal?: AbortSignal | undefined; tls?: UpstreamTls | undefined; label?: string }): Promise<Conn> {
+    const m = this.state.metrics;
+    const t0 = performance.now();
+    this.pendingDials++;
+    m.pendingDials.add({}, 1);
+    try {
+      return await dial(addrs, port, { timeoutMs: this.state.config.np.limits.connect_timeout_ms, label: o.label ?? "upstream", tls: o.tls, signal: o.signal });
+    } finally {
+      this.pendingDials--;
+      m.pendingDials.add({}, -1);
+      m.connectLatency.observe((performance.now() - t0) / 1000);
+    }
+  }
+
+  /** Relay from now on; the lease, the register and the decision line are settled when it ends. */
+  start(spec: TunnelSpec): OpenTunnel {
+    const m = this.state.metrics;
+    m.tunnels.add({}, 1);
+    const t = new OpenTunnel(spec, (done) => {
+      this.open.delete(done);
+      spec.lease.release();
+      m.tunnels.add({}, -1);
+      spec.line.finish(spec.status, done.closedBy);
+      spec.onClosed?.();
+    });
+    this.open.add(t);
+    spec.client.resume();
+    t.relay.start(spec.early);
+    return t;
+  }
+
+  /** Advance idle time; close tunnels idle for `limits.tunnel_idle_timeout_ms`. */
+  tick(ms: number): void {
+    const limit = this.state.config.np.limits.tunnel_idle_timeout_ms;
+    for (const t of this.open) {
+      const r = t.relay;
+      r.a.idleMs += ms;
+      r.b.idleMs += ms;
+      if (r.idleMs >= limit) {
+        this.log.info("closing idle tunnel", { client: t.spec.line.client, target: t.spec.line.target, idle_ms: r.idleMs });
+        t.close(false);
+      }
+    }
+  }
+
+  /** Limited mode must hold for traffic already flowing: tunnels carry bytes nobody can judge. */
+  closeAll(why: string): void {
+    if (this.open.size === 0) return;
+    this.log.info("closing open tunnels", { count: this.open.size, why });
+    for (const t of [...this.open]) t.close(false, "closed_by_policy");
+  }
+
+  /**
+   * The policy changed: close every tunnel it now blocks (by the target and the address that
+   * was dialed), and record each closure. Returns how many were closed.
+   */
+  rejudge(policy: CompiledPolicy, ctx: DecideContext): number {
+    let closed = 0;
+    for (const t of [...this.open]) {
+      const b = stillAllowed(policy, t.spec.target, t.spec.up.remote, ctx);
+      if (!b) continue;
+      closed++;
+      recordRevoked(this.state, t.spec.line, t.spec.target, b);
+      t.close(true, "closed_by_policy");
+    }
+    return closed;
+  }
+}
+
+/** A /blocked record for a connection the new policy revoked (its decision line stays an allow that ended). */
+export function recordRevoked(state: ProxyState, line: DecisionLine, target: Target, b: { reason: AdmissionBlock["reason"]; explain: string; hint: string | null }): void {
+  state.record({
+    host: target.host,
+    port: target.port,
+    reason: b.reason,
+    client: line.client,
+    method: line.method,
+    mode: null,
+    protocol: line.protocol,
+    explain: `closed by reload: ${b.explain}`,
+    hint: b.hint,
+  });
+}
+
+/** How a front end answers its client at each outcome of `openTunnel`. */
+export interface TunnelAnswers {
+  /** The tunnel is up (HTTP 200, SOCKS5 success); returns the status for the decision line. */
+  established(): number;
+  blocked(b: AdmissionBlock): void;
+  failed(e: ProxyError): void;
+  /** Limited mode with MITM on (CONNECT only): hand the connection to the interceptor. */
+  intercept?(addresses: readonly DialAddr[], line: DecisionLine): void;
+}
+
+export interface TunnelRequest {
+  readonly entry: "connect" | "socks5";
+  readonly client: Conn;
+  readonly peer: string;
+  readonly target: Target;
+  /** Cancelled when the client goes away. */
+  readonly signal: AbortSignal;
+  /** Client bytes that arrived behind the request (taken once the tunnel is up). */
+  readonly early: () => Uint8Array | null;
+  readonly answers: TunnelAnswers;
+}
+
+/** Ask the gate, take a slot, dial, check again, answer, relay. Resolves when the tunnel is up or refused. */
+export async function openTunnel(deps: TunnelDeps, req: TunnelRequest): Promise<void> {
+  const { gate, tunnels, state } = deps;
+  const v = await gate.admit({ entry: req.entry, target: req.target, client: req.peer, method: req.entry === "connect" ? "CONNECT" : null, request: null, counters: req.client });
+  if (req.signal.aborted) return v.line.finish(0, "client_closed");
+  switch (v.kind) {
+    case "block":
+      return req.answers.blocked(v.block);
+    case "fail": {
+      const e = new ProxyError(v.code, v.message);
+      v.line.fail(e);
+      return req.answers.failed(e);
+    }
+    case "intercept":
+      return req.answers.intercept?.(v.addresses, v.line);
+    case "allow":
+      break;
+  }
+  const line = v.line;
+  const lease = tunnels.lease();
+  if (!lease) {
+    const e = new ProxyError("too_many_tunnels");
+    line.fail(e);
+    return req.answers.failed(e);
+  }
+  let up: Conn;
+  try {
+    up = await tunnels.dial(v.addresses, req.target.port, { signal: req.signal });
+  } catch (e) {
+    lease.release();
+    if (e instanceof DialAbortedError) return line.finish(0, "client_closed");
+    const err = isProxyError(e) ? e : new ProxyError("internal", (e as Error).message);
+    line.fail(err);
+    return req.answers.failed(err);
+  }
+  if (req.signal.aborted) {
+    lease.release();
+    up.destroy();
+    return line.finish(0, "client_closed");
+  }
+  // The dial took time: the mode or the policy may have changed meanwhile.
+  let late: AdmissionBlock | null = null;
+  if (state.isLimited()) {
+    late = modeBlock(req.entry === "connect" ? "mitm_required" : "method_not_allowed", "the proxy switched to limited mode while the tunnel was being set up");
+  } else {
+    const b = stillAllowed(state.config.policy, req.target, up.remote, state.decideContext());
+    if (b) late = { reason: b.reason, explain: b.explain, hint: b.hint, mode: null };
+  }
+  if (late) {
+    lease.release();
+    up.destroy();
+    line.refuse(late, req.target.host, req.target.port);
+    return req.answers.blocked(late);
+  }
+  const status = req.answers.established();
+  tunnels.start({ kind: req.entry, client: req.client, up, target: req.target, line, lease, early: req.early(), status });
+}

@@ -1,0 +1,194 @@
+/**
+ * The gate every entry path asks before anything leaves the machine. It runs the target policy
+ * and the admission (policy/admission.ts: one order of checks for every entry path), records
+ * blocks, counts them, and writes exactly one decision line per request or tunnel, allowed or
+ * not, with fixed field names (the access log):
+ *
+ *   protocol client method target decision reason rule status error detail bytes_in bytes_out duration_ms
+ *
+ * Allowed traffic is logged at info when it ends (with its status, bytes and duration), blocks
+ * at warn when they happen.
+ */
+import type { BlockReason, ErrorCode } from "../outcomes.ts";
+import { OUTCOMES } from "../outcomes.ts";
+import { admit, admitEntry, type AdmissionBlock, type Entry } from "../policy/admission.ts";
+import type { DialAddr } from "../policy/decide.ts";
+import type { MethodRequest } from "../policy/method.ts";
+import type { Rule } from "../policy/pattern.ts";
+import { formatTarget, type Target } from "../policy/target.ts";
+import type { Protocol } from "./blocked.ts";
+import type { ProxyState } from "./state.ts";
+
+/** Byte counters of the client connection a decision is about (read at its start and end). */
+export interface ByteCounters {
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+export interface Attempt {
+  readonly entry: Entry;
+  readonly target: Target;
+  /** The client's address, for records and logs. */
+  readonly client: string;
+  /** As recorded: the request method, "CONNECT", or null (SOCKS5). */
+  readonly method: string | null;
+  /** What the method policy judges (requests only). */
+  readonly request: MethodRequest | null;
+  readonly counters: ByteCounters;
+}
+
+export interface UnixAttempt {
+  readonly path: string;
+  readonly client: string;
+  readonly method: string;
+  readonly request: MethodRequest;
+  readonly counters: ByteCounters;
+}
+
+export type Verdict =
+  | { readonly kind: "allow" | "intercept"; readonly addresses: readonly DialAddr[]; readonly rule: Rule | null; readonly line: DecisionLine }
+  | { readonly kind: "block"; readonly block: AdmissionBlock; readonly line: DecisionLine }
+  | { readonly kind: "fail"; readonly code: ErrorCode; readonly message: string; readonly line: DecisionLine };
+
+const PROTOCOL: Readonly<Record<Entry, Protocol>> = {
+  http: "http",
+  https: "https",
+  connect: "http-connect",
+  socks5: "socks5",
+  "unix-socket": "unix-socket",
+};
+
+/** One request's or tunnel's line in the access log, written once when it ends. */
+export class DecisionLine {
+  readonly #t0 = performance.now();
+  readonly #in0: number;
+  readonly #out0: number;
+  #done = false;
+
+  constructor(
+    private readonly gate: Gate,
+    readonly protocol: Protocol,
+    readonly client: string,
+    readonly method: string | null,
+    /** host:port, or a unix socket path. */
+    readonly target: string,
+    readonly counters: ByteCounters,
+    public decision: "allow" | "intercept" | "block" | "fail",
+    public rule: string | null,
+  ) {
+    this.#in0 = counters.bytesIn;
+    this.#out0 = counters.bytesOut;
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /**
+   * The request or tunnel ended: `status` is what the client got (HTTP status, or the SOCKS5
+   * reply code; 0 when it got nothing), `error` what went wrong after the decision, with its
+   * `detail` in words.
+   */
+  finish(status: number, error: ErrorCode | null = null, detail: string | null = null, reason: BlockReason | null = null): void {
+    if (this.#done) return;
+    this.#done = true;
+    const log = this.gate.state.log;
+    const level = this.decision === "block" ? "warn" : "info";
+    if (!log.enabled(level)) return;
+    const fields = {
+      protocol: this.protocol,
+      client: this.client,
+      method: this.method,
+      target: this.target,
+      decision: this.decision,
+      reason,
+      rule: this.rule,
+      status,
+      error,
+      detail,
+      bytes_in: this.counters.bytesIn - this.#in0,
+      bytes_out: this.counters.bytesOut - this.#out0,
+      duration_ms: Math.round(performance.now() - this.#t0),
+    };
+    if (level === "warn") log.warn("decision", fields);
+    else log.info("decision", fields);
+  }
+
+  /** End with an error answered by the proxy: counted, and its status taken from the outcome table. */
+  fail(e: { code: ErrorCode; message: string }): void {
+    if (this.#done) return;
+    this.gate.state.metrics.errors.add({ code: e.code });
+    const o = OUTCOMES[e.code];
+    this.finish(this.protocol === "socks5" ? o.socks : o.status, e.code, e.message);
+  }
+
+  /**
+   * Refuse what was allowed a moment ago (the mode changed while a tunnel was being set up; a
+   * TLS name differs from the CONNECT target; a reload revoked the target): recorded like any
+   * block, and this line ends as one.
+   */
+  refuse(b: AdmissionBlock, host: string, port: number | null, as: { protocol?: Protocol; method?: string | null } = {}): void {
+    this.gate.record(this, b, host, port, as);
+  }
+}
+
+export class Gate {
+  constructor(readonly state: ProxyState) {}
+
+  /** Judge a network target arriving by `a.entry` (DNS included). Blocks and failures are recorded and logged here. */
+  async admit(a: Attempt): Promise<Verdict> {
+    const state = this.state;
+    const decision = await state.evaluate(a.target);
+    const d = admit(a.entry, decision, a.request, { mode: state.mode, mitm: state.config.np.mitm.enabled });
+    const line = new DecisionLine(this, PROTOCOL[a.entry], a.client, a.method, formatTarget(a.target), a.counters, "allow", null);
+    switch (d.verdict) {
+      case "pass":
+      case "intercept": {
+        line.decision = d.verdict === "pass" ? "allow" : "intercept";
+        line.rule = d.target.rule?.raw ?? null;
+        state.metrics.requests.add({ protocol: line.protocol, decision: d.verdict === "pass" ? "allow" : "mitm" });
+        return { kind: line.decision, addresses: d.target.addresses, rule: d.target.rule, line };
+      }
+      case "block":
+        this.record(line, d.block, a.target.host, a.target.port);
+        return { kind: "block", block: d.block, line };
+      case "fail":
+        // The caller answers the client, counts the error and ends the line (see DecisionLine.fail).
+        line.decision = "fail";
+        return { kind: "fail", code: d.code, message: d.explain, line };
+    }
+  }
+
+  /** A unix socket target: allowlisted path, then the method policy. The platform check is the caller's. */
+  admitUnix(a: UnixAttempt, allowed: boolean): Verdict {
+    const state = this.state;
+    const line = new DecisionLine(this, "unix-socket", a.client, a.method, a.path, a.counters, "allow", null);
+    let block: AdmissionBlock | null = null;
+    if (!allowed) {
+      block = { reason: "not_allowed", explain: `${a.path} is not in allow_unix_sockets`, hint: `the proxy's operator can add ${JSON.stringify(a.path)} to network_proxy.policy.allow_unix_sockets`, mode: null };
+    } else {
+      const e = admitEntry("unix-socket", a.request, { mode: state.mode, mitm: false });
+      if (e.verdict === "block") block = e.block;
+    }
+    if (block) {
+      this.record(line, block, a.path, null);
+      return { kind: "block", block, line };
+    }
+    line.rule = a.path;
+    state.metrics.requests.add({ protocol: "unix-socket", decision: "allow" });
+    return { kind: "allow", addresses: [], rule: null, line };
+  }
+
+  /**
+   * Record a block against `line` (in /blocked, the metrics and the log) and end the line with
+   * the block's answer. `as` records it under another protocol or method than the line's (a TLS
+   * name refused inside an intercepted CONNECT is an `https` block with no method).
+   */
+  record(line: DecisionLine, b: AdmissionBlock, host: string, port: number | null, as: { protocol?: Protocol; method?: string | null } = {}): void {
+    line.decision = "block";
+    const method = as.method === undefined ? line.method : as.method;
+    this.state.record({ host, port, reason: b.reason, client: line.client, method, mode: b.mode, protocol: as.protocol ?? line.protocol, explain: b.explain, hint: b.hint });
+    const o = OUTCOMES[b.reason];
+    line.finish(line.protocol === "socks5" ? o.socks : o.status, null, b.explain, b.reason);
+  }
+}
