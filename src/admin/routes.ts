@@ -13,6 +13,7 @@
 import { effectiveView } from "../config/view.ts";
 import type { Mode } from "../config/schema.ts";
 import { MODES } from "../config/schema.ts";
+import { OUTCOMES, type AdminCode } from "../outcomes.ts";
 import type { ProxyState } from "../runtime/state.ts";
 
 export const MAX_BODY = 8 * 1024;
@@ -26,8 +27,9 @@ export function json(body: unknown, status = 200, headers: Record<string, string
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", "cache-control": "no-store", ...headers } });
 }
 
-export function jsonError(status: number, error: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
-  return json({ error, ...extra }, status, headers);
+/** An admin error: its status from the outcome table, JSON `{"error": message, "code": code}`. */
+export function jsonError(code: AdminCode, error: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+  return json({ error, code, ...extra }, OUTCOMES[code].status, headers);
 }
 
 /** Read a small request body; null when it is over MAX_BODY. */
@@ -61,8 +63,8 @@ export const ROUTES: Readonly<Record<string, Route>> = {
       const q = new URL(req.url).searchParams;
       const sinceText = q.get("since");
       const drain = q.get("drain");
-      if (sinceText !== null && !/^\d{1,15}$/.test(sinceText)) return jsonError(400, "since must be a non-negative integer event id");
-      if (drain !== null && drain !== "1" && drain !== "true") return jsonError(400, "drain must be 1 or true");
+      if (sinceText !== null && !/^\d{1,15}$/.test(sinceText)) return jsonError("admin_bad_request", "since must be a non-negative integer event id");
+      if (drain !== null && drain !== "1" && drain !== "true") return jsonError("admin_bad_request", "drain must be 1 or true");
       const events = drain !== null ? state.blocked.drain() : state.blocked.since(Number(sinceText ?? 0));
       return json({ blocked: events, dropped: state.blocked.dropped, last_id: state.blocked.lastId });
     },
@@ -76,17 +78,17 @@ export const ROUTES: Readonly<Record<string, Route>> = {
     handler: async (req, state) => {
       const text = await readBody(req);
       // Close: the rest of an oversized body is not worth reading to keep the connection.
-      if (text === null) return jsonError(413, `body too large (limit ${MAX_BODY} bytes)`, {}, { connection: "close" });
-      if (text.trim() === "") return jsonError(400, 'missing body; send {"mode":"limited"} or {"mode":"full"}');
+      if (text === null) return jsonError("admin_too_large", `body too large (limit ${MAX_BODY} bytes)`, {}, { connection: "close" });
+      if (text.trim() === "") return jsonError("admin_bad_request", 'missing body; send {"mode":"limited"} or {"mode":"full"}');
       let body: unknown;
       try {
         body = JSON.parse(text);
       } catch {
-        return jsonError(400, 'invalid JSON; send {"mode":"limited"} or {"mode":"full"}');
+        return jsonError("admin_bad_request", 'invalid JSON; send {"mode":"limited"} or {"mode":"full"}');
       }
       const mode = (body as { mode?: unknown } | null)?.mode;
       if (typeof mode !== "string" || !(MODES as readonly string[]).includes(mode)) {
-        return jsonError(400, `mode must be "limited" or "full", got ${JSON.stringify(mode ?? null)}`);
+        return jsonError("admin_bad_request", `mode must be "limited" or "full", got ${JSON.stringify(mode ?? null)}`);
       }
       state.setMode(mode as Mode);
       return json({ status: "ok", mode });
@@ -96,7 +98,7 @@ export const ROUTES: Readonly<Record<string, Route>> = {
     method: "POST",
     handler: async (_req, state) => {
       const r = await state.reload();
-      if (!r.ok) return jsonError(400, "reload failed; the previous config stays in force", { problems: r.problems });
+      if (!r.ok) return jsonError("admin_bad_request", "reload failed; the previous config stays in force", { problems: r.problems });
       return json({ status: "reloaded", changes: r.changes });
     },
   },

@@ -52,20 +52,20 @@ function originAllowed(req: Request, bound: { host: string; port: number }): boo
 
 export async function handleAdmin(req: Request, state: ProxyState, bound: { host: string; port: number }, opts: AdminOptions): Promise<Response> {
   if (!hostAllowed(req.headers.get("host"), bound)) {
-    return jsonError(403, `Host ${JSON.stringify(req.headers.get("host"))} is not allowed; use http://${fmtAddr(bound)}`);
+    return jsonError("admin_forbidden", `Host ${JSON.stringify(req.headers.get("host"))} is not allowed; use http://${fmtAddr(bound)}`);
   }
-  if (!originAllowed(req, bound)) return jsonError(403, "cross-site requests are not allowed");
+  if (!originAllowed(req, bound)) return jsonError("admin_forbidden", "cross-site requests are not allowed");
   const path = new URL(req.url).pathname;
   const route = ROUTES[path];
-  if (!route) return jsonError(404, `not found: ${path}`);
+  if (!route) return jsonError("admin_not_found", `not found: ${path}`);
   if (req.method !== route.method && !(req.method === "HEAD" && route.method === "GET")) {
-    return jsonError(405, `method ${req.method} not allowed on ${path}; use ${route.method}`, {}, { allow: route.method });
+    return jsonError("admin_method_not_allowed", `method ${req.method} not allowed on ${path}; use ${route.method}`, {}, { allow: route.method });
   }
   // Mutations need the token: the POSTs, and draining the blocked-event log (the audit trail).
   const mutates = route.method === "POST" || (path === "/blocked" && new URL(req.url).searchParams.has("drain"));
   const token = mutates ? opts.token() : null;
   if (token !== null && !bearerMatches(req.headers.get("authorization"), token)) {
-    return jsonError(401, "missing or wrong bearer token; send Authorization: Bearer <token> (see network_proxy.admin_token)", {}, { "www-authenticate": 'Bearer realm="codex-network-proxy"', connection: "close" });
+    return jsonError("admin_unauthorized", "missing or wrong bearer token; send Authorization: Bearer <token> (see network_proxy.admin_token)", {}, { "www-authenticate": 'Bearer realm="codex-network-proxy"', connection: "close" });
   }
   return route.handler(req, state);
 }
@@ -85,7 +85,7 @@ export function startAdmin(state: ProxyState, log: Logger, addr: ListenAddr, opt
       fetch: (req) => handleAdmin(req, state, bound, opts),
       error: (err) => {
         log.error("admin API error", { error: err.message });
-        return jsonError(500, "internal error");
+        return jsonError("admin_internal", "internal error");
       },
     });
   } catch (e) {

@@ -34,7 +34,7 @@ describe("endpoints (the seed's, with the original's shapes)", () => {
     await using proxy = await startProxy();
     const nf = await proxy.admin("/nope");
     expect(nf.status).toBe(404);
-    expect(await nf.json()).toEqual({ error: "not found: /nope" });
+    expect(await nf.json()).toEqual({ error: "not found: /nope", code: "admin_not_found" });
     const wrong = await proxy.admin("/health", { method: "POST" });
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get("allow")).toBe("GET");
@@ -73,7 +73,7 @@ describe("endpoints (the seed's, with the original's shapes)", () => {
       const res = await proxy.admin("/mode", { method: "POST", body: big, headers });
       expect(res.status).toBe(413);
       expect(res.headers.get("connection")).toBe("close");
-      expect(await res.json()).toEqual({ error: "body too large (limit 8192 bytes)" });
+      expect(await res.json()).toEqual({ error: "body too large (limit 8192 bytes)", code: "admin_too_large" });
     }
   });
 });

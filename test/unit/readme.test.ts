@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { allKeys } from "../../src/config/schema.ts";
+import { withOutcomeTables } from "../../scripts/lib/outcome-tables.ts";
 
 const readme = readFileSync(join(import.meta.dir, "../../README.md"), "utf8");
 
@@ -12,5 +13,11 @@ describe("README stays true to the code", () => {
       const def = spec.kind === "strings" ? "[]" : spec.kind === "string" || spec.kind === "enum" ? JSON.stringify(spec.default) : String(spec.default);
       expect(readme).toContain(`| \`${short}\` | \`${def}\` |`);
     }
+  });
+});
+
+describe("README's outcome tables are the outcome table", () => {
+  test("generated from src/outcomes.ts (bun scripts/readme-tables.ts rewrites them)", () => {
+    expect(withOutcomeTables(readme)).toBe(readme);
   });
 });
