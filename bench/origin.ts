@@ -15,7 +15,7 @@
  *          TIME_WAIT; otherwise the loopback ephemeral range runs out within a minute.
  */
 import type { Socket } from "bun";
-import { patternBlocks } from "../test/helpers/origin.ts";
+import { patternBlocks } from "../scripts/lib/pattern.ts";
 import { HOST } from "./lib/net.ts";
 
 export const SMALL_BODY = "x".repeat(200);

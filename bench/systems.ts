@@ -6,8 +6,9 @@
 import { chownSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { OriginCerts } from "./certs.ts";
-import { freePort, freePorts, HOST, waitForAccept } from "./lib/net.ts";
-import { makeTempDir, Proc, removeTempDir, run } from "./lib/procs.ts";
+import { freePort, HOST, waitForAccept } from "./lib/net.ts";
+import { adopt, makeTempDir, Proc, removeTempDir, run } from "./lib/procs.ts";
+import { ProxyProcess } from "../scripts/lib/proxy-process.ts";
 import type { OriginPorts } from "./origin.ts";
 
 export type SystemId = "ours" | "direct" | "squid" | "tinyproxy" | "dante" | "microsocks" | "mitmproxy";
@@ -28,7 +29,7 @@ export interface StartContext {
 }
 
 export interface Running {
-  readonly proc: Proc;
+  readonly proc: { readonly pid: number; readonly name: string };
   /** HTTP proxy port (absolute-form requests and CONNECT). */
   readonly http?: number;
   readonly socks?: number;
@@ -225,82 +226,51 @@ const mitmproxy: Peer = {
 
 export const PEERS: readonly Peer[] = [squid, tinyproxy, dante, microsocks, mitmproxy];
 
-/** Which of our listeners exist, by the name the binary logs ("HTTP proxy", "SOCKS5 proxy", ...). */
+/** Which of our listeners exist ("HTTP proxy", "SOCKS5 proxy", "admin API"). */
 export interface OursInfo {
   binary: string;
   version: string;
   listeners: Set<string>;
 }
 
-/** Our config keys for the listeners the binary can log. */
-const LISTENER_KEYS: Record<string, string> = { "HTTP proxy": "proxy_url", "SOCKS5 proxy": "socks_url", "admin API": "admin_url" };
-
 /**
- * Start the binary once at info level with every port 0 and read which listeners it brings up.
- * This is how unfinished listeners are detected: a SOCKS5 row lights up by itself the day the
- * binary logs `SOCKS5 proxy listening addr=...`.
+ * Start the binary once and read which listeners it brings up from its ready file, so a SOCKS5
+ * row lights up by itself the day the binary has one.
  */
 export async function probeOurs(binary: string): Promise<OursInfo> {
   const version = await firstLine([binary, "--version"]);
   const dir = makeTempDir("ours-probe");
-  const proc = new Proc("codex-network-proxy (probe)", [
-    binary,
-    ...Object.values(LISTENER_KEYS).flatMap((k) => ["-c", `network_proxy.${k}="${HOST}:0"`]),
-    "--log-format",
-    "json",
-    "--log-level",
-    "info",
-  ], { env: { CODEX_HOME: dir } });
-  try {
-    await proc.waitFor(/"msg":"codex-network-proxy started"/, READY_TIMEOUT_MS);
-    const listeners = new Set<string>();
-    for (const line of proc.output.split("\n")) {
-      if (!line.startsWith("{")) continue;
-      const m = /^(.+) listening$/.exec((JSON.parse(line) as { msg?: string }).msg ?? "");
-      if (m) listeners.add(m[1]!);
-    }
-    if (!listeners.has("HTTP proxy")) throw new Error(`the binary started no HTTP proxy listener:\n${proc.tail()}`);
-    return { binary, version, listeners };
-  } finally {
-    await proc.stop();
-    removeTempDir(dir);
-  }
+  await using p = await ProxyProcess.start({ binary, env: { CODEX_HOME: dir }, readyTimeoutMs: READY_TIMEOUT_MS });
+  const listeners = new Set<string>(["HTTP proxy", "admin API"]);
+  if (p.ready.socks) listeners.add("SOCKS5 proxy");
+  removeTempDir(dir);
+  return { binary, version, listeners };
 }
 
-/**
- * Our proxy at --log-level warn (the hot path logs nothing then). At warn it does not log its
- * ports, so it gets pre-picked free ones and is ready when each listener it has accepts.
- */
+/** Our proxy at --log-level warn (the hot path logs nothing then), through the same harness the tests use. */
 export async function startOurs(info: OursInfo, profile: Profile, ctx: StartContext): Promise<Running> {
   const dir = makeTempDir("ours");
   const env = { CODEX_HOME: dir };
-  const names = Object.keys(LISTENER_KEYS);
-  const free = freePorts(names.length);
-  const ports = new Map(names.map((name, i) => [name, free[i]!]));
-  const args = [
-    ...[...ports].flatMap(([name, port]) => ["-c", `network_proxy.${LISTENER_KEYS[name]}="${HOST}:${port}"`]),
-    "-c",
-    `network_proxy.policy.allowed_domains=["${HOST}"]`,
-    "--log-level",
-    "warn",
-  ];
+  const config = [`network_proxy.policy.allowed_domains=["${HOST}"]`];
   let mitmCa: string | undefined;
   if (profile === "mitm") {
     const init = await run([info.binary, "init"], env);
     if (init.code !== 0) throw new Error(`codex-network-proxy init failed:\n${init.out}`);
     mitmCa = join(dir, "network_proxy/mitm/ca.pem");
-    args.push("-c", "network_proxy.mode=limited", "-c", "network_proxy.mitm.enabled=true", "-c", `network_proxy.mitm.upstream_ca_file="${ctx.certs.caPem}"`);
+    config.push("network_proxy.mode=limited", "network_proxy.mitm.enabled=true", `network_proxy.mitm.upstream_ca_file="${ctx.certs.caPem}"`);
   }
-  const live = [...ports].filter(([name]) => info.listeners.has(name)).map(([, port]) => port);
-  const proc = await launch("codex-network-proxy", [info.binary, ...args], dir, live, { env });
-  const running: Running = {
-    proc,
-    http: ports.get("HTTP proxy")!,
-    ...(info.listeners.has("SOCKS5 proxy") ? { socks: ports.get("SOCKS5 proxy")! } : {}),
+  const p = await ProxyProcess.start({ binary: info.binary, config, args: ["--log-level", "warn"], env, readyTimeoutMs: READY_TIMEOUT_MS });
+  adopt(p.proc);
+  return {
+    proc: { pid: p.proc.pid, name: "codex-network-proxy" },
+    http: p.http,
+    ...(p.ready.socks ? { socks: p.socks } : {}),
     ...(mitmCa ? { mitmCa } : {}),
-    stop: stopper(proc, dir),
+    stop: async () => {
+      await p.stop();
+      removeTempDir(dir);
+    },
   };
-  return running;
 }
 
 /** A path relative to the working directory when it lies below it (the report is committed). */

@@ -16,7 +16,8 @@ import net from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
-import { makeTestPki } from "../test/helpers/tls.ts";
+import { makeTestPki } from "./lib/pki.ts";
+import { ProxyProcess } from "./lib/proxy-process.ts";
 
 const QUICK = process.argv.includes("--quick");
 /** Only the load and soak (CI runs the suites through `npm test` already). */
@@ -45,49 +46,15 @@ function fail(msg: string): void {
 
 // ------------------------------------------------------------------ the proxy process
 
-interface Proxy {
-  proc: Bun.Subprocess<"ignore", "ignore", "pipe">;
-  http: number;
-  socks: number;
-  home: string;
-}
-
-async function startProxy(extra: string[] = []): Promise<Proxy> {
-  const args = [
-    'network_proxy.proxy_url="127.0.0.1:0"',
-    'network_proxy.socks_url="127.0.0.1:0"',
-    'network_proxy.admin_url="127.0.0.1:0"',
+function startProxy(extra: string[] = []): Promise<ProxyProcess> {
+  const config = [
     'network_proxy.policy.allowed_domains=["127.0.0.1", "localhost"]',
     `network_proxy.limits.max_connections=${TUNNELS * 3 + 1000}`,
     `network_proxy.limits.max_tunnels=${TUNNELS * 2 + 100}`,
     ...extra,
-  ].flatMap((c) => ["-c", c]);
-  const home = mkdtempSync(join(tmpdir(), "cnp-rel-"));
-  // info level: the listeners' bound ports are logged; nothing is logged per request.
-  const p2 = Bun.spawn([BUN, join(ROOT, "src/main.ts"), "--log-level", "info", ...args], {
-    env: { ...process.env, CODEX_HOME: home },
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  let text = "";
-  const reader = p2.stderr.getReader();
-  const dec = new TextDecoder();
-  while (!/SOCKS5 proxy listening addr=127\.0\.0\.1:(\d+)/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`proxy exited: ${text}`);
-    text += dec.decode(value);
-  }
-  // keep draining stderr so the proxy never blocks on a full pipe
-  void (async () => {
-    for (;;) if ((await reader.read()).done) return;
-  })();
-  return {
-    proc: p2,
-    home,
-    http: Number(/HTTP proxy listening addr=127\.0\.0\.1:(\d+)/.exec(text)![1]),
-    socks: Number(/SOCKS5 proxy listening addr=127\.0\.0\.1:(\d+)/.exec(text)![1]),
-  };
+  ];
+  // warn level: nothing is logged per request (the access log is info).
+  return ProxyProcess.start({ config, args: ["--log-level", "warn"], binary: "" });
 }
 
 function fds(pid: number): number {
@@ -133,7 +100,7 @@ type Via = "HTTP" | "SOCKS5" | "MITM";
  * connection: absolute-form to the HTTP listener, origin-form inside a SOCKS5 tunnel, or HTTPS
  * inside a MITM tunnel (trusting `ca`).
  */
-async function requestLoad(p: Proxy, via: Via, origin: { port: number }, ca?: string): Promise<Section> {
+async function requestLoad(p: ProxyProcess, via: Via, origin: { port: number }, ca?: string): Promise<Section> {
   const perConn = Math.ceil(REQUESTS / CONNECTIONS);
   let ok = 0;
   let bad = 0;
@@ -200,7 +167,7 @@ async function requestLoad(p: Proxy, via: Via, origin: { port: number }, ca?: st
   };
 }
 
-async function tunnelLoad(p: Proxy, via: "CONNECT" | "SOCKS5"): Promise<Section> {
+async function tunnelLoad(p: ProxyProcess, via: "CONNECT" | "SOCKS5"): Promise<Section> {
   const origin = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: (s, d) => void s.write(d) } });
   const sockets: Array<Socket<{ got: string; done: () => void; ok: boolean }>> = [];
   let okCount = 0;
@@ -348,8 +315,14 @@ try {
   httpsOrigin.stop(true);
 }
 if (!LOAD_ONLY) {
-  sections.push(await runTests("Fuzzers (test/fuzz)", ["test/fuzz"], { FUZZ_RUNS: QUICK ? "" : "20000" }));
-  sections.push(await runTests("Bypass catalogue and faults (test/hostile)", ["test/hostile"]));
+  sections.push(await runTests("Fuzzers (test/**/*.fuzz.test.ts)", [".fuzz.test.ts"], { FUZZ_RUNS: QUICK ? "" : "20000" }));
+  sections.push(
+    await runTests("Bypass catalogue, attacks on the process, failures of upstreams, clients and config (test/hostile, exchange-failures, reload)", [
+      "test/hostile",
+      "test/proxy/http/exchange-failures.int.test.ts",
+      "test/runtime/reload.int.test.ts",
+    ]),
+  );
 }
 
 const md = [

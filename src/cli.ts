@@ -20,6 +20,8 @@ export interface CliOptions {
   readonly shell: "sh" | "fish" | "powershell" | "json";
   /** explain: do not resolve names. */
   readonly noDns: boolean;
+  /** serve: write the bound addresses here (JSON) once every listener accepts. */
+  readonly readyFile: string | undefined;
   /** explain: targets; run: the command and its arguments. */
   readonly args: readonly string[];
 }
@@ -52,9 +54,11 @@ Options:
   -V, --version         show the version
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.`,
-  serve: `Usage: codex-network-proxy [--config PATH] [-c KEY=VALUE]... [--log-format text|json] [--log-level LEVEL]
+  serve: `Usage: codex-network-proxy [--config PATH] [-c KEY=VALUE]... [--log-format text|json] [--log-level LEVEL] [--ready-file PATH]
 
 Runs the HTTP proxy, the SOCKS5 proxy and the admin API until SIGINT or SIGTERM.
+--ready-file PATH: once every listener accepts, write {"pid","version","http","socks","admin"}
+(each {"host","port"}, socks null when off) to PATH as JSON, atomically.
 On a signal it stops accepting, gives in-flight work network_proxy.limits.shutdown_grace_ms,
 and exits 0.`,
   init: `Usage: codex-network-proxy init [--config PATH] [-c KEY=VALUE]...
@@ -90,6 +94,7 @@ export function parseArgs(argv: readonly string[]): CliResult {
   let format: "toml" | "json" = "toml";
   let shell: CliOptions["shell"] = "sh";
   let noDns = false;
+  let readyFile: string | undefined;
   const args: string[] = [];
   let help = false;
 
@@ -167,6 +172,12 @@ export function parseArgs(argv: readonly string[]): CliResult {
         }
         shell = v;
         break;
+      case "--ready-file":
+        if (command !== "serve") return { kind: "usage", message: "--ready-file is an option of the proxy itself (no command)" };
+        v = value(name, inline);
+        if (typeof v !== "string") return v;
+        readyFile = v;
+        break;
       case "--no-dns":
         if (command !== "explain") return { kind: "usage", message: "--no-dns is an option of explain" };
         noDns = true;
@@ -188,5 +199,5 @@ export function parseArgs(argv: readonly string[]): CliResult {
   if (command === "explain" && args.length === 0) return { kind: "usage", message: "explain needs at least one TARGET (a URL or host:port)" };
   if (command === "run" && args.length === 0) return { kind: "usage", message: "run needs a command after --, e.g. codex-network-proxy run -- curl http://example.com/" };
   if (command !== "run" && command !== "explain" && args.length > 0) return { kind: "usage", message: `unexpected arguments after --: ${args.join(" ")}` };
-  return { kind: "ok", options: { command, configPath, overrides, logFormat, logLevel, logLevelSet, format, shell, noDns, args } };
+  return { kind: "ok", options: { command, configPath, overrides, logFormat, logLevel, logLevelSet, format, shell, noDns, readyFile, args } };
 }

@@ -13,7 +13,7 @@ import { join } from "node:path";
 /** Output kept per process: enough for error messages, bounded so a chatty peer cannot grow us. */
 const KEEP_OUTPUT = 64 * 1024;
 
-const live = new Set<Proc>();
+const live = new Set<{ readonly pid: number }>();
 const tempDirs = new Set<string>();
 
 export class Proc {
@@ -127,6 +127,12 @@ export async function run(cmd: readonly string[], env: Record<string, string> = 
   const code = await p.sub.exited;
   await p.drained;
   return { code, out: p.output };
+}
+
+/** Have a process started elsewhere (the proxy harness) killed with the rest if the benchmark is stopped. */
+export function adopt(sub: { readonly pid: number; readonly exited: Promise<number> }): void {
+  live.add(sub);
+  void sub.exited.then(() => live.delete(sub));
 }
 
 export function makeTempDir(prefix: string): string {

@@ -1,5 +1,5 @@
 /** 2-3. Bulk throughput through CONNECT and SOCKS5 tunnels: one checksummed download per run. */
-import { patternCrc32 } from "../../test/helpers/origin.ts";
+import { patternCrc32 } from "../../scripts/lib/pattern.ts";
 import type { BulkResult } from "../clients/bulk.ts";
 import type { Via } from "../lib/wire.ts";
 import type { Row } from "../report.ts";

@@ -1,6 +1,7 @@
 /**
  * The default command: run the listeners until SIGINT/SIGTERM.
  */
+import { renameSync, writeFileSync } from "node:fs";
 import type { CliOptions } from "../cli.ts";
 import { loadConfig } from "../config/load.ts";
 import { hardenProcess } from "../harden.ts";
@@ -53,6 +54,15 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  if (o.readyFile !== undefined) {
+    try {
+      writeReadyFile(o.readyFile, server);
+    } catch (e) {
+      log.error("cannot write the ready file", { path: o.readyFile, error: (e as Error).message });
+      await server.stop(0);
+      return 1;
+    }
+  }
   log.info("codex-network-proxy started", { version: VERSION, mode: state.mode, pid: process.pid });
 
   // Keep the process alive even before any listener exists.
@@ -63,4 +73,13 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
   process.off("SIGTERM", onSignal);
   log.info("stopped");
   return code;
+}
+
+/** The bound addresses, for whoever started us (tests, the benchmark): written whole or not at all. */
+function writeReadyFile(path: string, server: ProxyServer): void {
+  const b = server.state.bound!;
+  const info = { pid: process.pid, version: VERSION, http: b.http, socks: b.socks, admin: b.admin };
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(info) + "\n");
+  renameSync(tmp, path);
 }

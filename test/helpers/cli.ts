@@ -1,16 +1,12 @@
 /**
  * Run the CLI as a real subprocess (`bun src/main.ts ...`, or the compiled binary when
- * CNP_BINARY is set), and wait for lines on its stderr.
+ * CNP_BINARY is set), and wait for lines on its stderr. Proxies that only need to be running
+ * start through ProxyProcess (scripts/lib/proxy-process.ts), which reads their addresses from
+ * the ready file instead of the log.
  */
-import { join } from "node:path";
+import { CapturedProcess, cliCommand } from "../../scripts/lib/proxy-process.ts";
 
-export const ROOT = join(import.meta.dir, "../..");
-export const MAIN = join(ROOT, "src/main.ts");
-
-export function cliCommand(args: readonly string[]): string[] {
-  const bin = process.env["CNP_BINARY"];
-  return bin ? [bin, ...args] : [process.execPath, MAIN, ...args];
-}
+export { CapturedProcess, cliCommand, MAIN, ProxyProcess, ROOT } from "../../scripts/lib/proxy-process.ts";
 
 export interface CliRun {
   code: number;
@@ -24,57 +20,8 @@ export async function runCli(args: readonly string[], env: Record<string, string
   return { code, stdout, stderr };
 }
 
-/** A long-running process started from a full argv, whose stderr can be awaited line by line. */
-export class ArgvProcess implements AsyncDisposable {
-  readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
-  stderr = "";
-  #waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
-  readonly #pumped: Promise<void>;
-
-  constructor(argv: readonly string[], env: Record<string, string> = {}) {
-    this.proc = Bun.spawn([...argv], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-    this.#pumped = this.#pump();
-  }
-
-  async #pump(): Promise<void> {
-    const dec = new TextDecoder();
-    for await (const chunk of this.proc.stderr) {
-      this.stderr += dec.decode(chunk, { stream: true });
-      this.#check();
-    }
-    this.#check();
-  }
-
-  #check(): void {
-    this.#waiters = this.#waiters.filter((w) => {
-      const m = this.stderr.match(w.re);
-      if (m) w.resolve(m);
-      return !m;
-    });
-  }
-
-  /** Resolve when stderr matches; reject if the process exits first. */
-  waitFor(re: RegExp): Promise<RegExpMatchArray> {
-    const { promise, resolve, reject } = Promise.withResolvers<RegExpMatchArray>();
-    this.#waiters.push({ re, resolve });
-    this.#check();
-    this.proc.exited.then(async (code) => {
-      await this.#pumped;
-      const m = this.stderr.match(re);
-      if (m) resolve(m);
-      else reject(new Error(`process exited (${code}) before ${re}; stderr:\n${this.stderr}`));
-    });
-    return promise;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.proc.exitCode === null) this.proc.kill("SIGKILL");
-    await this.proc.exited;
-  }
-}
-
-/** The CLI (`bun src/main.ts ...` or CNP_BINARY) as an ArgvProcess. */
-export class CliProcess extends ArgvProcess {
+/** The CLI (`bun src/main.ts ...` or CNP_BINARY) as a process whose stderr can be awaited. */
+export class CliProcess extends CapturedProcess {
   constructor(args: readonly string[], env: Record<string, string> = {}) {
     super(cliCommand(args), env);
   }
