@@ -25,8 +25,23 @@ export async function makeOriginCerts(dir: string): Promise<OriginCerts> {
   const leafPem = join(dir, "leaf.pem");
   const ext = join(dir, "leaf.ext");
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  await openssl(["req", "-x509", ...ec, "-keyout", caKey, "-out", caPem, "-days", "2", "-subj", "/CN=codex-network-proxy bench origin CA",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+  await openssl([
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    caKey,
+    "-out",
+    caPem,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=codex-network-proxy bench origin CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
   await openssl(["req", ...ec, "-keyout", leafKey, "-out", leafCsr, "-subj", "/CN=127.0.0.1"]);
   writeFileSync(ext, "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n");
   await openssl(["x509", "-req", "-in", leafCsr, "-CA", caPem, "-CAkey", caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", leafPem]);

@@ -50,7 +50,9 @@ function pump(s: Socket<BulkState>): void {
 
 function startOrigin(cert: string, key: string): OriginPorts {
   const fetch = (req: Request): Response =>
-    new URL(req.url).pathname === "/small" ? new Response(SMALL_BODY, { headers: { "content-type": "text/plain" } }) : new Response("not found", { status: 404 });
+    new URL(req.url).pathname === "/small"
+      ? new Response(SMALL_BODY, { headers: { "content-type": "text/plain" } })
+      : new Response("not found", { status: 404 });
   const http = Bun.serve({ hostname: HOST, port: 0, fetch });
   const https = Bun.serve({ hostname: HOST, port: 0, fetch, tls: { cert: Bun.file(cert), key: Bun.file(key) } });
 

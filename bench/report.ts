@@ -37,7 +37,7 @@ export type RowKey =
 
 const PEERS = COLUMNS.filter((c) => c !== "ours" && c !== "direct");
 
-function valueOf(row: Row | undefined, sys: SystemId): number | null {
+function cellValue(row: Row | undefined, sys: SystemId): number | null {
   const c = row?.cells[sys];
   return c?.kind === "value" ? c.value : null;
 }
@@ -46,7 +46,7 @@ function valueOf(row: Row | undefined, sys: SystemId): number | null {
 function bestPeer(row: Row): { sys: SystemId; value: number } | null {
   let best: { sys: SystemId; value: number } | null = null;
   for (const sys of PEERS) {
-    const v = valueOf(row, sys);
+    const v = cellValue(row, sys);
     if (v === null) continue;
     if (!best || (row.better === "higher" ? v > best.value : v < best.value)) best = { sys, value: v };
   }
@@ -96,8 +96,8 @@ export function judgeBars(rows: readonly Row[], policyTolerance: number): Bar[] 
 
   const fwd = byKey.get("forward_rps");
   {
-    const o = valueOf(fwd, "ours");
-    const s = valueOf(fwd, "squid");
+    const o = cellValue(fwd, "ours");
+    const s = cellValue(fwd, "squid");
     const text = "Plain HTTP forwarding ≥ 1.5× squid's requests/s";
     if (o === null || s === null) bars.push({ text, status: "NO DATA", detail: "ours or squid has no figure" });
     else bars.push({ text, status: o >= 1.5 * s ? "PASS" : "FAIL", detail: `${fmt(o)} vs 1.5 × ${fmt(s)} = ${fmt(1.5 * s)} req/s (${ratio(o, s)} squid)` });
@@ -109,22 +109,26 @@ export function judgeBars(rows: readonly Row[], policyTolerance: number): Bar[] 
   ] as const) {
     const row = byKey.get(key);
     const text = `${what} throughput ≥ the best peer's and ≥ 50% of direct`;
-    const o = valueOf(row, "ours");
-    const d = valueOf(row, "direct");
+    const o = cellValue(row, "ours");
+    const d = cellValue(row, "direct");
     const best = row ? bestPeer(row) : null;
     if (pending(key)) bars.push({ text, status: "PENDING", detail: `our ${what} listener is not implemented yet` });
     else if (o === null || d === null || !best) bars.push({ text, status: "NO DATA", detail: "ours, direct or every peer has no figure" });
     else {
       const ok = o >= best.value && o >= 0.5 * d;
-      bars.push({ text, status: ok ? "PASS" : "FAIL", detail: `${fmt(o)} MB/s vs best peer ${best.sys} ${fmt(best.value)} (${ratio(o, best.value)}) and direct ${fmt(d)} (${ratio(o, d)})` });
+      bars.push({
+        text,
+        status: ok ? "PASS" : "FAIL",
+        detail: `${fmt(o)} MB/s vs best peer ${best.sys} ${fmt(best.value)} (${ratio(o, best.value)}) and direct ${fmt(d)} (${ratio(o, d)})`,
+      });
     }
   }
 
   {
     const row = byKey.get("mitm_rps");
     const text = "HTTPS through MITM ≥ 10× mitmproxy's requests/s";
-    const o = valueOf(row, "ours");
-    const m = valueOf(row, "mitmproxy");
+    const o = cellValue(row, "ours");
+    const m = cellValue(row, "mitmproxy");
     if (pending("mitm_rps")) bars.push({ text, status: "PENDING", detail: "our MITM is not implemented yet" });
     else if (o === null || m === null) bars.push({ text, status: "NO DATA", detail: "ours or mitmproxy has no figure" });
     else bars.push({ text, status: o >= 10 * m ? "PASS" : "FAIL", detail: `${fmt(o)} vs 10 × ${fmt(m)} = ${fmt(10 * m)} req/s (${ratio(o, m)} mitmproxy)` });
@@ -135,7 +139,7 @@ export function judgeBars(rows: readonly Row[], policyTolerance: number): Bar[] 
     ["rss_socks_tunnel", "SOCKS5"],
   ] as const) {
     const text = `≤ 32 KiB RSS per idle ${what} tunnel`;
-    const o = valueOf(byKey.get(key), "ours");
+    const o = cellValue(byKey.get(key), "ours");
     if (pending(key)) bars.push({ text, status: "PENDING", detail: `our ${what} listener is not implemented yet` });
     else if (o === null) bars.push({ text, status: "NO DATA", detail: "no figure for ours" });
     else bars.push({ text, status: o <= 32 ? "PASS" : "FAIL", detail: `${fmt(o)} KiB per tunnel` });
@@ -143,8 +147,8 @@ export function judgeBars(rows: readonly Row[], policyTolerance: number): Bar[] 
 
   {
     const policyRows = rows.filter((r) => r.key.startsWith("policy_"));
-    const first = valueOf(policyRows[0], "ours");
-    const last = valueOf(policyRows[policyRows.length - 1], "ours");
+    const first = cellValue(policyRows[0], "ours");
+    const last = cellValue(policyRows[policyRows.length - 1], "ours");
     const sizes = policyRows.map((r) => Number(r.key.slice("policy_".length)).toLocaleString("en-US"));
     const text = `Policy decision time flat from ${sizes[0] ?? "?"} to ${sizes[sizes.length - 1] ?? "?"} patterns`;
     if (first === null || last === null) bars.push({ text, status: "NO DATA", detail: "policy rows missing" });
@@ -182,11 +186,11 @@ export function resultsTable(rows: readonly Row[]): string {
   const notes = new Notes();
   const body = rows.map((r) => {
     const best = bestPeer(r);
-    const o = valueOf(r, "ours");
+    const o = cellValue(r, "ours");
     return [
       `${r.title} (${r.unit}, ${r.better} is better)`,
       ...COLUMNS.map((c) => cellText(r.cells[c], notes)),
-      ratio(o, valueOf(r, "direct")),
+      ratio(o, cellValue(r, "direct")),
       best && o !== null ? `${ratio(o, best.value)} (${best.sys})` : "—",
     ];
   });

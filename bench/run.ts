@@ -188,7 +188,8 @@ async function main(): Promise<void> {
 
   const bars = judgeBars(rows, POLICY_TOLERANCE);
   const load = others.measure();
-  if (load.share > NOISY_SHARE) console.error(`warning: other processes used ${(load.share * 100).toFixed(1)}% of the machine during the run; the figures are noisier than usual`);
+  if (load.share > NOISY_SHARE)
+    console.error(`warning: other processes used ${(load.share * 100).toFixed(1)}% of the machine during the run; the figures are noisier than usual`);
   const skipped = [
     ...[...missing].map(([bin, why]) => `${bin}: ${why}; its cells say "skipped".`),
     "mitmproxy in the tunnel rows (bulk, set-up, memory) passes tunnels through (--ignore-hosts '.*'): intercepting would measure its TLS, which the MITM row does.",

@@ -196,7 +196,7 @@ const microsocks: Peer = {
   pkg: "microsocks",
   bin: "microsocks",
   // microsocks has no version flag: ask the package database.
-  version: async () => `microsocks ${await firstLine(["dpkg-query", "-W", "-f=${Version}", "microsocks"])} (Debian package)`,
+  version: async () => `microsocks ${await firstLine(["dpkg-query", "-W", "-f=$" + "{Version}", "microsocks"])} (Debian package)`,
   async start(_profile, _ctx) {
     const dir = makeTempDir("microsocks");
     const port = freePort();
@@ -280,7 +280,12 @@ function shortPath(p: string): string {
 }
 
 /** Versions of what is measured, for the report header. */
-export async function versions(ours: OursInfo, provenance: string, peers: readonly Peer[], missing: ReadonlyMap<string, string>): Promise<Array<[string, string]>> {
+export async function versions(
+  ours: OursInfo,
+  provenance: string,
+  peers: readonly Peer[],
+  missing: ReadonlyMap<string, string>,
+): Promise<Array<[string, string]>> {
   const out: Array<[string, string]> = [
     ["codex-network-proxy", `${ours.version} (${shortPath(ours.binary)}; ${provenance})`],
     ["bun", `${Bun.version} (${Bun.revision.slice(0, 9)})`],

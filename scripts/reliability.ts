@@ -154,7 +154,9 @@ async function requestLoad(p: ProxyProcess, via: Via, origin: { port: number }, 
   const secs = (performance.now() - t0) / 1000;
   const total = ok + bad;
   if (bad > 0 || total < REQUESTS) fail(`${via}: ${bad} failed of ${total} requests (wanted ${REQUESTS})`);
-  const how = { HTTP: "absolute-form through the HTTP listener", SOCKS5: "origin-form inside SOCKS5 tunnels", MITM: "HTTPS inside MITM tunnels, limited mode" }[via];
+  const how = { HTTP: "absolute-form through the HTTP listener", SOCKS5: "origin-form inside SOCKS5 tunnels", MITM: "HTTPS inside MITM tunnels, limited mode" }[
+    via
+  ];
   return {
     title: `${via} requests`,
     ok: bad === 0 && total >= REQUESTS,
@@ -226,7 +228,12 @@ async function runTests(label: string, paths: string[], env: Record<string, stri
   const t0 = performance.now();
   // The fuzz tests append one line per property to FUZZ_REPORT: {"property","runs","ms"}.
   const report = join(mkdtempSync(join(tmpdir(), "cnp-rel-")), "fuzz.jsonl");
-  const p = Bun.spawn([BUN, "test", "--timeout", "120000", ...paths], { cwd: ROOT, env: { ...process.env, ...env, FUZZ_REPORT: report }, stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn([BUN, "test", "--timeout", "120000", ...paths], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, FUZZ_REPORT: report },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   const text = out + err;
   const pass = Number(/^\s*(\d+) pass$/m.exec(text)?.[1] ?? 0);
@@ -294,15 +301,27 @@ try {
   const rssOk = rss - baseline.rss < RSS_BOUND_KIB && mRss - mBaseline.rss < RSS_BOUND_KIB;
   const soakOk = rss - afterFirst < SOAK_BOUND_KIB && mRss - mAfterFirst < SOAK_BOUND_KIB;
   if (!fdsOk) fail(`file descriptors did not return to baseline: ${baseline.fds} -> ${after} (MITM proxy ${mBaseline.fds} -> ${mAfter})`);
-  if (!rssOk) fail(`RSS grew by ${((rss - baseline.rss) / 1024).toFixed(0)} MiB, MITM proxy by ${((mRss - mBaseline.rss) / 1024).toFixed(0)} MiB (bound ${RSS_BOUND_KIB / 1024} MiB)`);
-  if (!soakOk) fail(`RSS grew by ${((rss - afterFirst) / 1024).toFixed(0)} MiB (MITM proxy ${((mRss - mAfterFirst) / 1024).toFixed(0)} MiB) between two identical rounds (bound ${SOAK_BOUND_KIB / 1024} MiB)`);
+  if (!rssOk)
+    fail(
+      `RSS grew by ${((rss - baseline.rss) / 1024).toFixed(0)} MiB, MITM proxy by ${((mRss - mBaseline.rss) / 1024).toFixed(0)} MiB (bound ${RSS_BOUND_KIB / 1024} MiB)`,
+    );
+  if (!soakOk)
+    fail(
+      `RSS grew by ${((rss - afterFirst) / 1024).toFixed(0)} MiB (MITM proxy ${((mRss - mAfterFirst) / 1024).toFixed(0)} MiB) between two identical rounds (bound ${SOAK_BOUND_KIB / 1024} MiB)`,
+    );
   sections.push({
     title: "After two rounds of the load",
     ok: fdsOk && rssOk && soakOk,
     rows: [
       ["proxy file descriptors: baseline -> after", `${baseline.fds} -> ${after}`],
-      ["proxy RSS: baseline -> after round 1 -> after round 2", `${(baseline.rss / 1024).toFixed(0)} -> ${(afterFirst / 1024).toFixed(0)} -> ${(rss / 1024).toFixed(0)} MiB`],
-      ["MITM proxy (limited mode): file descriptors; RSS baseline -> after round 1 -> after round 2", `${mBaseline.fds} -> ${mAfter}; ${(mBaseline.rss / 1024).toFixed(0)} -> ${(mAfterFirst / 1024).toFixed(0)} -> ${(mRss / 1024).toFixed(0)} MiB`],
+      [
+        "proxy RSS: baseline -> after round 1 -> after round 2",
+        `${(baseline.rss / 1024).toFixed(0)} -> ${(afterFirst / 1024).toFixed(0)} -> ${(rss / 1024).toFixed(0)} MiB`,
+      ],
+      [
+        "MITM proxy (limited mode): file descriptors; RSS baseline -> after round 1 -> after round 2",
+        `${mBaseline.fds} -> ${mAfter}; ${(mBaseline.rss / 1024).toFixed(0)} -> ${(mAfterFirst / 1024).toFixed(0)} -> ${(mRss / 1024).toFixed(0)} MiB`,
+      ],
       ["bounds", `+${RSS_BOUND_KIB / 1024} MiB over the baseline; +${SOAK_BOUND_KIB / 1024} MiB from round 1 to round 2`],
     ],
   });

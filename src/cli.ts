@@ -152,7 +152,8 @@ export function parseArgs(argv: readonly string[]): CliResult {
       case "--log-level":
         v = value(name, inline);
         if (typeof v !== "string") return v;
-        if (!(LOG_LEVELS as string[]).includes(v)) return { kind: "usage", message: `--log-level must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(v)}` };
+        if (!(LOG_LEVELS as string[]).includes(v))
+          return { kind: "usage", message: `--log-level must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(v)}` };
         logLevel = v as LogLevel;
         logLevelSet = true;
         break;
@@ -197,7 +198,8 @@ export function parseArgs(argv: readonly string[]): CliResult {
   }
   if (help) return { kind: "help", command: command === "serve" && argv[0] !== "serve" ? null : command };
   if (command === "explain" && args.length === 0) return { kind: "usage", message: "explain needs at least one TARGET (a URL or host:port)" };
-  if (command === "run" && args.length === 0) return { kind: "usage", message: "run needs a command after --, e.g. codex-network-proxy run -- curl http://example.com/" };
+  if (command === "run" && args.length === 0)
+    return { kind: "usage", message: "run needs a command after --, e.g. codex-network-proxy run -- curl http://example.com/" };
   if (command !== "run" && command !== "explain" && args.length > 0) return { kind: "usage", message: `unexpected arguments after --: ${args.join(" ")}` };
   return { kind: "ok", options: { command, configPath, overrides, logFormat, logLevel, logLevelSet, format, shell, noDns, readyFile, args } };
 }

@@ -57,7 +57,16 @@ export function clientEnv(addrs: ProxyAddrs, caBundle: string | null): EnvVar[] 
   if (caBundle) {
     const note = "HTTPS is inspected: trust the system roots plus the proxy's CA";
     v.push({ name: "SSL_CERT_FILE", value: caBundle, note });
-    for (const name of ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "PIP_CERT", "npm_config_cafile", "CARGO_HTTP_CAINFO", "DENO_CERT"]) {
+    for (const name of [
+      "REQUESTS_CA_BUNDLE",
+      "CURL_CA_BUNDLE",
+      "NODE_EXTRA_CA_CERTS",
+      "GIT_SSL_CAINFO",
+      "PIP_CERT",
+      "npm_config_cafile",
+      "CARGO_HTTP_CAINFO",
+      "DENO_CERT",
+    ]) {
       v.push({ name, value: caBundle });
     }
   }

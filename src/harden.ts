@@ -27,12 +27,16 @@ function libcCandidates(): string[] {
   return ["libc.so.6", "libc.so", `/lib/ld-musl-${arch}.so.1`];
 }
 
+function openPrctl(libc: string) {
+  return dlopen(libc, { prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 } });
+}
+
 function linux(): Hardening {
   let lastError = "";
   for (const name of libcCandidates()) {
-    let lib;
+    let lib: ReturnType<typeof openPrctl>;
     try {
-      lib = dlopen(name, { prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 } });
+      lib = openPrctl(name);
     } catch (e) {
       lastError = (e as Error).message;
       continue;

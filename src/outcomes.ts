@@ -56,7 +56,14 @@ export type ErrorCode =
   | "closed_by_policy"
   | "internal";
 
-export type AdminCode = "admin_bad_request" | "admin_unauthorized" | "admin_forbidden" | "admin_not_found" | "admin_method_not_allowed" | "admin_too_large" | "admin_internal";
+export type AdminCode =
+  | "admin_bad_request"
+  | "admin_unauthorized"
+  | "admin_forbidden"
+  | "admin_not_found"
+  | "admin_method_not_allowed"
+  | "admin_too_large"
+  | "admin_internal";
 
 export type OutcomeCode = BlockReason | ErrorCode | AdminCode;
 
@@ -75,47 +82,132 @@ export interface Outcome {
 }
 
 const block = (header: string, message: string, when: string): Outcome => ({ kind: "block", status: 403, header, socks: S.NOT_ALLOWED, message, when });
-const error = (status: number, header: string, socks: number, message: string, when: string): Outcome => ({ kind: "error", status, header, socks, message, when });
+const error = (status: number, header: string, socks: number, message: string, when: string): Outcome => ({
+  kind: "error",
+  status,
+  header,
+  socks,
+  message,
+  when,
+});
 const admin = (status: number, message: string, when: string): Outcome => ({ kind: "admin", status, header: "", socks: S.GENERAL_FAILURE, message, when });
 
 export const OUTCOMES: Readonly<Record<OutcomeCode, Outcome>> = {
   not_allowed: block("blocked-by-allowlist", "Codex blocked this request: domain not in allowlist.", "no allowlist entry matches (or the allowlist is empty)"),
-  not_allowed_local: block("blocked-by-allowlist", "Codex blocked this request: local/private addresses not allowed.", "a local/private target, or a name resolving to one"),
+  not_allowed_local: block(
+    "blocked-by-allowlist",
+    "Codex blocked this request: local/private addresses not allowed.",
+    "a local/private target, or a name resolving to one",
+  ),
   denied: block("blocked-by-denylist", "Codex blocked this request: domain denied by policy.", "a denylist entry matches the target or a resolved address"),
-  method_not_allowed: block("blocked-by-method-policy", "Codex blocked this request: method not allowed in limited mode.", "limited mode: not GET/HEAD/OPTIONS, or an upgrade, a method override, a body; SOCKS5"),
+  method_not_allowed: block(
+    "blocked-by-method-policy",
+    "Codex blocked this request: method not allowed in limited mode.",
+    "limited mode: not GET/HEAD/OPTIONS, or an upgrade, a method override, a body; SOCKS5",
+  ),
   mitm_required: block("blocked-by-mitm-required", "Codex blocked this request: MITM required for limited HTTPS.", "limited mode: HTTPS CONNECT without MITM"),
   own_listener: block("blocked-by-policy", "Codex blocked this request by network policy.", "the target is one of the proxy's own listeners"),
-  sni_mismatch: block("blocked-by-policy", "Codex blocked this request by network policy.", "inside an intercepted tunnel: the TLS server name differs from the CONNECT target (the tunnel is closed)"),
+  sni_mismatch: block(
+    "blocked-by-policy",
+    "Codex blocked this request by network policy.",
+    "inside an intercepted tunnel: the TLS server name differs from the CONNECT target (the tunnel is closed)",
+  ),
 
   bad_request: error(400, "bad-request", S.GENERAL_FAILURE, "malformed request", "malformed request"),
   bad_target: error(400, "bad-target", S.HOST_UNREACHABLE, "invalid target", "a target that fails canonicalization"),
   missing_host: error(400, "bad-request", S.GENERAL_FAILURE, "missing host", "an origin-form request without a Host header"),
-  head_too_large: error(431, "head-too-large", S.GENERAL_FAILURE, "request head too large", "a head over `limits.max_head_bytes`, or more than `limits.max_headers` lines"),
+  head_too_large: error(
+    431,
+    "head-too-large",
+    S.GENERAL_FAILURE,
+    "request head too large",
+    "a head over `limits.max_head_bytes`, or more than `limits.max_headers` lines",
+  ),
   uri_too_long: error(414, "uri-too-long", S.GENERAL_FAILURE, "request-target too long", "a request line over `limits.max_head_bytes`"),
   version_not_supported: error(505, "bad-request", S.GENERAL_FAILURE, "only HTTP/1.0 and HTTP/1.1 are supported", "HTTP version other than 1.0/1.1"),
-  unsupported_transfer_encoding: error(501, "bad-request", S.GENERAL_FAILURE, "only Transfer-Encoding: chunked is supported", "a `Transfer-Encoding` other than `chunked`"),
+  unsupported_transfer_encoding: error(
+    501,
+    "bad-request",
+    S.GENERAL_FAILURE,
+    "only Transfer-Encoding: chunked is supported",
+    "a `Transfer-Encoding` other than `chunked`",
+  ),
   head_timeout: error(408, "head-timeout", S.TTL_EXPIRED, "request head not received in time", "no complete request head within `limits.head_timeout_ms`"),
-  body_timeout: error(408, "body-timeout", S.TTL_EXPIRED, "request body not received in time", "a request body that stopped arriving for `limits.idle_timeout_ms`"),
+  body_timeout: error(
+    408,
+    "body-timeout",
+    S.TTL_EXPIRED,
+    "request body not received in time",
+    "a request body that stopped arriving for `limits.idle_timeout_ms`",
+  ),
   host_mismatch: error(400, "host-mismatch", S.GENERAL_FAILURE, "host mismatch", "inside an intercepted tunnel: a `Host` or URL naming another target"),
   connect_in_tunnel: error(405, "bad-request", S.GENERAL_FAILURE, "CONNECT not supported inside MITM", "a CONNECT inside an intercepted tunnel"),
   too_many_connections: error(503, "too-many-connections", S.GENERAL_FAILURE, "too many concurrent connections", "`limits.max_connections` reached"),
   too_many_tunnels: error(503, "too-many-tunnels", S.GENERAL_FAILURE, "too many concurrent tunnels", "`limits.max_tunnels` reached"),
   dns_failed: error(502, "dns-failed", S.HOST_UNREACHABLE, "DNS resolution failed", "an allowed name did not resolve (fails closed)"),
-  dns_timeout: error(504, "dns-timeout", S.TTL_EXPIRED, "DNS resolution timed out", "an allowed name did not resolve within `limits.dns_timeout_ms` (fails closed)"),
-  dns_overloaded: error(503, "dns-overloaded", S.GENERAL_FAILURE, "too many names are being resolved", "`limits.max_dns_lookups` names are being resolved already (fails closed, at once)"),
+  dns_timeout: error(
+    504,
+    "dns-timeout",
+    S.TTL_EXPIRED,
+    "DNS resolution timed out",
+    "an allowed name did not resolve within `limits.dns_timeout_ms` (fails closed)",
+  ),
+  dns_overloaded: error(
+    503,
+    "dns-overloaded",
+    S.GENERAL_FAILURE,
+    "too many names are being resolved",
+    "`limits.max_dns_lookups` names are being resolved already (fails closed, at once)",
+  ),
   upstream_refused: error(502, "upstream-refused", S.CONNECTION_REFUSED, "upstream refused the connection", "the upstream refused the connection"),
   upstream_unreachable: error(502, "upstream-unreachable", S.NETWORK_UNREACHABLE, "upstream network unreachable", "no route to the upstream's network"),
   upstream_host_unreachable: error(502, "upstream-unreachable", S.HOST_UNREACHABLE, "upstream host unreachable", "no route to the upstream host"),
-  upstream_reset: error(502, "upstream-reset", S.GENERAL_FAILURE, "upstream reset the connection", "the upstream reset the connection (a response cut short is a reset of the client connection, never a truncated body passed off as complete)"),
-  upstream_closed: error(502, "upstream-closed", S.GENERAL_FAILURE, "upstream closed the connection without a response", "the upstream closed without a response"),
-  upstream_timeout: error(504, "upstream-timeout", S.TTL_EXPIRED, "upstream timed out", "connect (`limits.connect_timeout_ms`, all addresses together) or first response byte (`limits.response_timeout_ms`) too slow; a response that stalls that long after it started is cut off"),
+  upstream_reset: error(
+    502,
+    "upstream-reset",
+    S.GENERAL_FAILURE,
+    "upstream reset the connection",
+    "the upstream reset the connection (a response cut short is a reset of the client connection, never a truncated body passed off as complete)",
+  ),
+  upstream_closed: error(
+    502,
+    "upstream-closed",
+    S.GENERAL_FAILURE,
+    "upstream closed the connection without a response",
+    "the upstream closed without a response",
+  ),
+  upstream_timeout: error(
+    504,
+    "upstream-timeout",
+    S.TTL_EXPIRED,
+    "upstream timed out",
+    "connect (`limits.connect_timeout_ms`, all addresses together) or first response byte (`limits.response_timeout_ms`) too slow; a response that stalls that long after it started is cut off",
+  ),
   upstream_bad_response: error(502, "upstream-bad-response", S.GENERAL_FAILURE, "upstream sent a malformed response", "the upstream's response was malformed"),
   upstream_tls: error(502, "upstream-tls", S.GENERAL_FAILURE, "upstream TLS failure", "upstream TLS failed verification or the handshake (MITM)"),
-  unix_sockets_unsupported: error(501, "unix-sockets-unsupported", S.GENERAL_FAILURE, "unix sockets unsupported", "`x-unix-socket` on a platform other than macOS"),
+  unix_sockets_unsupported: error(
+    501,
+    "unix-sockets-unsupported",
+    S.GENERAL_FAILURE,
+    "unix sockets unsupported",
+    "`x-unix-socket` on a platform other than macOS",
+  ),
   unix_socket_failed: error(502, "unix-socket-failed", S.GENERAL_FAILURE, "unix socket proxy failed", "connecting to the unix socket failed"),
   shutting_down: error(503, "shutting-down", S.GENERAL_FAILURE, "proxy is shutting down", "the proxy stopped and its grace period ended before the answer"),
-  client_closed: error(499, "client-closed", S.GENERAL_FAILURE, "the client went away before the answer (logged, never sent)", "not sent: the client went away first (decision lines and metrics)"),
-  closed_by_policy: error(403, "closed-by-policy", S.NOT_ALLOWED, "closed: the mode or the policy no longer allows it", "not sent: an open tunnel or exchange was closed because the mode or a reload no longer allows it (decision lines and metrics)"),
+  client_closed: error(
+    499,
+    "client-closed",
+    S.GENERAL_FAILURE,
+    "the client went away before the answer (logged, never sent)",
+    "not sent: the client went away first (decision lines and metrics)",
+  ),
+  closed_by_policy: error(
+    403,
+    "closed-by-policy",
+    S.NOT_ALLOWED,
+    "closed: the mode or the policy no longer allows it",
+    "not sent: an open tunnel or exchange was closed because the mode or a reload no longer allows it (decision lines and metrics)",
+  ),
   internal: error(500, "internal-error", S.GENERAL_FAILURE, "internal proxy error", "a bug; the log has the details"),
 
   admin_bad_request: admin(400, "bad request", "a body or query the endpoint cannot use"),

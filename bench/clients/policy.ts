@@ -193,14 +193,21 @@ const SHAPES: Record<string, (i: number) => string> = {
 };
 
 function shapeScaling(sizes: readonly number[], ms: number): void {
-  const sample = ["nomatch.example.com:443", "r5x-eu.example.com:443", "h5.example:443", "api.h77q.example.com:443", "deep.a.b.c.example.org:443"].map((s) => parseAuthority(s, null));
+  const sample = ["nomatch.example.com:443", "r5x-eu.example.com:443", "h5.example:443", "api.h77q.example.com:443", "deep.a.b.c.example.org:443"].map((s) =>
+    parseAuthority(s, null),
+  );
   const ctx: DecideContext = { self: [] };
   console.log(`ns per decision (judgeTarget over ${sample.length} targets), median of 5 rounds of ${ms} ms`);
   console.log(["shape".padEnd(24), ...sizes.map((n) => n.toLocaleString("en-US").padStart(10))].join(""));
   for (const [name, shape] of Object.entries(SHAPES)) {
     const cells: string[] = [];
     for (const n of sizes) {
-      const { policy: p } = compilePolicy({ allowed_domains: Array.from({ length: n }, (_, i) => shape(i)), denied_domains: [], allow_unix_sockets: [], allow_local_binding: false });
+      const { policy: p } = compilePolicy({
+        allowed_domains: Array.from({ length: n }, (_, i) => shape(i)),
+        denied_domains: [],
+        allow_unix_sockets: [],
+        allow_local_binding: false,
+      });
       const rounds: number[] = [];
       for (let r = 0; r < 6; r++) {
         let k = 0;

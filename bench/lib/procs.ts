@@ -157,7 +157,11 @@ function cleanupSync(): void {
 /** Install the exit, signal and crash hooks once, at start-up. */
 export function installCleanup(): void {
   process.on("exit", cleanupSync);
-  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  for (const [sig, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+    ["SIGHUP", 129],
+  ] as const) {
     process.on(sig, () => {
       console.error(`\n${sig}: stopping every process the benchmark started`);
       cleanupSync();

@@ -117,7 +117,8 @@ export class Wire {
   async readResponse(): Promise<{ status: number; headers: Map<string, string>; body: Buffer }> {
     const head = await this.readHead();
     const len = head.headers.get("content-length");
-    if (len === undefined) throw new Error(`response ${head.status} without Content-Length (transfer-encoding: ${head.headers.get("transfer-encoding") ?? "none"})`);
+    if (len === undefined)
+      throw new Error(`response ${head.status} without Content-Length (transfer-encoding: ${head.headers.get("transfer-encoding") ?? "none"})`);
     return { ...head, body: await this.readExact(Number(len)) };
   }
 
@@ -164,7 +165,8 @@ export async function openTunnel(via: Via, port: number): Promise<Wire> {
     if (via.kind === "http") {
       w.write(`CONNECT ${HOST}:${port} HTTP/1.1\r\nHost: ${HOST}:${port}\r\n\r\n`);
       const { status, headers } = await w.readHead();
-      if (status !== 200) throw new Error(`CONNECT answered ${status}${headers.has("x-proxy-error") ? ` (x-proxy-error: ${headers.get("x-proxy-error")})` : ""}`);
+      if (status !== 200)
+        throw new Error(`CONNECT answered ${status}${headers.has("x-proxy-error") ? ` (x-proxy-error: ${headers.get("x-proxy-error")})` : ""}`);
       return w;
     }
     // SOCKS5 (RFC 1928): no-auth greeting, then CONNECT to an IPv4 address.

@@ -9,7 +9,10 @@ import { client, fill, interleaved, peer, row, socksTargets, viaFor, type Bench,
 const crcCache = new Map<number, number>();
 function expectedCrc(bytes: number): number {
   let h = crcCache.get(bytes);
-  if (h === undefined) crcCache.set(bytes, (h = patternCrc32(bytes)));
+  if (h === undefined) {
+    h = patternCrc32(bytes);
+    crcCache.set(bytes, h);
+  }
   return h;
 }
 

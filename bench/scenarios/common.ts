@@ -52,7 +52,11 @@ export function log(msg: string): void {
 }
 
 /** Run a client process and return its JSON result. */
-export async function client<K extends ClientName>(name: K, args: Parameters<(typeof clients)[K]>[0], timeoutMs: number): Promise<Awaited<ReturnType<(typeof clients)[K]>>> {
+export async function client<K extends ClientName>(
+  name: K,
+  args: Parameters<(typeof clients)[K]>[0],
+  timeoutMs: number,
+): Promise<Awaited<ReturnType<(typeof clients)[K]>>> {
   const p = new Proc(`client ${name}`, [process.execPath, CLIENT, name, JSON.stringify(args)]);
   p.sub.stdin.end();
   let timedOut = false;
@@ -91,7 +95,10 @@ function every(keys: readonly RowKey[], c: Cell): Partial<Record<RowKey, Cell>> 
 
 export function logCells(id: SystemId, cells: Partial<Record<RowKey, Cell>>): void {
   for (const [k, c] of Object.entries(cells)) {
-    if (c) log(`  ${k.padEnd(20)} ${id.padEnd(11)} ${c.kind === "value" ? `${c.value.toFixed(2)}  (runs: ${c.runs.map((x) => x.toFixed(1)).join(", ")})` : `${c.kind}: ${c.why}`}`);
+    if (c)
+      log(
+        `  ${k.padEnd(20)} ${id.padEnd(11)} ${c.kind === "value" ? `${c.value.toFixed(2)}  (runs: ${c.runs.map((x) => x.toFixed(1)).join(", ")})` : `${c.kind}: ${c.why}`}`,
+      );
   }
 }
 
@@ -106,7 +113,13 @@ async function start(b: Bench, target: Target, profile: Profile): Promise<Runnin
  * Start `target` for `profile`, hand it to `body`, always stop it. `body` gets null for
  * direct. A missing peer or a failure becomes a cell for every row key in `keys`.
  */
-export async function withSystem(b: Bench, target: Target, profile: Profile, keys: readonly RowKey[], body: (r: Running | null) => Promise<Partial<Record<RowKey, Cell>>>): Promise<Partial<Record<RowKey, Cell>>> {
+export async function withSystem(
+  b: Bench,
+  target: Target,
+  profile: Profile,
+  keys: readonly RowKey[],
+  body: (r: Running | null) => Promise<Partial<Record<RowKey, Cell>>>,
+): Promise<Partial<Record<RowKey, Cell>>> {
   const id = idOf(target);
   if (typeof target !== "string" && b.missing.has(target.bin)) return every(keys, { kind: "skipped", why: `${target.bin}: ${b.missing.get(target.bin)}` });
   let running: Running | null = null;
@@ -196,7 +209,15 @@ export async function interleaved(
       const first = c.samples.find((x) => x.firstError)?.firstError;
       const note = errors > 0 ? `${c.id}: ${errors} errors over ${c.samples.length} runs${first ? ` (${first})` : ""}` : undefined;
       // The footnote goes on the row's headline figure (the first key) only.
-      cells = Object.fromEntries(keys.map((k, i) => [k, fromRuns(c.samples.map((x) => x.values[k]!), i === 0 ? note : undefined)]));
+      cells = Object.fromEntries(
+        keys.map((k, i) => [
+          k,
+          fromRuns(
+            c.samples.map((x) => x.values[k]!),
+            i === 0 ? note : undefined,
+          ),
+        ]),
+      );
     }
     logCells(c.id, cells);
     out.set(c.id, cells);
@@ -224,7 +245,8 @@ export function viaFor(r: Running | null, kind: "http" | "socks5"): Via {
   return { kind, port };
 }
 
-export const NOT_YET_SOCKS = "our SOCKS5 listener is not implemented yet (the binary logs no `SOCKS5 proxy listening`); this cell fills in by itself once it does";
+export const NOT_YET_SOCKS =
+  "our SOCKS5 listener is not implemented yet (the binary logs no `SOCKS5 proxy listening`); this cell fills in by itself once it does";
 
 /** The SOCKS5 contenders: ours only once the binary has the listener. */
 export function socksTargets(b: Bench, rows: Row[], peers: Target[]): Target[] {

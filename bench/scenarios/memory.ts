@@ -54,7 +54,12 @@ interface IdleFigures {
 async function idleTunnelsMemory(b: Bench, r: Running, kind: "http" | "socks5"): Promise<IdleFigures> {
   await Bun.sleep(SETTLE_MS);
   const idle = treeMemory(r.proc.pid);
-  const c = new Proc("client idle", [process.execPath, CLIENT, "idle", JSON.stringify({ via: viaFor(r, kind), port: b.ctx.origin.greet, count: b.params.idleTunnels, concurrency: 50 })]);
+  const c = new Proc("client idle", [
+    process.execPath,
+    CLIENT,
+    "idle",
+    JSON.stringify({ via: viaFor(r, kind), port: b.ctx.origin.greet, count: b.params.idleTunnels, concurrency: 50 }),
+  ]);
   try {
     await c.waitFor(/"ready":\d+/, 120_000);
     await Bun.sleep(SETTLE_MS);
@@ -108,7 +113,12 @@ export async function memory(b: Bench): Promise<Row[]> {
       // Our idle RSS comes from the CONNECT runs; do not overwrite it with the SOCKS ones.
       if (k === "rss_idle" && target.cells[id]) continue;
       const note = cells.map((c) => (c.kind === "value" ? c.note : undefined)).find(Boolean);
-      target.cells[id] = failed ?? fromRuns(cells.map((c) => (c.kind === "value" ? c.value : NaN)), note);
+      target.cells[id] =
+        failed ??
+        fromRuns(
+          cells.map((c) => (c.kind === "value" ? c.value : NaN)),
+          note,
+        );
       logCells(id, { [k]: target.cells[id] });
     }
   }

@@ -11,7 +11,12 @@ const NOT_YET_MITM =
 
 export async function mitm(b: Bench): Promise<Row[]> {
   const p = b.params;
-  const r = row("mitm_rps", `HTTPS via MITM (ours: limited mode), ${SMALL_BODY.length} B responses, keep-alive, ${p.httpsConcurrency} connections`, "requests/s", "higher");
+  const r = row(
+    "mitm_rps",
+    `HTTPS via MITM (ours: limited mode), ${SMALL_BODY.length} B responses, keep-alive, ${p.httpsConcurrency} connections`,
+    "requests/s",
+    "higher",
+  );
   const rps = async (run: Running | null, seconds: number): Promise<number> => {
     const ca = readFileSync(run ? run.mitmCa! : b.ctx.certs.caPem, "utf8");
     const res: HttpsResult = await client(

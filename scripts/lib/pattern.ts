@@ -33,4 +33,3 @@ export function patternSha(total: number): string {
   for (const b of patternBlocks(total)) h.update(b);
   return h.digest("hex");
 }
-

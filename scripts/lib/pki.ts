@@ -59,7 +59,9 @@ export async function makeTestPki(name = "test origin CA"): Promise<TestPki> {
         publicKey: keys.publicKey,
         signingKey: caKeys.privateKey,
         extensions: [
-          new x509.SubjectAlternativeNameExtension(names.map((n) => (/^[\d.]+$|:/.test(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n }))),
+          new x509.SubjectAlternativeNameExtension(
+            names.map((n) => (/^[\d.]+$|:/.test(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n })),
+          ),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
           await x509.AuthorityKeyIdentifierExtension.create(ca),
         ],

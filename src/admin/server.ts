@@ -65,7 +65,12 @@ export async function handleAdmin(req: Request, state: ProxyState, bound: { host
   const mutates = route.method === "POST" || (path === "/blocked" && new URL(req.url).searchParams.has("drain"));
   const token = mutates ? opts.token() : null;
   if (token !== null && !bearerMatches(req.headers.get("authorization"), token)) {
-    return jsonError("admin_unauthorized", "missing or wrong bearer token; send Authorization: Bearer <token> (see network_proxy.admin_token)", {}, { "www-authenticate": 'Bearer realm="codex-network-proxy"', connection: "close" });
+    return jsonError(
+      "admin_unauthorized",
+      "missing or wrong bearer token; send Authorization: Bearer <token> (see network_proxy.admin_token)",
+      {},
+      { "www-authenticate": 'Bearer realm="codex-network-proxy"', connection: "close" },
+    );
   }
   return route.handler(req, state);
 }

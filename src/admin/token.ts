@@ -3,7 +3,7 @@
  * `network_proxy/admin.token` beside the config file, created once (0600, create-new + fsync +
  * link) when missing. The comparison runs in constant time.
  */
-import { lstatSync, readFileSync } from "node:fs";
+import { lstatSync, readFileSync, type Stats } from "node:fs";
 import { dirname, join } from "node:path";
 import { ensureDir, FileExistsError, secretFileProblem, writeFileCreateNew } from "../fsutil.ts";
 import { constantTimeEqual } from "../secret-compare.ts";
@@ -24,7 +24,7 @@ export class TokenError extends Error {
 /** Read the token file, creating it with a fresh random token when it does not exist. */
 export function loadOrCreateToken(path: string): { token: string; created: boolean } {
   for (let attempt = 0; attempt < 2; attempt++) {
-    let st;
+    let st: Stats;
     try {
       st = lstatSync(path);
     } catch (e) {
@@ -50,6 +50,6 @@ export function loadOrCreateToken(path: string): { token: string; created: boole
 
 /** Constant-time check of an `Authorization: Bearer <token>` header. */
 export function bearerMatches(header: string | null, token: string): boolean {
-  if (!header || !header.startsWith("Bearer ")) return false;
+  if (!header?.startsWith("Bearer ")) return false;
   return constantTimeEqual(Buffer.from(header.slice(7).trim()), Buffer.from(token));
 }

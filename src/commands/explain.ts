@@ -57,7 +57,11 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
   if (noDns) {
     const first = judgeTarget(c.policy, target, ctx);
     if (first.verdict === "resolve") {
-      return [head, `  ALLOW by name: allowed_domains entry ${JSON.stringify(first.rule.raw)} matches; each resolved address would still be checked (skipped: --no-dns)`, ...entryLines(c, entries)];
+      return [
+        head,
+        `  ALLOW by name: allowed_domains entry ${JSON.stringify(first.rule.raw)} matches; each resolved address would still be checked (skipped: --no-dns)`,
+        ...entryLines(c, entries),
+      ];
     }
     d = first;
   } else {
@@ -73,7 +77,12 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
     case "dns_error":
       return [head, `  FAIL ${d.code}: ${d.explain}`];
     case "allow":
-      return [head, `  ALLOW: ${explainAllow(d)}`, `  would dial: ${d.addresses.map((a: DialAddr) => (a.kind === "ipv6" ? `[${a.host}]` : a.host) + ":" + target.port).join(", ")}`, ...entryLines(c, entries)];
+      return [
+        head,
+        `  ALLOW: ${explainAllow(d)}`,
+        `  would dial: ${d.addresses.map((a: DialAddr) => (a.kind === "ipv6" ? `[${a.host}]` : a.host) + ":" + target.port).join(", ")}`,
+        ...entryLines(c, entries),
+      ];
   }
 }
 
@@ -86,7 +95,8 @@ function entryLines(c: LoadedConfig, entries: readonly Entry[]): string[] {
     const via = `  via ${LABEL[entry]}: `;
     if (a.verdict === "block") return `${via}BLOCK ${a.block.reason} (x-proxy-error: ${OUTCOMES[a.block.reason].header}): ${a.block.explain}`;
     if (a.verdict === "intercept") return `${via}INTERCEPT: HTTPS is inspected (MITM), and each ${LABEL.https} is judged again: only GET, HEAD and OPTIONS`;
-    if (entry === "http") return `${via}ALLOW ${c.np.mode === "full" ? "every method" : "GET, HEAD and OPTIONS only (no bodies, upgrades or method overrides)"}`;
+    if (entry === "http")
+      return `${via}ALLOW ${c.np.mode === "full" ? "every method" : "GET, HEAD and OPTIONS only (no bodies, upgrades or method overrides)"}`;
     return `${via}ALLOW (a tunnel: the bytes inside are not inspected)`;
   });
 }

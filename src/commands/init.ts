@@ -26,7 +26,7 @@ export async function initCommand(o: CliOptions, io: Io): Promise<number> {
   io.out(
     [
       "",
-      "Clients must trust this CA for HTTPS inspection ([network_proxy.mitm] enabled = true, mode = \"limited\"):",
+      'Clients must trust this CA for HTTPS inspection ([network_proxy.mitm] enabled = true, mode = "limited"):',
       `  curl:            curl --cacert ${cert} ...   (or CURL_CA_BUNDLE)`,
       `  Node.js:         NODE_EXTRA_CA_CERTS=${cert}`,
       `  Python, OpenSSL: SSL_CERT_FILE / REQUESTS_CA_BUNDLE = a bundle of the system roots plus ${cert}`,

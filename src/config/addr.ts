@@ -90,9 +90,7 @@ export function listenAddress(input: ClampInput, unixSocketsEnabled: boolean): {
   const parsed = parseHostPort(input.url, input.defaultPort);
   const resolved = resolveListenHost(parsed.host);
   if (resolved.substituted) {
-    warnings.push(
-      `${input.key} host "${parsed.host}" is not an IP literal or localhost; listener names are never resolved, binding 127.0.0.1:${parsed.port}`,
-    );
+    warnings.push(`${input.key} host "${parsed.host}" is not an IP literal or localhost; listener names are never resolved, binding 127.0.0.1:${parsed.port}`);
   }
   let addr: ListenAddr = { host: resolved.host, port: parsed.port };
   const loopback = isLoopbackAddr(addr.host);
@@ -100,9 +98,7 @@ export function listenAddress(input: ClampInput, unixSocketsEnabled: boolean): {
     if (input.allowNonLoopback) {
       warnings.push(`DANGEROUS: ${input.name} listening on non-loopback address ${fmtAddr(addr)}`);
     } else {
-      warnings.push(
-        `${input.name} requested non-loopback bind (${fmtAddr(addr)}); clamping to 127.0.0.1:${addr.port} (set ${input.flagName} to override)`,
-      );
+      warnings.push(`${input.name} requested non-loopback bind (${fmtAddr(addr)}); clamping to 127.0.0.1:${addr.port} (set ${input.flagName} to override)`);
       addr = { host: "127.0.0.1", port: addr.port };
     }
   }

@@ -130,15 +130,36 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
 
   const unix = np.policy.allow_unix_sockets.length > 0;
   const http = listenAddress(
-    { name: "HTTP proxy", url: np.proxy_url, key: "network_proxy.proxy_url", defaultPort: 3128, allowNonLoopback: np.dangerously_allow_non_loopback, flagName: "dangerously_allow_non_loopback" },
+    {
+      name: "HTTP proxy",
+      url: np.proxy_url,
+      key: "network_proxy.proxy_url",
+      defaultPort: 3128,
+      allowNonLoopback: np.dangerously_allow_non_loopback,
+      flagName: "dangerously_allow_non_loopback",
+    },
     unix,
   );
   const socks = listenAddress(
-    { name: "SOCKS5 proxy", url: np.socks_url, key: "network_proxy.socks_url", defaultPort: 8081, allowNonLoopback: np.dangerously_allow_non_loopback, flagName: "dangerously_allow_non_loopback" },
+    {
+      name: "SOCKS5 proxy",
+      url: np.socks_url,
+      key: "network_proxy.socks_url",
+      defaultPort: 8081,
+      allowNonLoopback: np.dangerously_allow_non_loopback,
+      flagName: "dangerously_allow_non_loopback",
+    },
     unix,
   );
   const admin = listenAddress(
-    { name: "admin API", url: np.admin_url, key: "network_proxy.admin_url", defaultPort: 8080, allowNonLoopback: np.dangerously_allow_non_loopback_admin, flagName: "dangerously_allow_non_loopback_admin" },
+    {
+      name: "admin API",
+      url: np.admin_url,
+      key: "network_proxy.admin_url",
+      defaultPort: 8080,
+      allowNonLoopback: np.dangerously_allow_non_loopback_admin,
+      flagName: "dangerously_allow_non_loopback_admin",
+    },
     unix,
   );
   warnings.push(...http.warnings, ...(np.enable_socks5 ? socks.warnings : []), ...admin.warnings);
@@ -155,7 +176,14 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
 }
 
 /** The keys that decide where the listeners are; a running proxy cannot move them on reload. */
-const LISTENER_KEYS = ["proxy_url", "socks_url", "admin_url", "enable_socks5", "dangerously_allow_non_loopback", "dangerously_allow_non_loopback_admin"] as const;
+const LISTENER_KEYS = [
+  "proxy_url",
+  "socks_url",
+  "admin_url",
+  "enable_socks5",
+  "dangerously_allow_non_loopback",
+  "dangerously_allow_non_loopback_admin",
+] as const;
 
 /**
  * `next` with the listeners (and the keys that place them) of the running `prev`: sockets are
@@ -181,7 +209,10 @@ export function keepListeners(prev: LoadedConfig, next: LoadedConfig, bound: Lis
 }
 
 function checkPortClashes(l: Listeners, problems: string[]): void {
-  const entries: Array<[string, ListenAddr]> = [["proxy_url", l.http], ["admin_url", l.admin]];
+  const entries: Array<[string, ListenAddr]> = [
+    ["proxy_url", l.http],
+    ["admin_url", l.admin],
+  ];
   if (l.socks) entries.push(["socks_url", l.socks]);
   for (let i = 0; i < entries.length; i++) {
     for (let j = i + 1; j < entries.length; j++) {

@@ -117,7 +117,13 @@ export const SCHEMA = {
     ca_key_path: { kind: "string", default: "network_proxy/mitm/ca.key", doc: "CA private key, mode 0600 (relative like ca_cert_path)." },
     upstream_ca_file: { kind: "string", default: "", doc: "Extra PEM roots trusted for upstream TLS, on top of the system roots." },
     leaf_cache_size: { kind: "int", default: 256, min: 1, max: 100_000, doc: "Leaf certificates kept in memory (LRU)." },
-    leaf_validity_days: { kind: "int", default: 30, min: 1, max: 90, doc: "Lifetime of a minted leaf certificate (1-90; re-minted automatically before it ends)." },
+    leaf_validity_days: {
+      kind: "int",
+      default: 30,
+      min: 1,
+      max: 90,
+      doc: "Lifetime of a minted leaf certificate (1-90; re-minted automatically before it ends).",
+    },
     log_query: { kind: "bool", default: false, doc: "Include query strings of MITM'd URLs in logs." },
   },
   limits: {
@@ -126,7 +132,13 @@ export const SCHEMA = {
     head_timeout_ms: { kind: "int", default: 10 * SECOND, min: 100, max: 3_600_000, doc: "Time allowed to send a complete request head (slowloris guard)." },
     connect_timeout_ms: { kind: "int", default: 10 * SECOND, min: 100, max: 600_000, doc: "Upstream TCP (and TLS) connect time-out." },
     dns_timeout_ms: { kind: "int", default: 2 * SECOND, min: 50, max: 60_000, doc: "Name resolution time-out; a time-out fails closed." },
-    max_dns_lookups: { kind: "int", default: 256, min: 1, max: 100_000, doc: "Distinct names resolved at once (lookups of one name share a query); more fail at once." },
+    max_dns_lookups: {
+      kind: "int",
+      default: 256,
+      min: 1,
+      max: 100_000,
+      doc: "Distinct names resolved at once (lookups of one name share a query); more fail at once.",
+    },
     response_timeout_ms: { kind: "int", default: 60 * SECOND, min: 100, max: 3_600_000, doc: "Time for an upstream to start its response." },
     idle_timeout_ms: { kind: "int", default: 60 * SECOND, min: 100, max: 3_600_000, doc: "Idle time before a kept-alive connection is closed." },
     tunnel_idle_timeout_ms: { kind: "int", default: 15 * 60 * SECOND, min: 100, max: 86_400_000, doc: "Idle time before a tunnel is closed." },
@@ -271,7 +283,10 @@ function validateTable(schema: Table, table: Record<string, unknown>, prefix: st
 /** A key that exists in another table (e.g. `allowedDomains` at the top instead of under policy). */
 function elsewhere(key: string): string | undefined {
   const keys = allKeys();
-  const leaf = suggest(key, keys.map((k) => k.key.slice(k.key.lastIndexOf(".") + 1)));
+  const leaf = suggest(
+    key,
+    keys.map((k) => k.key.slice(k.key.lastIndexOf(".") + 1)),
+  );
   return leaf ? keys.find((k) => k.key.endsWith(`.${leaf}`))?.key : undefined;
 }
 

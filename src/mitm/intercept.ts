@@ -20,7 +20,7 @@ import { tunnelIngress } from "../proxy/http/ingress.ts";
 import { CONNECT_ESTABLISHED, errorReply } from "../proxy/http/reply.ts";
 import { HttpSession } from "../proxy/http/session.ts";
 import { loadOrCreateCa, type CaMaterial } from "./ca.ts";
-import { LeafCache } from "./leaf.ts";
+import { LeafCache, type Leaf } from "./leaf.ts";
 
 const ALPN_HTTP11 = Buffer.from("\x08http/1.1", "latin1");
 
@@ -85,7 +85,7 @@ export class MitmLayer implements MitmHandoff {
       log.warn("MITM: client sent data before the CONNECT answer; closing", { client: peer, host: formatTarget(target) });
       return refuse("bad_request", "data sent before 200 Connection Established");
     }
-    let leaf;
+    let leaf: Leaf;
     try {
       leaf = await this.leaves.get(target); // only ever for targets the policy allowed
     } catch (e) {
@@ -130,7 +130,11 @@ export class MitmLayer implements MitmHandoff {
         return;
       }
       log.debug("CONNECT MITM", { client: peer, host: formatTarget(target), sni });
-      const ingress = tunnelIngress(target, () => this.upstreamTls(target), (got) => this.#mismatch(peer, target, got));
+      const ingress = tunnelIngress(
+        target,
+        () => this.upstreamTls(target),
+        (got) => this.#mismatch(peer, target, got),
+      );
       const inner = new HttpSession(this.ctx, conn, peer, ingress);
       this.ctx.track(inner);
       conn.afterClose = () => {

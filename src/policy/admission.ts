@@ -54,7 +54,11 @@ export function modeBlock(reason: "method_not_allowed" | "mitm_required", explai
 }
 
 /** Step 2 alone: may this entry path carry this request under the current mode? */
-export function admitEntry(entry: Entry, request: MethodRequest | null, facts: AdmissionFacts): { verdict: "pass" | "intercept" } | { verdict: "block"; block: AdmissionBlock } {
+export function admitEntry(
+  entry: Entry,
+  request: MethodRequest | null,
+  facts: AdmissionFacts,
+): { verdict: "pass" | "intercept" } | { verdict: "block"; block: AdmissionBlock } {
   switch (entry) {
     case "connect":
       if (facts.mode === "full") return { verdict: "pass" };

@@ -198,13 +198,7 @@ export function judgeAddresses(
     if (!p.allowLocalBinding && !localUnlocked) {
       const why = localWhy(a.kind, a.host, ctx);
       if (why !== null && !p.allow.matchIp(a.kind, a.host, t.port, true)) {
-        return block(
-          "not_allowed_local",
-          t,
-          null,
-          `${t.host} resolved to ${a.host}, which is ${why}, and allow_local_binding is false`,
-          localHint(t, a),
-        );
+        return block("not_allowed_local", t, null, `${t.host} resolved to ${a.host}, which is ${why}, and allow_local_binding is false`, localHint(t, a));
       }
     }
     if (isOwnListener(a, t.port, ctx)) {

@@ -50,7 +50,6 @@ export function globMatches(g: LabelGlob, label: string): boolean {
   return true;
 }
 
-
 /** Rules ending at one node for one lead, by port (null: any port). The first added wins. */
 class Slot {
   anyPort: Rule | null = null;
@@ -194,8 +193,9 @@ export class NameIndex {
         node = node.globs.child(l);
       }
     }
-    const slot = lead === "none" ? (node.whole ??= new Slot()) : lead === "one_or_more" ? (node.sub ??= new Slot()) : (node.apex ??= new Slot());
-    slot.add(rule);
+    const at: "whole" | "sub" | "apex" = lead === "none" ? "whole" : lead === "one_or_more" ? "sub" : "apex";
+    node[at] ??= new Slot();
+    node[at].add(rule);
     this.size++;
   }
 
@@ -209,7 +209,7 @@ export class NameIndex {
     if (explicitOnly) {
       c.probes++;
       const r = this.#fixed.get(name)?.whole?.get(port) ?? null;
-      return r && r.explicit ? r : null;
+      return r?.explicit ? r : null;
     }
     // The whole name, then each shorter suffix, then "". `end` is where the labels left of the
     // suffix end (the dot before it), -1 when none are left.

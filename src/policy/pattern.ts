@@ -93,7 +93,8 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
   if (!bracketed && (host.includes("[") || host.includes("]"))) throw new PatternError("brackets are only for IPv6 literals, e.g. [::1] or [::1]:8080");
 
   const v4glob = ipv4Glob(host);
-  if (v4glob) return { kind: "cidr", family: "ipv4", host: v4glob.host, bits: v4glob.bits, rule: rule("cidr", cidrInsideSpecialBlock("ipv4", v4glob.host, v4glob.bits)) };
+  if (v4glob)
+    return { kind: "cidr", family: "ipv4", host: v4glob.host, bits: v4glob.bits, rule: rule("cidr", cidrInsideSpecialBlock("ipv4", v4glob.host, v4glob.bits)) };
 
   let lead: Lead = "none";
   let rest = host;
@@ -126,7 +127,9 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
     const lower = l.toLowerCase();
     if (lower.includes("*")) {
       if (!/^[a-z0-9_*-]+$/.test(lower)) {
-        throw new PatternError(`label ${JSON.stringify(l)} may contain only letters, digits, "-", "_" and "*" (write Unicode names without wildcards, or in punycode)`);
+        throw new PatternError(
+          `label ${JSON.stringify(l)} may contain only letters, digits, "-", "_" and "*" (write Unicode names without wildcards, or in punycode)`,
+        );
       }
       if (lower.length > 63) throw new PatternError(`label ${JSON.stringify(l)} is longer than 63 characters`);
       return { pieces: lower.split(/\*+/) };
@@ -166,7 +169,7 @@ const OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
 function ipv4Glob(host: string): { host: string; bits: number } | null {
   if (!host.includes("*")) return null;
   // Full-width digits and dots are what URL parsers read as ASCII ones: so do we, here.
-  const ascii = /[^\x00-\x7f]/.test(host) ? host.normalize("NFKC").replace(/[\u3002\uff0e\uff61]/g, ".") : host;
+  const ascii = /[^\p{ASCII}]/u.test(host) ? host.normalize("NFKC").replace(/[\u3002\uff0e\uff61]/g, ".") : host;
   const text = ascii.endsWith(".") ? ascii.slice(0, -1) : ascii;
   const labels = text.split(".");
   if (labels.length < 2 || !text.includes("*")) return null;
@@ -243,8 +246,9 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
     throw new PatternError(`${s} covers IPv4-mapped addresses, which are judged as IPv4; write the IPv4 block instead (e.g. 10.0.0.0/8)`);
   }
   if (bits < 96 && v6InBlock(mapped[0].parts, a.parts, bits)) {
-    throw new PatternError(`${s} covers IPv4-mapped addresses, which are judged as IPv4; write IPv4 blocks for those, and 2000::/3 for every public IPv6 address`);
+    throw new PatternError(
+      `${s} covers IPv4-mapped addresses, which are judged as IPv4; write IPv4 blocks for those, and 2000::/3 for every public IPv6 address`,
+    );
   }
   return { kind: "cidr", family: "ipv6", host: a.toString(), bits, rule: rule("ipv6", a.toString()) };
 }
-

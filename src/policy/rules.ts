@@ -18,7 +18,6 @@ import { NameIndex } from "./name-index.ts";
 import { parsePattern, PatternError, type ListName, type ParsedPattern, type Rule } from "./pattern.ts";
 import type { Target } from "./target.ts";
 
-
 interface CidrRule {
   readonly rule: Rule;
   readonly bits: number;

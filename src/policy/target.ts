@@ -209,7 +209,10 @@ export function parseAbsoluteUrl(url: string): AbsoluteUrl {
   if (!m) throw new TargetError("bad_url", `not an absolute http:// URL: ${JSON.stringify(url.slice(0, 80))}`);
   const scheme = m[1]!.toLowerCase();
   if (scheme !== "http" && scheme !== "https") {
-    throw new TargetError("bad_url", `unsupported scheme ${JSON.stringify(scheme)}: only http:// (and https://) URLs can be proxied; use CONNECT for other protocols`);
+    throw new TargetError(
+      "bad_url",
+      `unsupported scheme ${JSON.stringify(scheme)}: only http:// (and https://) URLs can be proxied; use CONNECT for other protocols`,
+    );
   }
   if (url.includes("#")) throw new TargetError("bad_url", "a request-target must not contain a fragment (#)");
   if (url.includes("\\")) throw new TargetError("bad_url", "a request-target must not contain a backslash");

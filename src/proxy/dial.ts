@@ -72,7 +72,10 @@ export function dial(addrs: readonly DialAddr[], port: number, opts: DialOptions
     let last: Error | null = null;
     let stagger: ReturnType<typeof setTimeout> | null = null;
     const where = order.length === 1 ? shown(order[0]!, port) : `${order.length} addresses of port ${port}`;
-    const deadline = setTimeout(() => settle(null, new ProxyError("upstream_timeout", `connecting to ${where} timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const deadline = setTimeout(
+      () => settle(null, new ProxyError("upstream_timeout", `connecting to ${where} timed out after ${opts.timeoutMs} ms`)),
+      opts.timeoutMs,
+    );
     const onAbort = () => settle(null, new DialAbortedError("the client went away while connecting"));
     opts.signal?.addEventListener("abort", onAbort, { once: true });
 
@@ -143,7 +146,8 @@ function dialOne(a: DialAddr, port: number, opts: DialOptions, on: { won: (c: Co
       if (ok && err === null) return win();
       lose(new ProxyError("upstream_tls", `TLS to ${tls.serverName} (${where}) failed verification: ${err?.message ?? "not authorized"}`));
     };
-    conn.onClose = (err) => lose(new ProxyError("upstream_tls", `TLS to ${tls.serverName} (${where}) failed: ${err?.message ?? "connection closed during the handshake"}`));
+    conn.onClose = (err) =>
+      lose(new ProxyError("upstream_tls", `TLS to ${tls.serverName} (${where}) failed: ${err?.message ?? "connection closed during the handshake"}`));
   }
   Bun.connect<Conn>({
     hostname: a.host,

@@ -92,7 +92,11 @@ export class Tunnels {
   }
 
   /** Dial the vetted addresses, counted as pending while it lasts and timed into the connect histogram. */
-  async dial(addrs: Parameters<typeof dial>[0], port: number, o: { signal?: AbortSignal | undefined; tls?: UpstreamTls | undefined; label?: string }): Promise<Conn> {
+  async dial(
+    addrs: Parameters<typeof dial>[0],
+    port: number,
+    o: { signal?: AbortSignal | undefined; tls?: UpstreamTls | undefined; label?: string },
+  ): Promise<Conn> {
     const m = this.state.metrics;
     const t0 = performance.now();
     this.pendingDials++;
@@ -162,7 +166,12 @@ export class Tunnels {
 }
 
 /** A /blocked record for a connection the new policy revoked (its decision line stays an allow that ended). */
-export function recordRevoked(state: ProxyState, line: DecisionLine, target: Target, b: { reason: AdmissionBlock["reason"]; explain: string; hint: string | null }): void {
+export function recordRevoked(
+  state: ProxyState,
+  line: DecisionLine,
+  target: Target,
+  b: { reason: AdmissionBlock["reason"]; explain: string; hint: string | null },
+): void {
   state.record({
     host: target.host,
     port: target.port,
@@ -201,7 +210,14 @@ export interface TunnelRequest {
 /** Ask the gate, take a slot, dial, check again, answer, relay. Resolves when the tunnel is up or refused. */
 export async function openTunnel(deps: TunnelDeps, req: TunnelRequest): Promise<void> {
   const { gate, tunnels, state } = deps;
-  const v = await gate.admit({ entry: req.entry, target: req.target, client: req.peer, method: req.entry === "connect" ? "CONNECT" : null, request: null, counters: req.client });
+  const v = await gate.admit({
+    entry: req.entry,
+    target: req.target,
+    client: req.peer,
+    method: req.entry === "connect" ? "CONNECT" : null,
+    request: null,
+    counters: req.client,
+  });
   if (req.signal.aborted) return v.line.finish(0, "client_closed");
   switch (v.kind) {
     case "block":

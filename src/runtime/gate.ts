@@ -165,7 +165,12 @@ export class Gate {
     const line = new DecisionLine(this, "unix-socket", a.client, a.method, a.path, a.counters, "allow", null);
     let block: AdmissionBlock | null = null;
     if (!allowed) {
-      block = { reason: "not_allowed", explain: `${a.path} is not in allow_unix_sockets`, hint: `the proxy's operator can add ${JSON.stringify(a.path)} to network_proxy.policy.allow_unix_sockets`, mode: null };
+      block = {
+        reason: "not_allowed",
+        explain: `${a.path} is not in allow_unix_sockets`,
+        hint: `the proxy's operator can add ${JSON.stringify(a.path)} to network_proxy.policy.allow_unix_sockets`,
+        mode: null,
+      };
     } else {
       const e = admitEntry("unix-socket", a.request, { mode: state.mode, mitm: false });
       if (e.verdict === "block") block = e.block;
@@ -187,7 +192,17 @@ export class Gate {
   record(line: DecisionLine, b: AdmissionBlock, host: string, port: number | null, as: { protocol?: Protocol; method?: string | null } = {}): void {
     line.decision = "block";
     const method = as.method === undefined ? line.method : as.method;
-    this.state.record({ host, port, reason: b.reason, client: line.client, method, mode: b.mode, protocol: as.protocol ?? line.protocol, explain: b.explain, hint: b.hint });
+    this.state.record({
+      host,
+      port,
+      reason: b.reason,
+      client: line.client,
+      method,
+      mode: b.mode,
+      protocol: as.protocol ?? line.protocol,
+      explain: b.explain,
+      hint: b.hint,
+    });
     const o = OUTCOMES[b.reason];
     line.finish(line.protocol === "socks5" ? o.socks : o.status, null, b.explain, b.reason);
   }

@@ -5,7 +5,7 @@
 
 type Labels = Readonly<Record<string, string>>;
 
-function escape(v: string): string {
+function escapeLabel(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
@@ -44,7 +44,7 @@ class Family {
     if (this.values.size === 0 && this.labelNames.length === 0) s += `${this.name} 0\n`;
     for (const [k, v] of this.values) {
       const parts = this.labelNames.length ? k.split("\u0000") : [];
-      const labels = this.labelNames.map((name, i) => `${name}="${escape(parts[i] ?? "")}"`).join(",");
+      const labels = this.labelNames.map((name, i) => `${name}="${escapeLabel(parts[i] ?? "")}"`).join(",");
       s += `${this.name}${labels ? `{${labels}}` : ""} ${v}\n`;
     }
     return s;
@@ -69,7 +69,7 @@ class Histogram {
   }
   render(): string {
     let s = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
-    this.buckets.forEach((b, i) => (s += `${this.name}_bucket{le="${b}"} ${this.counts[i]}\n`));
+    for (let i = 0; i < this.buckets.length; i++) s += `${this.name}_bucket{le="${this.buckets[i]}"} ${this.counts[i]}\n`;
     s += `${this.name}_bucket{le="+Inf"} ${this.count}\n${this.name}_sum ${this.sum}\n${this.name}_count ${this.count}\n`;
     return s;
   }
@@ -84,14 +84,30 @@ export class Metrics {
   readonly bytes = new Family("cnp_bytes_total", "Bytes relayed, by direction (in: from clients, out: to clients).", "counter", ["direction"]);
   readonly active = new Family("cnp_active_connections", "Open client connections by listener.", "gauge", ["listener"]);
   readonly tunnels = new Family("cnp_active_tunnels", "Open tunnels (CONNECT, SOCKS5, upgrades).", "gauge");
-  readonly tunnelSlots = new Family("cnp_tunnel_slots", "Tunnel slots taken (open tunnels, and tunnels and upgrades being set up), out of limits.max_tunnels.", "gauge");
+  readonly tunnelSlots = new Family(
+    "cnp_tunnel_slots",
+    "Tunnel slots taken (open tunnels, and tunnels and upgrades being set up), out of limits.max_tunnels.",
+    "gauge",
+  );
   readonly pendingDials = new Family("cnp_pending_dials", "Upstream connections being dialed.", "gauge");
   readonly reloads = new Family("cnp_config_reloads_total", "Config reloads by result.", "counter", ["result"]);
   readonly connectLatency = new Histogram("cnp_upstream_connect_seconds", "Time to connect to an upstream.", LATENCY_BUCKETS);
   readonly dnsLatency = new Histogram("cnp_dns_seconds", "Time to resolve an allowed name.", LATENCY_BUCKETS);
 
   render(): string {
-    return [this.requests, this.blocks, this.errors, this.bytes, this.active, this.tunnels, this.tunnelSlots, this.pendingDials, this.reloads, this.connectLatency, this.dnsLatency]
+    return [
+      this.requests,
+      this.blocks,
+      this.errors,
+      this.bytes,
+      this.active,
+      this.tunnels,
+      this.tunnelSlots,
+      this.pendingDials,
+      this.reloads,
+      this.connectLatency,
+      this.dnsLatency,
+    ]
       .map((m) => m.render())
       .join("");
   }

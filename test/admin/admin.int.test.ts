@@ -18,7 +18,11 @@ async function adminRaw(port: number, head: string): Promise<{ status: number; j
 
 describe("endpoints (the seed's, with the original's shapes)", () => {
   test("GET /health, /config, /patterns", async () => {
-    await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["a.com", "*.b.com"]', 'network_proxy.policy.denied_domains=["c.com"]', 'network_proxy.admin_token="tok-1234567890abcdef"']);
+    await using proxy = await startProxy([
+      'network_proxy.policy.allowed_domains=["a.com", "*.b.com"]',
+      'network_proxy.policy.denied_domains=["c.com"]',
+      'network_proxy.admin_token="tok-1234567890abcdef"',
+    ]);
     const health = await proxy.admin("/health");
     expect(health.status).toBe(200);
     expect(await health.text()).toBe("ok");
@@ -85,7 +89,15 @@ describe("GET /blocked", () => {
     type Blocked = { blocked: Array<Record<string, unknown>>; dropped: number; last_id: number };
     const all = (await (await proxy.admin("/blocked")).json()) as Blocked;
     expect(all.blocked.map((e) => e["host"])).toEqual(["a.test", "b.test", "c.test"]);
-    expect(all.blocked[0]).toMatchObject({ id: 1, reason: "not_allowed", method: "GET", mode: null, protocol: "http", client: expect.stringMatching(/^127\.0\.0\.1:\d+$/), timestamp: expect.any(Number) });
+    expect(all.blocked[0]).toMatchObject({
+      id: 1,
+      reason: "not_allowed",
+      method: "GET",
+      mode: null,
+      protocol: "http",
+      client: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      timestamp: expect.any(Number),
+    });
     const again = (await (await proxy.admin("/blocked")).json()) as Blocked;
     expect(again.blocked.length).toBe(3);
     const since = (await (await proxy.admin("/blocked?since=2")).json()) as Blocked;
@@ -131,7 +143,9 @@ describe("safety", () => {
 
   test("admin_token from the config; dangerously_disable_admin_auth turns auth off", async () => {
     await using withToken = await startProxy(['network_proxy.admin_token="0123456789abcdef-xyz"']);
-    expect((await withToken.admin("/mode", { method: "POST", body: '{"mode":"full"}', headers: { authorization: "Bearer 0123456789abcdef-xyz" } })).status).toBe(200);
+    expect(
+      (await withToken.admin("/mode", { method: "POST", body: '{"mode":"full"}', headers: { authorization: "Bearer 0123456789abcdef-xyz" } })).status,
+    ).toBe(200);
     await using open = await startProxy(["network_proxy.dangerously_disable_admin_auth=true"]);
     expect(open.token).toBeNull();
     expect((await open.admin("/mode", { method: "POST", body: '{"mode":"limited"}', auth: false })).status).toBe(200);
@@ -176,7 +190,9 @@ describe("safety", () => {
     expect((await adminRaw(p, `POST /mode HTTP/1.1\r\n${h}Origin: null\r\n\r\n${body}`)).status).toBe(403);
     expect((await adminRaw(p, `POST /mode HTTP/1.1\r\n${h}Sec-Fetch-Site: cross-site\r\n\r\n${body}`)).status).toBe(403);
     expect(proxy.state.mode).toBe("full");
-    expect((await adminRaw(p, `GET /health HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nOrigin: http://localhost:${p}\r\nSec-Fetch-Site: same-origin\r\n\r\n`)).status).toBe(200);
+    expect(
+      (await adminRaw(p, `GET /health HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nOrigin: http://localhost:${p}\r\nSec-Fetch-Site: same-origin\r\n\r\n`)).status,
+    ).toBe(200);
   });
 
   test("hostAllowed with a dangerous wildcard bind accepts literals, never names", () => {
@@ -187,9 +203,15 @@ describe("safety", () => {
   });
 
   test("the proxy never reaches its own admin API, even with everything allowed", async () => {
-    await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["*", "127.0.0.1", "localhost"]', "network_proxy.policy.allow_local_binding=true"]);
+    await using proxy = await startProxy([
+      'network_proxy.policy.allowed_domains=["*", "127.0.0.1", "localhost"]',
+      "network_proxy.policy.allow_local_binding=true",
+    ]);
     const p = proxy.adminPort;
-    const viaHttp = await rawRequest(proxy.port, `POST http://127.0.0.1:${p}/mode HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nContent-Length: 17\r\n\r\n{"mode":"limited"}`.slice(0, -1));
+    const viaHttp = await rawRequest(
+      proxy.port,
+      `POST http://127.0.0.1:${p}/mode HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\nContent-Length: 17\r\n\r\n{"mode":"limited"}`.slice(0, -1),
+    );
     expect(viaHttp.status).toBe(403);
     expect(JSON.parse(viaHttp.body.toString())).toMatchObject({ reason: "own_listener" });
     const viaConnect = await rawRequest(proxy.port, `CONNECT localhost:${p} HTTP/1.1\r\n\r\n`);
@@ -200,7 +222,10 @@ describe("safety", () => {
   });
 
   test("the proxy never reaches its own listeners through SOCKS5 either: reply 0x02, recorded as own_listener", async () => {
-    await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["*", "127.0.0.1", "localhost"]', "network_proxy.policy.allow_local_binding=true"]);
+    await using proxy = await startProxy([
+      'network_proxy.policy.allowed_domains=["*", "127.0.0.1", "localhost"]',
+      "network_proxy.policy.allow_local_binding=true",
+    ]);
     const p = proxy.adminPort;
     const targets: Array<[string, number]> = [
       ["127.0.0.1", p],
@@ -215,7 +240,17 @@ describe("safety", () => {
       expect(`${host}:${port} -> method ${r.method} reply ${r.reply}`).toBe(`${host}:${port} -> method 0 reply 2`);
     }
     // A real client, trying to flip the mode with the right token: refused the same way.
-    const viaCurl = await curl(["--socks5-hostname", `127.0.0.1:${proxy.socksPort}`, "-X", "POST", "-H", `Authorization: Bearer ${proxy.token}`, "-d", '{"mode":"limited"}', `http://localhost:${p}/mode`]);
+    const viaCurl = await curl([
+      "--socks5-hostname",
+      `127.0.0.1:${proxy.socksPort}`,
+      "-X",
+      "POST",
+      "-H",
+      `Authorization: Bearer ${proxy.token}`,
+      "-d",
+      '{"mode":"limited"}',
+      `http://localhost:${p}/mode`,
+    ]);
     expect(viaCurl.code).toBe(97);
     expect(viaCurl.stderr).toContain(`Can't complete SOCKS5 connection to localhost. (2)`);
     expect(proxy.state.mode).toBe("full");
@@ -306,7 +341,7 @@ describe("GET /metrics", () => {
     await using proxy = await startProxy([ALLOW_LOOPBACK]);
     const metric = async (name: string) => {
       const text = await (await proxy.admin("/metrics")).text();
-      const line = text.split("\n").find((l) => l.startsWith(name + " ") || l.startsWith(name + "{") && l.includes(name));
+      const line = text.split("\n").find((l) => l.startsWith(name + " ") || (l.startsWith(name + "{") && l.includes(name)));
       return line ? Number(line.split(" ").at(-1)) : 0;
     };
     const text0 = await (await proxy.admin("/metrics")).text();
@@ -440,10 +475,16 @@ describe("GET /metrics", () => {
       throw new Error("no such name (test resolver)");
     };
     await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["127.0.0.1", "localhost", "origin.test", "missing.test"]'], { resolver });
-    const get = async (host: string) => (await rawRequest(proxy.port, `GET http://${host}:${origin.port}/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).status;
+    const get = async (host: string) =>
+      (await rawRequest(proxy.port, `GET http://${host}:${origin.port}/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).status;
     const dns = async () => {
       const m = await scrape(proxy);
-      return { count: sample(m, "cnp_dns_seconds_count"), inf: sample(m, "cnp_dns_seconds_bucket", { le: "+Inf" }), le10: sample(m, "cnp_dns_seconds_bucket", { le: "10" }), sum: sample(m, "cnp_dns_seconds_sum") };
+      return {
+        count: sample(m, "cnp_dns_seconds_count"),
+        inf: sample(m, "cnp_dns_seconds_bucket", { le: "+Inf" }),
+        le10: sample(m, "cnp_dns_seconds_bucket", { le: "10" }),
+        sum: sample(m, "cnp_dns_seconds_sum"),
+      };
     };
     expect(await dns()).toEqual({ count: 0, inf: 0, le10: 0, sum: 0 });
     // localhost is loopback by definition (RFC 6761) and never looked up; a blocked name is never looked up.
@@ -502,7 +543,9 @@ describe("auth across reloads and on the audit trail", () => {
   test("dropping admin_token on reload falls back to the token file, never to no auth", async () => {
     const cfg = (tok: string) => `[network_proxy]\nadmin_token = "${tok}"\n`;
     await using proxy = await startProxy([], { configText: cfg("start-token-0123456789") });
-    expect((await proxy.admin("/mode", { method: "POST", body: '{"mode":"full"}', headers: { authorization: "Bearer start-token-0123456789" } })).status).toBe(200);
+    expect((await proxy.admin("/mode", { method: "POST", body: '{"mode":"full"}', headers: { authorization: "Bearer start-token-0123456789" } })).status).toBe(
+      200,
+    );
     writeFileSync(proxy.configPath, cfg(""));
     expect((await proxy.admin("/reload", { method: "POST", headers: { authorization: "Bearer start-token-0123456789" } })).status).toBe(200);
     expect((await proxy.admin("/mode", { method: "POST", body: '{"mode":"limited"}', auth: false })).status).toBe(401);

@@ -5,12 +5,40 @@ describe("parseArgs", () => {
   test("no arguments runs the proxy with defaults", () => {
     expect(parseArgs([])).toEqual({
       kind: "ok",
-      options: { command: "serve", configPath: undefined, overrides: [], logFormat: "text", logLevel: "info", logLevelSet: false, format: "toml", shell: "sh", noDns: false, readyFile: undefined, args: [] },
+      options: {
+        command: "serve",
+        configPath: undefined,
+        overrides: [],
+        logFormat: "text",
+        logLevel: "info",
+        logLevelSet: false,
+        format: "toml",
+        shell: "sh",
+        noDns: false,
+        readyFile: undefined,
+        args: [],
+      },
     });
   });
   test("options in every spelling", () => {
-    const r = parseArgs(["check", "--config", "/x.toml", "-c", "a.b=1", "-ca.c=2", "--config-override=a.d=3", "--log-format=json", "--log-level", "debug", "--format", "json"]);
-    expect(r).toMatchObject({ kind: "ok", options: { command: "check", configPath: "/x.toml", overrides: ["a.b=1", "a.c=2", "a.d=3"], logFormat: "json", logLevel: "debug", format: "json" } });
+    const r = parseArgs([
+      "check",
+      "--config",
+      "/x.toml",
+      "-c",
+      "a.b=1",
+      "-ca.c=2",
+      "--config-override=a.d=3",
+      "--log-format=json",
+      "--log-level",
+      "debug",
+      "--format",
+      "json",
+    ]);
+    expect(r).toMatchObject({
+      kind: "ok",
+      options: { command: "check", configPath: "/x.toml", overrides: ["a.b=1", "a.c=2", "a.d=3"], logFormat: "json", logLevel: "debug", format: "json" },
+    });
   });
   test("help and version", () => {
     expect(parseArgs(["--help"])).toEqual({ kind: "help", command: null });
@@ -18,8 +46,12 @@ describe("parseArgs", () => {
     expect(parseArgs(["-V"])).toEqual({ kind: "version" });
   });
   test("explain and run take arguments", () => {
-    expect(parseArgs(["explain", "--no-dns", "http://a.com/", "b.com:443"])).toMatchObject({ options: { command: "explain", noDns: true, args: ["http://a.com/", "b.com:443"] } });
-    expect(parseArgs(["run", "-c", "x=1", "--", "curl", "-c", "--config"])).toMatchObject({ options: { command: "run", overrides: ["x=1"], args: ["curl", "-c", "--config"] } });
+    expect(parseArgs(["explain", "--no-dns", "http://a.com/", "b.com:443"])).toMatchObject({
+      options: { command: "explain", noDns: true, args: ["http://a.com/", "b.com:443"] },
+    });
+    expect(parseArgs(["run", "-c", "x=1", "--", "curl", "-c", "--config"])).toMatchObject({
+      options: { command: "run", overrides: ["x=1"], args: ["curl", "-c", "--config"] },
+    });
   });
   test.each([
     [["frobnicate"], "unknown command"],

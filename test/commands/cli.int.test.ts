@@ -120,7 +120,10 @@ describe("shutdown grace (SIGINT/SIGTERM)", () => {
   test("a request in flight when the signal arrives still completes with 200; new connections are not served; exit 0 as soon as it is done", async () => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) {
       using origin = new HeldOrigin();
-      await using p = await ProxyProcess.start({ args: ["-c", "network_proxy.limits.shutdown_grace_ms=20000", "-c", ALLOW_LOOPBACK], env: { CODEX_HOME: home() } });
+      await using p = await ProxyProcess.start({
+        args: ["-c", "network_proxy.limits.shutdown_grace_ms=20000", "-c", ALLOW_LOOPBACK],
+        env: { CODEX_HOME: home() },
+      });
       const port = p.http;
       await p.waitFor(/codex-network-proxy started/);
       using c = await RawClient.connect(port);
@@ -144,7 +147,10 @@ describe("shutdown grace (SIGINT/SIGTERM)", () => {
     const GRACE = 300;
     for (const sig of ["SIGTERM", "SIGINT"] as const) {
       using origin = new HeldOrigin(); // never released while the proxy runs
-      await using p = await ProxyProcess.start({ args: ["-c", `network_proxy.limits.shutdown_grace_ms=${GRACE}`, "-c", ALLOW_LOOPBACK], env: { CODEX_HOME: home() } });
+      await using p = await ProxyProcess.start({
+        args: ["-c", `network_proxy.limits.shutdown_grace_ms=${GRACE}`, "-c", ALLOW_LOOPBACK],
+        env: { CODEX_HOME: home() },
+      });
       const port = p.http;
       await p.waitFor(/codex-network-proxy started/);
       using c = await RawClient.connect(port);
@@ -174,7 +180,10 @@ describe("shutdown grace (SIGINT/SIGTERM)", () => {
 
   test("a second signal during the grace period exits 0 at once", async () => {
     using origin = new HeldOrigin();
-    await using p = await ProxyProcess.start({ args: ["-c", "network_proxy.limits.shutdown_grace_ms=30000", "-c", ALLOW_LOOPBACK], env: { CODEX_HOME: home() } });
+    await using p = await ProxyProcess.start({
+      args: ["-c", "network_proxy.limits.shutdown_grace_ms=30000", "-c", ALLOW_LOOPBACK],
+      env: { CODEX_HOME: home() },
+    });
     const port = p.http;
     await p.waitFor(/codex-network-proxy started/);
     using c = await RawClient.connect(port);
@@ -194,7 +203,10 @@ describe("--log-format json", () => {
   test("an invalid config and enabled = false are JSON lines too; a bad -c is reported with the rest", async () => {
     const bad = await runCli(["--log-format", "json", "-c", "noequals", "-c", "network_proxy.mode=x"], { CODEX_HOME: home() });
     expect(bad.code).toBe(2);
-    const lines = bad.stderr.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = bad.stderr
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: "error", msg: "invalid config" });
     const problems = lines[0]!["problems"] as string[];
@@ -202,7 +214,10 @@ describe("--log-format json", () => {
     expect(problems.some((p) => p.includes("network_proxy.mode"))).toBe(true);
     const off = await runCli(["--log-format", "json", "-c", "network_proxy.enabled=false"], { CODEX_HOME: home() });
     expect(off.code).toBe(0);
-    const offLines = off.stderr.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const offLines = off.stderr
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(offLines.at(-1)).toMatchObject({ level: "warn", msg: "network_proxy.enabled is false; not starting any listener" });
   });
 });
@@ -245,7 +260,8 @@ describe("--log-level", () => {
     };
     const debug = await stderrFor(["--log-level", "debug"]);
     expect(debug.stderr).toContain(`DEBUG watching the config file path=${join(debug.h, "config.toml")}`);
-    const line = /INFO  decision protocol=http client=127\.0\.0\.1:\d+ method=GET target=127\.0\.0\.1:\d+ decision=allow reason=null rule=127\.0\.0\.1 status=200 error=null detail=null bytes_in=\d+ bytes_out=\d+ duration_ms=\d+/;
+    const line =
+      /INFO {2}decision protocol=http client=127\.0\.0\.1:\d+ method=GET target=127\.0\.0\.1:\d+ decision=allow reason=null rule=127\.0\.0\.1 status=200 error=null detail=null bytes_in=\d+ bytes_out=\d+ duration_ms=\d+/;
     expect(debug.stderr).toMatch(line);
     expect(debug.stderr).toContain("INFO  codex-network-proxy started");
     const normal = await stderrFor([]);
@@ -256,7 +272,9 @@ describe("--log-level", () => {
 
   test("serve: warn (JSON) logs only warnings: blocks and start-up warnings, no info or debug lines", async () => {
     using origin = new HttpOrigin();
-    await using p = await ProxyProcess.start({ args: ["--log-level", "warn", "--log-format", "json", "-c", "network_proxy.mode=limited", "-c", ALLOW_LOOPBACK] });
+    await using p = await ProxyProcess.start({
+      args: ["--log-level", "warn", "--log-format", "json", "-c", "network_proxy.mode=limited", "-c", ALLOW_LOOPBACK],
+    });
     const http = p.http;
     await p.waitFor(/SOCKS5 is blocked in limited mode/);
     expect((await rawRequest(http, `GET ${origin.url("/echo")} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).status).toBe(200);
@@ -264,7 +282,10 @@ describe("--log-level", () => {
     await p.waitFor(/"msg":"decision"/);
     p.proc.kill("SIGTERM");
     expect(await p.proc.exited).toBe(0);
-    const lines = p.stderr.trim().split("\n").map((l) => JSON.parse(l) as { level: string; msg: string });
+    const lines = p.stderr
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { level: string; msg: string });
     expect(lines.map((l) => `${l.level} ${l.msg}`)).toEqual([
       'warn SOCKS5 is blocked in limited mode (it cannot show a method); set mode = "full" to allow SOCKS5',
       "warn decision",
@@ -328,9 +349,15 @@ describe("secrets never reach the log", () => {
       // The traffic above was logged, at every level...
       const logged = ["request failed", "SOCKS handshake refused", "updated network mode", "reloaded config"];
       const missing = logged.filter((msg) => !err.includes(format === "json" ? `"msg":"${msg}"` : ` ${msg} `));
-      for (const [protocol, decision] of [["http", "allow"], ["http", "block"], ["http-connect", "allow"], ["socks5", "allow"]]) {
+      for (const [protocol, decision] of [
+        ["http", "allow"],
+        ["http", "block"],
+        ["http-connect", "allow"],
+        ["socks5", "allow"],
+      ]) {
         const seen = format === "json" ? `"msg":"decision","protocol":"${protocol}"` : ` decision protocol=${protocol} `;
-        if (!err.split("\n").some((l) => l.includes(seen) && l.includes(format === "json" ? `"decision":"${decision}"` : ` decision=${decision} `))) missing.push(`${protocol} ${decision}`);
+        if (!err.split("\n").some((l) => l.includes(seen) && l.includes(format === "json" ? `"decision":"${decision}"` : ` decision=${decision} `)))
+          missing.push(`${protocol} ${decision}`);
       }
       expect({ format, missing }).toEqual({ format, missing: [] });
       if (format === "json") for (const l of err.trim().split("\n")) expect(() => JSON.parse(l)).not.toThrow();
@@ -395,7 +422,11 @@ describe("runtime failures", () => {
   test("a listen port already in use exits 1 with an error naming the listener", async () => {
     const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {
-      for (const [key, name] of [["proxy_url", "HTTP proxy"], ["socks_url", "SOCKS5 proxy"], ["admin_url", "admin API"]] as const) {
+      for (const [key, name] of [
+        ["proxy_url", "HTTP proxy"],
+        ["socks_url", "SOCKS5 proxy"],
+        ["admin_url", "admin API"],
+      ] as const) {
         const r = await runCli([...EPHEMERAL, "-c", `network_proxy.${key}="127.0.0.1:${taken.port}"`], { CODEX_HOME: home() });
         expect(`${key}: exit ${r.code}`).toBe(`${key}: exit 1`);
         expect(r.stderr).toMatch(new RegExp(`ERROR bind ${name} 127\\.0\\.0\\.1:${taken.port}: \\S`));

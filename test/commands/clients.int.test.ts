@@ -55,11 +55,25 @@ async function origins(): Promise<Origins & Disposable> {
 /** Environment that makes the origin's private CA look like a public one to every client. */
 function trustOrigin(pki: TestPki): Record<string, string> {
   const f = pki.caFile;
-  return { SSL_CERT_FILE: f, CURL_CA_BUNDLE: f, REQUESTS_CA_BUNDLE: f, NODE_EXTRA_CA_CERTS: f, GIT_SSL_CAINFO: f, PIP_CERT: f, npm_config_cafile: f, CODEX_HOME: home() };
+  return {
+    SSL_CERT_FILE: f,
+    CURL_CA_BUNDLE: f,
+    REQUESTS_CA_BUNDLE: f,
+    NODE_EXTRA_CA_CERTS: f,
+    GIT_SSL_CAINFO: f,
+    PIP_CERT: f,
+    npm_config_cafile: f,
+    CODEX_HOME: home(),
+  };
 }
 
 const FULL = ['network_proxy.policy.allowed_domains=["localhost"]'];
-const limitedMitm = (pki: TestPki) => [...FULL, "network_proxy.mode=limited", "network_proxy.mitm.enabled=true", `network_proxy.mitm.upstream_ca_file="${pki.caFile}"`];
+const limitedMitm = (pki: TestPki) => [
+  ...FULL,
+  "network_proxy.mode=limited",
+  "network_proxy.mitm.enabled=true",
+  `network_proxy.mitm.upstream_ca_file="${pki.caFile}"`,
+];
 
 function runArgs(config: string[], shell: string): string[] {
   return ["run", ...config.flatMap((c) => ["-c", c]), "--", "sh", "-c", shell];
@@ -67,13 +81,18 @@ function runArgs(config: string[], shell: string): string[] {
 
 describe("run", () => {
   test("passes the exit status through and prints a one-line summary of blocks", async () => {
-    const r = await runCli(["run", "-c", 'network_proxy.policy.allowed_domains=["example.com"]', "--", "sh", "-c", 'curl -s -o /dev/null http://blocked.invalid/; exit 7'], { CODEX_HOME: home() });
+    const r = await runCli(
+      ["run", "-c", 'network_proxy.policy.allowed_domains=["example.com"]', "--", "sh", "-c", "curl -s -o /dev/null http://blocked.invalid/; exit 7"],
+      { CODEX_HOME: home() },
+    );
     expect(r.code).toBe(7);
     expect(r.stderr.trim().split("\n").at(-1)).toBe("codex-network-proxy: 1 request blocked: 1 not_allowed (blocked.invalid)");
   });
 
   test("forwards signals to the command and reports its death by signal", async () => {
-    await using p = new CliProcess(["run", "--log-level", "info", "--", "sh", "-c", "trap 'exit 42' TERM; echo ready >&2; while :; do sleep 0.05; done"], { CODEX_HOME: home() });
+    await using p = new CliProcess(["run", "--log-level", "info", "--", "sh", "-c", "trap 'exit 42' TERM; echo ready >&2; while :; do sleep 0.05; done"], {
+      CODEX_HOME: home(),
+    });
     await p.waitFor(/ready/);
     p.proc.kill("SIGTERM");
     expect(await p.proc.exited).toBe(42);
@@ -89,7 +108,21 @@ describe("run", () => {
     // Even the token configured in the file (which the command could read) does not work.
     const post = `curl -s -o /dev/null -w '%{http_code}' --noproxy '*' -X POST -H 'Authorization: Bearer known' -d '{"mode":"full"}' "$CODEX_NETWORK_PROXY_ADMIN_URL/mode"`;
     const write = `curl -s -X POST -d x http://localhost:${o.http.port}/echo`;
-    const r = await runCli(["run", "-c", 'network_proxy.admin_token="known"', "-c", "network_proxy.mode=limited", ...FULL.flatMap((c) => ["-c", c]), "--", "sh", "-c", `${post}; echo; ${write}`], { CODEX_HOME: h });
+    const r = await runCli(
+      [
+        "run",
+        "-c",
+        'network_proxy.admin_token="known"',
+        "-c",
+        "network_proxy.mode=limited",
+        ...FULL.flatMap((c) => ["-c", c]),
+        "--",
+        "sh",
+        "-c",
+        `${post}; echo; ${write}`,
+      ],
+      { CODEX_HOME: h },
+    );
     const [status, body] = r.stdout.split("\n");
     expect(status).toBe("401");
     expect(JSON.parse(body!)).toMatchObject({ status: "blocked", reason: "method_not_allowed" });
@@ -106,7 +139,10 @@ describe("run", () => {
     using o = await origins();
     const cmd = snippet(`codex-network-proxy run -c 'network_proxy.policy.allowed_domains=["example.com"]' -- curl https://example.com/`, "");
     expect(cmd).toContain("-- curl");
-    const r = await runCli(["run", "-c", 'network_proxy.policy.allowed_domains=["localhost"]', "--", "curl", "-sS", `https://localhost:${o.https.port}/one-liner`], trustOrigin(o.pki));
+    const r = await runCli(
+      ["run", "-c", 'network_proxy.policy.allowed_domains=["localhost"]', "--", "curl", "-sS", `https://localhost:${o.https.port}/one-liner`],
+      trustOrigin(o.pki),
+    );
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ path: "/one-liner" });
   });
@@ -131,8 +167,30 @@ describe("env", () => {
     const again = await runCli(["env", "--shell", "json", "-c", "network_proxy.mitm.enabled=true"], { CODEX_HOME: h });
     const json = JSON.parse(again.stdout);
     expect(json["SSL_CERT_FILE"]).toBe(bundle);
-    for (const k of ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO", "PIP_CERT", "npm_config_cafile", "CARGO_HTTP_CAINFO", "DENO_CERT"]) expect(json[k]).toBe(bundle);
-    for (const k of ["WS_PROXY", "WSS_PROXY", "http_proxy", "https_proxy", "all_proxy", "npm_config_proxy", "npm_config_https_proxy", "YARN_HTTP_PROXY", "YARN_HTTPS_PROXY", "PIP_PROXY"]) expect(json[k]).toBeTruthy();
+    for (const k of [
+      "REQUESTS_CA_BUNDLE",
+      "CURL_CA_BUNDLE",
+      "NODE_EXTRA_CA_CERTS",
+      "GIT_SSL_CAINFO",
+      "PIP_CERT",
+      "npm_config_cafile",
+      "CARGO_HTTP_CAINFO",
+      "DENO_CERT",
+    ])
+      expect(json[k]).toBe(bundle);
+    for (const k of [
+      "WS_PROXY",
+      "WSS_PROXY",
+      "http_proxy",
+      "https_proxy",
+      "all_proxy",
+      "npm_config_proxy",
+      "npm_config_https_proxy",
+      "YARN_HTTP_PROXY",
+      "YARN_HTTPS_PROXY",
+      "PIP_PROXY",
+    ])
+      expect(json[k]).toBeTruthy();
     const fish = await runCli(["env", "--shell", "fish", "-c", "network_proxy.enable_socks5=false"], { CODEX_HOME: h });
     expect(fish.stdout).toContain("set -gx ALL_PROXY 'http://127.0.0.1:3128'");
     expect(fish.stdout).not.toContain("SSL_CERT_FILE");
@@ -142,7 +200,7 @@ describe("env", () => {
 });
 
 describe("env against a running proxy", () => {
-  test("eval \"$(codex-network-proxy env)\" points curl at the proxy the config describes", async () => {
+  test('eval "$(codex-network-proxy env)" points curl at the proxy the config describes', async () => {
     using o = await origins();
     // Free loopback ports for a long-running proxy started like a user would.
     const ports = [freePort(), freePort(), freePort()];
@@ -187,7 +245,10 @@ describe("curl", () => {
     expect(ok.stdout.match(/"tls":true/g)?.length).toBe(2);
     expect(ok.stdout).toContain('"path":"/echo"');
     const blocked = await runCli(
-      runArgs(FULL, 'curl -sS https://blocked.invalid/; echo curl=$?; curl -s http://blocked.invalid/; echo; curl -sS --proxy "$ALL_PROXY" https://socks.blocked.invalid/; echo curl=$?'),
+      runArgs(
+        FULL,
+        'curl -sS https://blocked.invalid/; echo curl=$?; curl -s http://blocked.invalid/; echo; curl -sS --proxy "$ALL_PROXY" https://socks.blocked.invalid/; echo curl=$?',
+      ),
       trustOrigin(o.pki),
     );
     const [tunnel, plain, socks] = blocked.stdout.trim().split("\n");
@@ -203,7 +264,9 @@ describe("curl", () => {
   test("HTTPS through MITM in limited mode with the env's CA bundle; writes refused with the explanation", async () => {
     using o = await origins();
     const base = `https://localhost:${o.https.port}`;
-    const r = await runCli(runArgs(limitedMitm(o.pki), `${snippet("curl https://example.com/", base)} && echo && curl -s -X POST -d x ${base}/w`), { CODEX_HOME: home() });
+    const r = await runCli(runArgs(limitedMitm(o.pki), `${snippet("curl https://example.com/", base)} && echo && curl -s -X POST -d x ${base}/w`), {
+      CODEX_HOME: home(),
+    });
     expect(r.code).toBe(0);
     const [get, post] = r.stdout.split("\n");
     expect(JSON.parse(get!)).toMatchObject({ tls: true, method: "GET" });
@@ -224,7 +287,10 @@ describe("git", () => {
     expect(r.code).toBe(0);
     expect(readFileSync(join(dest, "README.md"), "utf8")).toBe("hello from smart http\n");
     expect(g.methods).toContain("POST");
-    const blocked = await runCli(runArgs(FULL, `git clone http://git.blocked.invalid/repo.git ${join(home(), "x")} 2>&1; echo git=$?`), { CODEX_HOME: home(), HOME: home() });
+    const blocked = await runCli(runArgs(FULL, `git clone http://git.blocked.invalid/repo.git ${join(home(), "x")} 2>&1; echo git=$?`), {
+      CODEX_HOME: home(),
+      HOME: home(),
+    });
     expect(blocked.stdout).toContain("403");
     expect(blocked.stdout).toContain("git=128");
   });
@@ -240,10 +306,16 @@ describe("git", () => {
     expect(ok.code).toBe(0);
     expect(readFileSync(join(dest, "README.md"), "utf8")).toBe("read-only clone\n");
     expect(g.methods.every((m) => m === "GET")).toBe(true);
-    const smart = await runCli(runArgs(limitedMitm(pki), `git clone https://localhost:${g.port}/smart.git ${join(home(), "s")} 2>&1; echo git=$?`), { CODEX_HOME: home(), HOME: home() });
+    const smart = await runCli(runArgs(limitedMitm(pki), `git clone https://localhost:${g.port}/smart.git ${join(home(), "s")} 2>&1; echo git=$?`), {
+      CODEX_HOME: home(),
+      HOME: home(),
+    });
     expect(smart.stdout).toContain("git=128");
     expect(smart.stderr).toContain("1 method_not_allowed (localhost:");
-    const blocked = await runCli(runArgs(limitedMitm(pki), `git clone https://git.blocked.invalid/repo.git ${join(home(), "b")} 2>&1; echo git=$?`), { CODEX_HOME: home(), HOME: home() });
+    const blocked = await runCli(runArgs(limitedMitm(pki), `git clone https://git.blocked.invalid/repo.git ${join(home(), "b")} 2>&1; echo git=$?`), {
+      CODEX_HOME: home(),
+      HOME: home(),
+    });
     expect(blocked.stdout).toContain("CONNECT tunnel failed, response 403");
     expect(blocked.stdout).toContain("git=128");
     expect(blocked.stderr).toContain("1 request blocked: 1 not_allowed (git.blocked.invalid)");
@@ -254,7 +326,9 @@ describe("Python requests and urllib", () => {
   const py = (base: string) =>
     [
       snippet('import requests; requests.get("https://example.com/")', base).replace("requests.get(", "print(requests.get(").replace('/")', '/").text)'),
-      snippet('import urllib.request; urllib.request.urlopen("https://example.com/")', base).replace("urllib.request.urlopen(", "print(urllib.request.urlopen(").replace('/")', '/").read().decode())'),
+      snippet('import urllib.request; urllib.request.urlopen("https://example.com/")', base)
+        .replace("urllib.request.urlopen(", "print(urllib.request.urlopen(")
+        .replace('/")', '/").read().decode())'),
     ].join("\n");
 
   test("full mode (CONNECT) and limited mode (MITM, CA bundle from env); blocked hosts raise with 403", async () => {
@@ -305,13 +379,18 @@ describe("pip and npm", () => {
       const r = await runCli(runArgs(config, `${install} --target ${target} 2>&1`), { ...env, ...quiet });
       expect({ mode, code: r.code, blocks: r.stderr.trim().split("\n").at(-1) }).toEqual({ mode, code: 0, blocks: "codex-network-proxy: no requests blocked" });
       expect(readFileSync(join(target, PY_PACKAGE, "__init__.py"), "utf8")).toContain("hello from the pip origin");
-      const blocked = await runCli(runArgs(config, `pip download --retries 1 -d ${home()} --index-url https://pypi.blocked.invalid/simple/ ${PY_PACKAGE} 2>&1; echo pip=$?`), { ...env, ...quiet });
+      const blocked = await runCli(
+        runArgs(config, `pip download --retries 1 -d ${home()} --index-url https://pypi.blocked.invalid/simple/ ${PY_PACKAGE} 2>&1; echo pip=$?`),
+        { ...env, ...quiet },
+      );
       expect(blocked.stdout).toContain("Tunnel connection failed: 403 Forbidden");
       expect(blocked.stdout).toContain("pip=1");
       // pip names the 403 only when it retries; with --retries 0 it just finds no distribution.
       expect(blocked.stderr).toContain("2 requests blocked: 2 not_allowed (pypi.blocked.invalid)");
     }
-    expect(o.requests.toSorted()).toEqual([`GET /simple/${PY_PACKAGE.replace("_", "-")}/`, `GET /files/${PY_PACKAGE}-1.0-py3-none-any.whl`].flatMap((r) => [r, r]).sort());
+    expect(o.requests.toSorted()).toEqual(
+      [`GET /simple/${PY_PACKAGE.replace("_", "-")}/`, `GET /files/${PY_PACKAGE}-1.0-py3-none-any.whl`].flatMap((r) => [r, r]).sort(),
+    );
   });
 
   test("npm installs from a registry through the proxy in both modes; limited mode refuses only the audit POST", async () => {
@@ -322,7 +401,13 @@ describe("pip and npm", () => {
       writeFileSync(join(h, "package.json"), "{}");
       writeFileSync(join(h, "npmrc"), "");
       // A fresh cache and no user config (this machine's sets cafile, audit=false, and more).
-      const npmEnv = { ...env, npm_config_userconfig: join(h, "npmrc"), npm_config_cache: join(h, "cache"), npm_config_update_notifier: "false", npm_config_fund: "false" };
+      const npmEnv = {
+        ...env,
+        npm_config_userconfig: join(h, "npmrc"),
+        npm_config_cache: join(h, "cache"),
+        npm_config_update_notifier: "false",
+        npm_config_fund: "false",
+      };
       const install = snippet("npm install --registry https://example.com/ PACKAGE", `https://localhost:${o.port}`).replace("PACKAGE", NPM_PACKAGE);
       const r = await runCli(runArgs(config, `cd ${h} && ${install} 2>&1`), npmEnv);
       expect({ mode, code: r.code }).toEqual({ mode, code: 0 });
@@ -330,16 +415,24 @@ describe("pip and npm", () => {
       // npm audits by default: a POST, which limited mode refuses while the install goes on.
       expect({ mode, blocks: r.stderr.trim().split("\n").at(-1) }).toEqual({
         mode,
-        blocks: mode === "limited" ? `codex-network-proxy: 1 request blocked: 1 method_not_allowed (localhost:${o.port})` : "codex-network-proxy: no requests blocked",
+        blocks:
+          mode === "limited"
+            ? `codex-network-proxy: 1 request blocked: 1 method_not_allowed (localhost:${o.port})`
+            : "codex-network-proxy: no requests blocked",
       });
-      const blocked = await runCli(runArgs(config, `cd ${h} && npm view ${NPM_PACKAGE} --registry https://registry.blocked.invalid/ 2>&1; echo npm=$?`), npmEnv);
+      const blocked = await runCli(
+        runArgs(config, `cd ${h} && npm view ${NPM_PACKAGE} --registry https://registry.blocked.invalid/ 2>&1; echo npm=$?`),
+        npmEnv,
+      );
       expect(blocked.stdout).toContain("npm error code E403");
       expect(blocked.stdout).toContain("npm=1");
       expect(blocked.stderr).toContain("1 request blocked: 1 not_allowed (registry.blocked.invalid)");
     }
     // The audit POST reached the origin in full mode only (it answers 405, which npm shrugs off).
     expect(o.requests.filter((r) => r.startsWith("POST"))).toEqual(["POST /-/npm/v1/security/advisories/bulk"]);
-    expect(o.requests.filter((r) => r.startsWith("GET")).sort()).toEqual([`GET /${NPM_PACKAGE}`, `GET /${NPM_PACKAGE}/-/${NPM_PACKAGE}-1.0.0.tgz`].flatMap((r) => [r, r]).sort());
+    expect(o.requests.filter((r) => r.startsWith("GET")).sort()).toEqual(
+      [`GET /${NPM_PACKAGE}`, `GET /${NPM_PACKAGE}/-/${NPM_PACKAGE}-1.0.0.tgz`].flatMap((r) => [r, r]).sort(),
+    );
   });
 });
 
@@ -360,7 +453,7 @@ func main() {
 		var resp *http.Response
 		var err error
 		if method == "GET" {
-			${"resp, err := http.Get(\"https://example.com/\")"}
+			${'resp, err := http.Get("https://example.com/")'}
 		} else {
 			resp, err = http.Post(url, "text/plain", strings.NewReader("x"))
 		}
@@ -384,7 +477,10 @@ describe.skipIf(!Bun.which("go"))("Go net/http", () => {
     const dir = home();
     expect(README).toContain('resp, err := http.Get("https://example.com/")');
     writeFileSync(join(dir, "main.go"), GO_PROGRAM.replace('resp, err := http.Get("https://example.com/")', "resp, err = http.Get(url)"));
-    const build = Bun.spawnSync(["go", "build", "-o", join(dir, "get"), join(dir, "main.go")], { cwd: dir, env: { ...process.env, GO111MODULE: "off", GOCACHE: join(dir, "cache"), GOPATH: join(dir, "gopath") } });
+    const build = Bun.spawnSync(["go", "build", "-o", join(dir, "get"), join(dir, "main.go")], {
+      cwd: dir,
+      env: { ...process.env, GO111MODULE: "off", GOCACHE: join(dir, "cache"), GOPATH: join(dir, "gopath") },
+    });
     expect(build.stderr.toString()).toBe("");
     const base = `https://app.localhost:${https.port}/`;
     const config = ['network_proxy.policy.allowed_domains=["app.localhost"]'];
@@ -393,10 +489,26 @@ describe.skipIf(!Bun.which("go"))("Go net/http", () => {
       ["full", config, trustOrigin(pki)],
       ["limited", limited, { CODEX_HOME: home() }],
     ] as const) {
-      const r = await runCli(["run", ...cfg.flatMap((c) => ["-c", c]), "--", join(dir, "get"), `GET ${base}`, `POST ${base}`, "GET http://blocked.invalid/", "GET https://blocked.invalid/"], env);
+      const r = await runCli(
+        [
+          "run",
+          ...cfg.flatMap((c) => ["-c", c]),
+          "--",
+          join(dir, "get"),
+          `GET ${base}`,
+          `POST ${base}`,
+          "GET http://blocked.invalid/",
+          "GET https://blocked.invalid/",
+        ],
+        env,
+      );
       const [get, post, plain, tunnel] = r.stdout.trim().split("\n");
       expect({ mode, get }).toEqual({ mode, get: '200 {"tls":true,"method":"GET"}' });
-      expect({ mode, post }).toEqual({ mode, post: mode === "full" ? '200 {"tls":true,"method":"POST"}' : expect.stringContaining("403 Codex blocked this request: method not allowed in limited mode.") });
+      expect({ mode, post }).toEqual({
+        mode,
+        post:
+          mode === "full" ? '200 {"tls":true,"method":"POST"}' : expect.stringContaining("403 Codex blocked this request: method not allowed in limited mode."),
+      });
       expect(plain).toStartWith('403 {"status":"blocked","host":"blocked.invalid","reason":"not_allowed"');
       expect(tunnel).toBe('error: Get "https://blocked.invalid/": Forbidden');
     }

@@ -32,9 +32,19 @@ describe("defaults (codex-behavior.md 1.2, plus ours)", () => {
       dangerously_allow_non_loopback: false,
       dangerously_allow_non_loopback_admin: false,
       policy: { allowed_domains: [], denied_domains: [], allow_unix_sockets: [], allow_local_binding: false },
-      mitm: { enabled: false, inspect: false, max_body_bytes: 4096, ca_cert_path: "/cfg/network_proxy/mitm/ca.pem", ca_key_path: "/cfg/network_proxy/mitm/ca.key" },
+      mitm: {
+        enabled: false,
+        inspect: false,
+        max_body_bytes: 4096,
+        ca_cert_path: "/cfg/network_proxy/mitm/ca.pem",
+        ca_key_path: "/cfg/network_proxy/mitm/ca.key",
+      },
     });
-    expect(c.listeners).toEqual({ http: { host: "127.0.0.1", port: 3128 }, socks: { host: "127.0.0.1", port: 8081 }, admin: { host: "127.0.0.1", port: 8080 } });
+    expect(c.listeners).toEqual({
+      http: { host: "127.0.0.1", port: 3128 },
+      socks: { host: "127.0.0.1", port: 8081 },
+      admin: { host: "127.0.0.1", port: 8080 },
+    });
     expect(c.warnings).toEqual([]);
   });
 
@@ -77,7 +87,7 @@ ca_key_path = "network_proxy/mitm/ca.key"
 
 describe("errors are for humans, and all of them are reported at once", () => {
   test("TOML syntax error names file, line and column", () => {
-    const p = problems(buildConfig('[network_proxy]\nmode = limited\n', src()));
+    const p = problems(buildConfig("[network_proxy]\nmode = limited\n", src()));
     expect(p[0]).toStartWith("/cfg/config.toml:2:8: TOML syntax error: invalid value");
   });
 
@@ -108,7 +118,9 @@ connect_timeout_ms = 1.5
   });
 
   test("unknown keys are warnings with a did-you-mean", () => {
-    const c = ok(buildConfig('[network_proxy]\nmod = "full"\nallowedDomains = []\n[network_proxy.policy]\nallowed_domain = []\nfoo = 1\n[other_table]\nx = 1\n', src()));
+    const c = ok(
+      buildConfig('[network_proxy]\nmod = "full"\nallowedDomains = []\n[network_proxy.policy]\nallowed_domain = []\nfoo = 1\n[other_table]\nx = 1\n', src()),
+    );
     expect(c.warnings).toEqual([
       "network_proxy.policy.allowed_domain: unknown key, ignored; did you mean network_proxy.policy.allowed_domains?",
       "network_proxy.policy.foo: unknown key, ignored",
@@ -154,7 +166,9 @@ describe("the seed's key spelling and its alias", () => {
     expect(c.warnings).toContain("DANGEROUS: HTTP proxy listening on non-loopback address 0.0.0.0:3128");
   });
   test("both spellings with different values is an error", () => {
-    expect(problems(buildConfig("[network_proxy]\ndangerously_allow_non_loopback = true\ndangerously_allow_non_loopback_proxy = false\n", src()))[0]).toContain("conflicts with");
+    expect(problems(buildConfig("[network_proxy]\ndangerously_allow_non_loopback = true\ndangerously_allow_non_loopback_proxy = false\n", src()))[0]).toContain(
+      "conflicts with",
+    );
   });
 });
 
@@ -175,7 +189,12 @@ describe("-c overrides (TOML value, else bare string)", () => {
   });
 
   test("overrides win over the file and create missing tables", () => {
-    const c = ok(buildConfig('[network_proxy]\nmode = "full"\n', src(["network_proxy.mode=limited", 'network_proxy.mitm.enabled=true', 'network_proxy.policy.allowed_domains=["a.com"]'])));
+    const c = ok(
+      buildConfig(
+        '[network_proxy]\nmode = "full"\n',
+        src(["network_proxy.mode=limited", "network_proxy.mitm.enabled=true", 'network_proxy.policy.allowed_domains=["a.com"]']),
+      ),
+    );
     expect(c.np.mode).toBe("limited");
     expect(c.np.mitm.enabled).toBe(true);
     expect(c.np.policy.allowed_domains).toEqual(["a.com"]);
@@ -203,7 +222,10 @@ describe("listener addresses (codex-behavior.md 1.4)", () => {
   });
 
   const clamp = (url: string, allow: boolean, unix = false) =>
-    listenAddress({ name: "HTTP proxy", url, key: "network_proxy.proxy_url", defaultPort: 3128, allowNonLoopback: allow, flagName: "dangerously_allow_non_loopback" }, unix);
+    listenAddress(
+      { name: "HTTP proxy", url, key: "network_proxy.proxy_url", defaultPort: 3128, allowNonLoopback: allow, flagName: "dangerously_allow_non_loopback" },
+      unix,
+    );
 
   test("loopback is kept as is", () => {
     expect(clamp("127.0.0.2:1", false)).toEqual({ addr: { host: "127.0.0.2", port: 1 }, warnings: [] });
@@ -242,7 +264,10 @@ describe("listener addresses (codex-behavior.md 1.4)", () => {
 describe("loading from disk", () => {
   test("--config path, CODEX_HOME, and a missing file", () => {
     const dir = mkdtempSync(join(tmpdir(), "cnp-cfg-"));
-    writeFileSync(join(dir, "config.toml"), '[network_proxy]\nmode = "limited"\n[network_proxy.mitm]\nca_cert_path = "certs/ca.pem"\nca_key_path = "/abs/ca.key"\n');
+    writeFileSync(
+      join(dir, "config.toml"),
+      '[network_proxy]\nmode = "limited"\n[network_proxy.mitm]\nca_cert_path = "certs/ca.pem"\nca_key_path = "/abs/ca.key"\n',
+    );
     const viaHome = ok(loadConfig({ env: { CODEX_HOME: dir } }));
     expect(viaHome.np.mode).toBe("limited");
     expect(viaHome.source).toEqual({ path: join(dir, "config.toml"), exists: true, dir, overrides: [] });
@@ -256,7 +281,9 @@ describe("loading from disk", () => {
   });
 
   test("the effective view redacts secrets and shows clamped addresses and the runtime mode", () => {
-    const c = ok(buildConfig('[network_proxy]\nadmin_token = "s3cret"\nproxy_url = "0.0.0.0:9"\n[network_proxy.socks5]\nusername = "u"\npassword = "p"\n', src()));
+    const c = ok(
+      buildConfig('[network_proxy]\nadmin_token = "s3cret"\nproxy_url = "0.0.0.0:9"\n[network_proxy.socks5]\nusername = "u"\npassword = "p"\n', src()),
+    );
     const v = effectiveView(c, "limited").network_proxy;
     expect(v["admin_token"]).toBe("[redacted]");
     expect((v["socks5"] as Record<string, string>)["password"]).toBe("[redacted]");
@@ -271,7 +298,18 @@ describe("loading from disk", () => {
     expect(Object.isFrozen(c.np)).toBe(true);
     expect(Object.isFrozen(c.np.policy)).toBe(true);
     expect(Object.isFrozen(c.np.policy.allowed_domains)).toBe(true);
-    for (const o of [c.np.mitm, c.np.limits, c.np.socks5, c.listeners, c.listeners.http, c.listeners.socks, c.listeners.admin, c.source, c.source.overrides, c.warnings]) {
+    for (const o of [
+      c.np.mitm,
+      c.np.limits,
+      c.np.socks5,
+      c.listeners,
+      c.listeners.http,
+      c.listeners.socks,
+      c.listeners.admin,
+      c.source,
+      c.source.overrides,
+      c.warnings,
+    ]) {
       expect(Object.isFrozen(o)).toBe(true);
     }
   });

@@ -76,10 +76,13 @@ export class FakeDns {
   /** Whether this machine can run it: Linux, root (port 53, mounts) and `unshare -m` that can bind-mount the two files. */
   static available(): boolean {
     if (process.platform !== "linux" || process.getuid?.() !== 0 || !Bun.which("unshare")) return false;
-    const probe = Bun.spawnSync(["unshare", "-m", "--propagation", "private", "sh", "-c", "mount --bind /etc/hosts /etc/hosts && mount --bind /etc/resolv.conf /etc/resolv.conf"], {
-      stdout: "ignore",
-      stderr: "ignore",
-    });
+    const probe = Bun.spawnSync(
+      ["unshare", "-m", "--propagation", "private", "sh", "-c", "mount --bind /etc/hosts /etc/hosts && mount --bind /etc/resolv.conf /etc/resolv.conf"],
+      {
+        stdout: "ignore",
+        stderr: "ignore",
+      },
+    );
     return probe.exitCode === 0;
   }
 

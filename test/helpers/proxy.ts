@@ -63,12 +63,7 @@ export interface ProxyOptions {
 
 /** `overrides` are `-c` style (`network_proxy.mode=limited`). Listeners bind 127.0.0.1:0. */
 export async function startProxy(overrides: string[] = [], opts: ProxyOptions = {}): Promise<TestProxy> {
-  const all = [
-    'network_proxy.proxy_url="127.0.0.1:0"',
-    'network_proxy.socks_url="127.0.0.1:0"',
-    'network_proxy.admin_url="127.0.0.1:0"',
-    ...overrides,
-  ];
+  const all = ['network_proxy.proxy_url="127.0.0.1:0"', 'network_proxy.socks_url="127.0.0.1:0"', 'network_proxy.admin_url="127.0.0.1:0"', ...overrides];
   const dir = mkdtempSync(join(tmpdir(), "cnp-test-"));
   const path = join(dir, "config.toml");
   if (opts.configText != null) writeFileSync(path, opts.configText);

@@ -67,7 +67,7 @@ export class RawClient implements Disposable {
   /** Read one response. `head` true for responses to HEAD (no body). */
   async response(opts: { head?: boolean } = {}): Promise<RawResponse> {
     let end: number;
-    while ((end = this.#buf.indexOf("\r\n\r\n")) < 0) {
+    for (end = this.#buf.indexOf("\r\n\r\n"); end < 0; end = this.#buf.indexOf("\r\n\r\n")) {
       if (!(await this.#more())) throw new Error(`connection closed before a response head; got ${JSON.stringify(this.#buf.toString("latin1"))}`);
     }
     const head = this.#buf.subarray(0, end).toString("latin1");
@@ -97,7 +97,7 @@ export class RawClient implements Disposable {
 
   async #line(): Promise<string> {
     let i: number;
-    while ((i = this.#buf.indexOf("\r\n")) < 0) if (!(await this.#more())) throw new Error("closed inside a chunk header");
+    for (i = this.#buf.indexOf("\r\n"); i < 0; i = this.#buf.indexOf("\r\n")) if (!(await this.#more())) throw new Error("closed inside a chunk header");
     const l = this.#buf.subarray(0, i).toString("latin1");
     this.#buf = this.#buf.subarray(i + 2);
     return l;

@@ -25,7 +25,11 @@ export class CountingTlsOrigin implements Disposable {
   readonly serverNames: string[] = [];
   readonly requests: TlsOriginRequest[] = [];
 
-  constructor(tls: { key: string; cert: string }, readonly body = "TLS REACHED", hostname = "127.0.0.1") {
+  constructor(
+    tls: { key: string; cert: string },
+    readonly body = "TLS REACHED",
+    hostname = "127.0.0.1",
+  ) {
     this.listener = Bun.listen<TlsConnState>({
       hostname,
       port: 0,

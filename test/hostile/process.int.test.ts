@@ -99,7 +99,11 @@ print("proxy", probe(os.getppid()))
 describe("memory", () => {
   test.skipIf(process.platform !== "linux")("the command under `run` cannot read the proxy's memory (where its admin token is)", async () => {
     const home = mkdtempSync(join(tmpdir(), "cnp-proc-"));
-    const p = Bun.spawn([...ORDINARY, ...cliCommand(["run", "--", "python3", "-c", MEMORY_PROBE])], { env: { ...process.env, CODEX_HOME: home }, stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn([...ORDINARY, ...cliCommand(["run", "--", "python3", "-c", MEMORY_PROBE])], {
+      env: { ...process.env, CODEX_HOME: home },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
     expect(stderr).not.toContain("not protected");
     expect(stdout).toContain("control read"); // the probe reads an ordinary process of the same user
@@ -150,7 +154,14 @@ describe("name resolution", () => {
 });
 
 describe("files the proxy trusts", () => {
-  const EPHEMERAL = ["-c", 'network_proxy.proxy_url="127.0.0.1:0"', "-c", 'network_proxy.socks_url="127.0.0.1:0"', "-c", 'network_proxy.admin_url="127.0.0.1:0"'];
+  const EPHEMERAL = [
+    "-c",
+    'network_proxy.proxy_url="127.0.0.1:0"',
+    "-c",
+    'network_proxy.socks_url="127.0.0.1:0"',
+    "-c",
+    'network_proxy.admin_url="127.0.0.1:0"',
+  ];
   const ROOT = process.getuid?.() === 0;
 
   test.skipIf(!ROOT)("a token file or CA key owned by another user is refused, with the fix", async () => {

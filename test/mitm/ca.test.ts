@@ -88,7 +88,9 @@ describe("loadOrCreateCa", () => {
   test("refuses a half-present pair and says how to fix it", async () => {
     const d = dir();
     writeFileSync(join(d, "ca.pem"), "x");
-    await expect(loadOrCreateCa(join(d, "ca.pem"), join(d, "ca.key"))).rejects.toThrow(/both ca_cert_path and ca_key_path must exist: found .*ca\.pem but not .*ca\.key/);
+    await expect(loadOrCreateCa(join(d, "ca.pem"), join(d, "ca.key"))).rejects.toThrow(
+      /both ca_cert_path and ca_key_path must exist: found .*ca\.pem but not .*ca\.key/,
+    );
     expect(readFileSync(join(d, "ca.pem"), "utf8")).toBe("x");
   });
 
@@ -96,7 +98,9 @@ describe("loadOrCreateCa", () => {
     const d = dir();
     await loadOrCreateCa(join(d, "ca.pem"), join(d, "ca.key"));
     chmodSync(join(d, "ca.key"), 0o640);
-    await expect(loadOrCreateCa(join(d, "ca.pem"), join(d, "ca.key"))).rejects.toThrow(`its mode 0640 lets other users read it; fix with: chmod 600 ${join(d, "ca.key")}`);
+    await expect(loadOrCreateCa(join(d, "ca.pem"), join(d, "ca.key"))).rejects.toThrow(
+      `its mode 0640 lets other users read it; fix with: chmod 600 ${join(d, "ca.key")}`,
+    );
   });
 
   test("refuses a symlinked key, a non-CA certificate, garbage, and a key from another CA", async () => {

@@ -44,7 +44,13 @@ class TlsOrigin implements Disposable {
 
 async function limitedMitm(pki: TestPki, extra: string[] = [], opts = {}): Promise<TestProxy> {
   return startProxy(
-    ['network_proxy.policy.allowed_domains=["localhost", "127.0.0.1"]', "network_proxy.mode=limited", "network_proxy.mitm.enabled=true", `network_proxy.mitm.upstream_ca_file="${pki.caFile}"`, ...extra],
+    [
+      'network_proxy.policy.allowed_domains=["localhost", "127.0.0.1"]',
+      "network_proxy.mode=limited",
+      "network_proxy.mitm.enabled=true",
+      `network_proxy.mitm.upstream_ca_file="${pki.caFile}"`,
+      ...extra,
+    ],
     opts,
   );
 }
@@ -249,7 +255,11 @@ describe("upstream verification", () => {
     const cases: Array<[string, { cert: string; key: string }, string]> = [
       ["self-signed", await selfSigned(["localhost"]), "failed verification"],
       ["wrong name", await pki.issue(["other.test"]), "does not match"],
-      ["expired", await pki.issue(["localhost"], { notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) }), "expired"],
+      [
+        "expired",
+        await pki.issue(["localhost"], { notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) }),
+        "expired",
+      ],
     ];
     for (const [what, cert, why] of cases) {
       using origin = await TlsOrigin.start(pki, cert);
@@ -265,7 +275,11 @@ describe("upstream verification", () => {
   test("without upstream_ca_file a private origin CA is not trusted", async () => {
     const pki = await makeTestPki();
     using origin = await TlsOrigin.start(pki);
-    await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["localhost"]', "network_proxy.mode=limited", "network_proxy.mitm.enabled=true"]);
+    await using proxy = await startProxy([
+      'network_proxy.policy.allowed_domains=["localhost"]',
+      "network_proxy.mode=limited",
+      "network_proxy.mitm.enabled=true",
+    ]);
     const r = await curl(["--cacert", ourCa(proxy), "-x", proxy.url, "-i", `https://localhost:${origin.port}/`]);
     expect(r.stdout).toContain("502 Bad Gateway");
     expect(r.stdout).toContain("x-proxy-error: upstream-tls");
@@ -307,7 +321,12 @@ describe("certificates", () => {
     using origin = await TlsOrigin.start(pki);
     const resolver = async (): Promise<DialAddr[]> => [{ kind: "ipv4", host: "127.0.0.1" }];
     await using proxy = await startProxy(
-      ['network_proxy.policy.allowed_domains=["*.many.test", "127.0.0.0/8"]', "network_proxy.mode=limited", "network_proxy.mitm.enabled=true", "network_proxy.mitm.leaf_cache_size=4"],
+      [
+        'network_proxy.policy.allowed_domains=["*.many.test", "127.0.0.0/8"]',
+        "network_proxy.mode=limited",
+        "network_proxy.mitm.enabled=true",
+        "network_proxy.mitm.leaf_cache_size=4",
+      ],
       { resolver },
     );
     const layer = proxy.server.ctx.mitm as import("../../src/mitm/intercept.ts").MitmLayer;
@@ -350,7 +369,8 @@ describe("modes and reloads", () => {
   test("a reload with a broken CA fails and keeps the old config; enabling MITM by reload loads the CA", async () => {
     const pki = await makeTestPki();
     using origin = await TlsOrigin.start(pki);
-    const cfg = (mitm: string) => `[network_proxy]\nmode = "limited"\n[network_proxy.policy]\nallowed_domains = ["localhost"]\n[network_proxy.mitm]\n${mitm}\nupstream_ca_file = "${pki.caFile}"\n`;
+    const cfg = (mitm: string) =>
+      `[network_proxy]\nmode = "limited"\n[network_proxy.policy]\nallowed_domains = ["localhost"]\n[network_proxy.mitm]\n${mitm}\nupstream_ca_file = "${pki.caFile}"\n`;
     await using proxy = await startProxy([], { configText: cfg("enabled = false") });
     const dir = join(proxy.configPath, "..");
     const blocked = await curl(["-x", proxy.url, "-i", `https://localhost:${origin.port}/`]);
@@ -369,16 +389,28 @@ describe("modes and reloads", () => {
   });
 });
 
-
 describe("connection accounting", () => {
   test("MITM tunnels give their connection slot back when they close", async () => {
     const pki = await makeTestPki();
     const leaf = await pki.issue(["localhost"]);
     const tls = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { key: leaf.key, cert: leaf.cert }, fetch: () => new Response("x") });
     try {
-      await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["localhost"]', "network_proxy.mode=limited", "network_proxy.mitm.enabled=true", `network_proxy.mitm.upstream_ca_file="${pki.caFile}"`]);
+      await using proxy = await startProxy([
+        'network_proxy.policy.allowed_domains=["localhost"]',
+        "network_proxy.mode=limited",
+        "network_proxy.mitm.enabled=true",
+        `network_proxy.mitm.upstream_ca_file="${pki.caFile}"`,
+      ]);
       for (let i = 0; i < 5; i++) {
-        const r = await curl(["--cacert", proxy.state.config.np.mitm.ca_cert_path, "-x", proxy.url, `https://localhost:${tls.port}/?token=secret`, "-H", "Host: other.test"]);
+        const r = await curl([
+          "--cacert",
+          proxy.state.config.np.mitm.ca_cert_path,
+          "-x",
+          proxy.url,
+          `https://localhost:${tls.port}/?token=secret`,
+          "-H",
+          "Host: other.test",
+        ]);
         expect(r.stdout).toContain("host mismatch");
       }
       await until(() => proxy.server.ctx.connections === 0 && proxy.server.ctx.sessions.size === 0, "every MITM connection to be accounted for");

@@ -1,6 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import { listenAddress } from "../../src/config/addr.ts";
-import { evaluateTarget, judgeAddresses, judgeTarget, selfAddrs, type Block, type DialAddr, type Decision, type Resolver, type SelfAddr } from "../../src/policy/decide.ts";
+import {
+  evaluateTarget,
+  judgeAddresses,
+  judgeTarget,
+  selfAddrs,
+  type Block,
+  type DialAddr,
+  type Decision,
+  type Resolver,
+  type SelfAddr,
+} from "../../src/policy/decide.ts";
 import { methodBlock } from "../../src/policy/method.ts";
 import { compilePolicy } from "../../src/policy/rules.ts";
 import { systemResolver } from "../../src/runtime/resolver.ts";
@@ -174,10 +184,22 @@ describe("own listeners are never a target (W1, catalogue C29)", () => {
 
 describe("this host's own interface addresses are local targets, even public ones (catalogue C30)", () => {
   // A dev server bound to 0.0.0.0 answers on every interface address, public ones included.
-  const deps = (dns: Record<string, string[]>) => ({ self: [], localAddrs: new Set(["8.8.4.4", "2001:4860::8844"]), resolve: fakeDns(dns).resolve, dnsTimeoutMs: 50 });
+  const deps = (dns: Record<string, string[]>) => ({
+    self: [],
+    localAddrs: new Set(["8.8.4.4", "2001:4860::8844"]),
+    resolve: fakeDns(dns).resolve,
+    dnsTimeoutMs: 50,
+  });
   test("as a literal and as a name resolving to it, under a * allowlist", async () => {
     const p = policy({ allow: ["*"] });
-    for (const t of [target("8.8.4.4", 5173), target("[2001:4860::8844]", 5173), target("[::ffff:8.8.4.4]", 5173), target("[::8.8.4.4]", 5173), target("[64:ff9b::808:404]", 5173), target("dev.example", 5173)]) {
+    for (const t of [
+      target("8.8.4.4", 5173),
+      target("[2001:4860::8844]", 5173),
+      target("[::ffff:8.8.4.4]", 5173),
+      target("[::8.8.4.4]", 5173),
+      target("[64:ff9b::808:404]", 5173),
+      target("dev.example", 5173),
+    ]) {
       const d = await evaluateTarget(p, t, deps({ "dev.example": ["8.8.4.4"] }));
       expect(outcome(d)).toBe("not_allowed_local");
       expect((d as Block).explain).toContain("an address of this host's own network interfaces");
@@ -187,9 +209,13 @@ describe("this host's own interface addresses are local targets, even public one
   });
   test("unlocked by an explicit allowlist entry or allow_local_binding", async () => {
     expect(outcome(await evaluateTarget(policy({ allow: ["8.8.4.4"] }), target("8.8.4.4", 5173), deps({})))).toBe("allow");
-    expect(outcome(await evaluateTarget(policy({ allow: ["dev.example", "8.8.4.4"] }), target("dev.example", 5173), deps({ "dev.example": ["8.8.4.4"] })))).toBe("allow");
+    expect(
+      outcome(await evaluateTarget(policy({ allow: ["dev.example", "8.8.4.4"] }), target("dev.example", 5173), deps({ "dev.example": ["8.8.4.4"] }))),
+    ).toBe("allow");
     // A public block that happens to hold this host's address does not unlock it: only the address itself does.
-    expect(outcome(await evaluateTarget(policy({ allow: ["dev.example", "8.8.4.0/24"] }), target("dev.example", 5173), deps({ "dev.example": ["8.8.4.4"] })))).toBe("not_allowed_local");
+    expect(
+      outcome(await evaluateTarget(policy({ allow: ["dev.example", "8.8.4.0/24"] }), target("dev.example", 5173), deps({ "dev.example": ["8.8.4.4"] }))),
+    ).toBe("not_allowed_local");
     expect(outcome(await evaluateTarget(policy({ allow: ["*"], local: true }), target("8.8.4.4", 5173), deps({})))).toBe("allow");
   });
 });
@@ -323,13 +349,22 @@ describe("own listeners bound by an IPv4-mapped spelling", () => {
       const d = await evaluateTarget(p, target("127.0.0.1", 8080), { self, resolve: fakeDns({}).resolve, dnsTimeoutMs: 50 });
       expect(outcome(d)).toBe("own_listener");
     }
-    expect(listenAddress({ name: "admin API", url: "http://[::ffff:0.0.0.0]:8080", key: "k", defaultPort: 8080, allowNonLoopback: true, flagName: "f" }, false).addr.host).toBe("0.0.0.0");
-    expect(listenAddress({ name: "admin API", url: "http://[::ffff:127.0.0.1]:8080", key: "k", defaultPort: 8080, allowNonLoopback: false, flagName: "f" }, false)).toMatchObject({ addr: { host: "127.0.0.1" }, warnings: [] });
+    expect(
+      listenAddress({ name: "admin API", url: "http://[::ffff:0.0.0.0]:8080", key: "k", defaultPort: 8080, allowNonLoopback: true, flagName: "f" }, false).addr
+        .host,
+    ).toBe("0.0.0.0");
+    expect(
+      listenAddress({ name: "admin API", url: "http://[::ffff:127.0.0.1]:8080", key: "k", defaultPort: 8080, allowNonLoopback: false, flagName: "f" }, false),
+    ).toMatchObject({ addr: { host: "127.0.0.1" }, warnings: [] });
   });
 });
 
 test("the own-listener explanation brackets IPv6 addresses", async () => {
-  const d = await evaluateTarget(policy({ allow: ["*"], local: true }), target("[::1]", 8080), { self: [{ host: "::", port: 8080 }], resolve: fakeDns({}).resolve, dnsTimeoutMs: 50 });
+  const d = await evaluateTarget(policy({ allow: ["*"], local: true }), target("[::1]", 8080), {
+    self: [{ host: "::", port: 8080 }],
+    resolve: fakeDns({}).resolve,
+    dnsTimeoutMs: 50,
+  });
   expect(d).toMatchObject({ verdict: "block", reason: "own_listener", explain: "[::1]:8080 is one of this proxy's own listeners" });
 });
 
@@ -338,7 +373,6 @@ function embedPolicy(allowed: string[], denied: string[] = []) {
   expect(problems).toEqual([]);
   return p;
 }
-
 
 describe("IPv4 denylist entries and IPv6 addresses that embed IPv4 (found by fuzzing)", () => {
   // Invariant: deny always wins. The local-address check judges NAT64 (64:ff9b::/96) addresses by

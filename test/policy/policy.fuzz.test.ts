@@ -21,7 +21,10 @@ const port = fc.constantFrom(22, 80, 443, 8080);
 const optPort = fc.option(port, { nil: null, freq: 3 });
 
 const wordLabel = fc.stringMatching(/^[a-z][a-z0-9-]{0,5}$/).filter((l) => !l.startsWith("xn--"));
-const fixedLabel = fc.oneof({ weight: 6, arbitrary: wordLabel }, { weight: 1, arbitrary: fc.constantFrom("a", "b", "com", "example", "xn--bcher-kva", "_dmarc", "a_b", "localhost") });
+const fixedLabel = fc.oneof(
+  { weight: 6, arbitrary: wordLabel },
+  { weight: 1, arbitrary: fc.constantFrom("a", "b", "com", "example", "xn--bcher-kva", "_dmarc", "a_b", "localhost") },
+);
 /** Labels that look like numbers: fine inside a name, but URL parsers read a name ending in one as IPv4. */
 const numericLabel = fc.constantFrom("1", "10", "0x1", "255");
 const nameLabel = fc.oneof({ weight: 8, arbitrary: fixedLabel }, { weight: 1, arbitrary: numericLabel });
@@ -36,23 +39,60 @@ const canonicalName = fc
 const globLabel = fc.constantFrom("*", "a*", "*b", "a*b", "*a*", "x*-*", "*1", "*a*a*a*a*a*b", "a*b*c*d*e*f*g*h");
 const lead = fc.constantFrom("" as const, "*." as const, "**." as const);
 
-const v4Pool = ["127.0.0.1", "10.0.0.1", "10.1.2.3", "192.168.1.1", "8.8.8.8", "1.1.1.1", "100.64.0.1", "169.254.169.254", "0.0.0.0", "255.255.255.255", "224.0.0.1", "93.184.216.34"];
-const v6Pool = ["::1", "::", "fd00::1", "fe80::1", "2001:db8::1", "2606:4700::1111", "64:ff9b::808:808", "64:ff9b::a00:1", "2002:808:808::1", "::7f00:1", "2a00:1450::1"];
+const v4Pool = [
+  "127.0.0.1",
+  "10.0.0.1",
+  "10.1.2.3",
+  "192.168.1.1",
+  "8.8.8.8",
+  "1.1.1.1",
+  "100.64.0.1",
+  "169.254.169.254",
+  "0.0.0.0",
+  "255.255.255.255",
+  "224.0.0.1",
+  "93.184.216.34",
+];
+const v6Pool = [
+  "::1",
+  "::",
+  "fd00::1",
+  "fe80::1",
+  "2001:db8::1",
+  "2606:4700::1111",
+  "64:ff9b::808:808",
+  "64:ff9b::a00:1",
+  "2002:808:808::1",
+  "::7f00:1",
+  "2a00:1450::1",
+];
 /** Addresses that are public beyond doubt. */
 const PUBLIC = new Set(["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700::1111", "2a00:1450::1"]);
-const v4 = fc.oneof(fc.constantFrom(...v4Pool), fc.uint8Array({ minLength: 4, maxLength: 4 }).map((b) => Array.from(b).join(".")));
-const v6 = fc.oneof(
-  fc.constantFrom(...v6Pool),
-  fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => (ipaddr.fromByteArray(Array.from(b)) as ipaddr.IPv6).toString()),
-).filter((h) => !ipaddr.IPv6.parse(h).isIPv4MappedAddress());
+const v4 = fc.oneof(
+  fc.constantFrom(...v4Pool),
+  fc.uint8Array({ minLength: 4, maxLength: 4 }).map((b) => Array.from(b).join(".")),
+);
+const v6 = fc
+  .oneof(
+    fc.constantFrom(...v6Pool),
+    fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => (ipaddr.fromByteArray(Array.from(b)) as ipaddr.IPv6).toString()),
+  )
+  .filter((h) => !ipaddr.IPv6.parse(h).isIPv4MappedAddress());
 
 const MAPPED = ipaddr.IPv6.parse("::ffff:0:0");
 
 const cidrSpec: fc.Arbitrary<PatternSpec> = fc.oneof(
   fc.tuple(v4, fc.integer({ min: 0, max: 32 })).map(([h, bits]) => {
-    const n = ipaddr.IPv4.parse(h).toByteArray().reduce((a, b) => a * 256 + b, 0);
+    const n = ipaddr.IPv4.parse(h)
+      .toByteArray()
+      .reduce((a, b) => a * 256 + b, 0);
     const net = bits === 0 ? 0 : Number((BigInt(n) >> BigInt(32 - bits)) << BigInt(32 - bits));
-    return { form: "cidr" as const, kind: "ipv4" as const, net: ipaddr.fromByteArray([net >>> 24, (net >>> 16) & 255, (net >>> 8) & 255, net & 255]).toString(), bits };
+    return {
+      form: "cidr" as const,
+      kind: "ipv4" as const,
+      net: ipaddr.fromByteArray([net >>> 24, (net >>> 16) & 255, (net >>> 8) & 255, net & 255]).toString(),
+      bits,
+    };
   }),
   fc
     .tuple(v6, fc.integer({ min: 1, max: 128 }))
@@ -67,7 +107,14 @@ const spec: fc.Arbitrary<PatternSpec> = fc.oneof(
   {
     weight: 3,
     arbitrary: fc
-      .record({ form: fc.constant("glob" as const), lead, before: fc.array(nameLabel, { maxLength: 2 }), glob: globLabel, after: fc.array(fixedLabel, { maxLength: 2 }), port: optPort })
+      .record({
+        form: fc.constant("glob" as const),
+        lead,
+        before: fc.array(nameLabel, { maxLength: 2 }),
+        glob: globLabel,
+        after: fc.array(fixedLabel, { maxLength: 2 }),
+        port: optPort,
+      })
       .filter((g) => g.after.length === 0 || whatwgIpv4(g.after.join(".")) === "not-ipv4")
       // A leading lone "*" label is the global wildcard ("*") or the "*." lead, not a one-label glob.
       .filter((g) => !(g.lead === "" && g.before.length === 0 && g.glob === "*"))
@@ -85,7 +132,15 @@ const spec: fc.Arbitrary<PatternSpec> = fc.oneof(
 /** Pairs of (Unicode, punycode) labels: a name may be written either way. */
 const IDN: Record<string, string> = { "xn--bcher-kva": "bücher" };
 
-const spelling = fc.record({ upper: fc.array(fc.nat(), { maxLength: 3 }), dot: fc.boolean(), unicode: fc.boolean(), v4form: fc.constantFrom("dotted", "int", "hex", "octal"), v6form: fc.constantFrom("compressed", "full", "upper"), bracket: fc.boolean(), space: fc.boolean() });
+const spelling = fc.record({
+  upper: fc.array(fc.nat(), { maxLength: 3 }),
+  dot: fc.boolean(),
+  unicode: fc.boolean(),
+  v4form: fc.constantFrom("dotted", "int", "hex", "octal"),
+  v6form: fc.constantFrom("compressed", "full", "upper"),
+  bracket: fc.boolean(),
+  space: fc.boolean(),
+});
 type Spelling = typeof spelling extends fc.Arbitrary<infer S> ? S : never;
 
 function upperAt(s: string, at: readonly number[]): string {
@@ -98,10 +153,16 @@ function upperAt(s: string, at: readonly number[]): string {
 }
 
 function spellV4(h: string, form: string): string {
-  const n = ipaddr.IPv4.parse(h).toByteArray().reduce((a, b) => a * 256 + b, 0);
+  const n = ipaddr.IPv4.parse(h)
+    .toByteArray()
+    .reduce((a, b) => a * 256 + b, 0);
   if (form === "int") return String(n);
   if (form === "hex") return "0x" + n.toString(16);
-  if (form === "octal") return h.split(".").map((o) => (o === "0" ? "0" : "0" + Number(o).toString(8))).join(".");
+  if (form === "octal")
+    return h
+      .split(".")
+      .map((o) => (o === "0" ? "0" : "0" + Number(o).toString(8)))
+      .join(".");
   return h;
 }
 
@@ -212,11 +273,55 @@ const messageOf = (e: unknown) => (e as Error).message;
 // ------------------------------------------------------------------------------- properties
 
 describe("fuzz: parsePattern", () => {
-  const patternInsert = fc.constantFrom("*", "**", ".", "..", ":", "::", "[", "]", "/", "%", " ", "?", "{", "\\", "@", "-", "_", "0", "x", "ü", "．", "0x", ":443", ":0", "/8", "/33", "/129", "%25eth0", "\0");
+  const patternInsert = fc.constantFrom(
+    "*",
+    "**",
+    ".",
+    "..",
+    ":",
+    "::",
+    "[",
+    "]",
+    "/",
+    "%",
+    " ",
+    "?",
+    "{",
+    "\\",
+    "@",
+    "-",
+    "_",
+    "0",
+    "x",
+    "ü",
+    "．",
+    "0x",
+    ":443",
+    ":0",
+    "/8",
+    "/33",
+    "/129",
+    "%25eth0",
+    "\0",
+  );
   const patternText = mutatedString(
     fc.oneof(
       spelled.map((x) => x.text),
-      fc.constantFrom("*", "**", "*.", "**.", "*:22", "[::1]:8080", "10.0.0.0/8", "fd00::/8", "::ffff:0:0/96", "a..b.com", "[a.com]", "*.10.0.0.1", "10.0.0.1/8"),
+      fc.constantFrom(
+        "*",
+        "**",
+        "*.",
+        "**.",
+        "*:22",
+        "[::1]:8080",
+        "10.0.0.0/8",
+        "fd00::/8",
+        "::ffff:0:0/96",
+        "a..b.com",
+        "[a.com]",
+        "*.10.0.0.1",
+        "10.0.0.1/8",
+      ),
     ),
     patternInsert,
     3,
@@ -269,7 +374,13 @@ describe("fuzz: parsePattern", () => {
           const name = instance(p, fl);
           const asBlock = asCidr(p).form === "cidr";
           const targets: Target[] =
-            p.form === "ip" ? [{ kind: p.kind, host: p.host, port: portOf() }] : asBlock ? cidrEdges(p).map((h) => ({ kind: h.includes(":") ? "ipv6" : "ipv4", host: h, port: portOf() })) : name ? [{ kind: "domain", host: name, port: portOf() }] : [];
+            p.form === "ip"
+              ? [{ kind: p.kind, host: p.host, port: portOf() }]
+              : asBlock
+                ? cidrEdges(p).map((h) => ({ kind: h.includes(":") ? "ipv6" : "ipv4", host: h, port: portOf() }))
+                : name
+                  ? [{ kind: "domain", host: name, port: portOf() }]
+                  : [];
           if (p.form === "name" && p.lead === "**.") targets.push({ kind: "domain", host: p.name, port: portOf() });
           for (const t of targets) {
             const want = refMatches(p, t);
@@ -277,7 +388,8 @@ describe("fuzz: parsePattern", () => {
             expect({ text, t, got: set.match(t) !== null }).toEqual({ text, t, got: want });
           }
           // Leads: `*.` never matches the apex itself, `**.` does.
-          if (p.form === "name" && p.lead !== "") expect({ text, apex: set.match({ kind: "domain", host: p.name, port: portOf() }) !== null }).toEqual({ text, apex: p.lead === "**." });
+          if (p.form === "name" && p.lead !== "")
+            expect({ text, apex: set.match({ kind: "domain", host: p.name, port: portOf() }) !== null }).toEqual({ text, apex: p.lead === "**." });
         },
         { base: 3000 },
       );
@@ -301,7 +413,10 @@ describe("fuzz: compilePolicy", () => {
         ([allow, deny]) => {
           const { problems } = compile(allow, deny);
           const expected: string[] = [];
-          for (const [list, entries] of [["allowed_domains", allow], ["denied_domains", deny]] as const) {
+          for (const [list, entries] of [
+            ["allowed_domains", allow],
+            ["denied_domains", deny],
+          ] as const) {
             const seen = new Set<string>();
             entries.forEach((raw, i) => {
               const key = raw.trim().toLowerCase();
@@ -339,7 +454,8 @@ describe("fuzz: RuleSet.match", () => {
             const t = pool[k % pool.length]!;
             const want = kept.some((e) => refMatches(e.spec, t));
             const got = policy.allow.match(t);
-            if ((got !== null) !== want) throw new Error(`${JSON.stringify(kept.map((e) => e.text))} on ${JSON.stringify(t)}: indexed=${got?.raw ?? null} reference=${want}`);
+            if ((got !== null) !== want)
+              throw new Error(`${JSON.stringify(kept.map((e) => e.text))} on ${JSON.stringify(t)}: indexed=${got?.raw ?? null} reference=${want}`);
             const explicitWant = kept.some((e) => isExplicit(e.spec) && refMatches(e.spec, t));
             expect({ t, explicit: policy.allow.match(t, { explicitOnly: true }) !== null }).toEqual({ t, explicit: explicitWant });
           }
@@ -361,7 +477,10 @@ describe("fuzz: judgeTarget and judgeAddresses", () => {
   ]);
   const policyInput = fc.record({
     allow: fc.array(spelled, { maxLength: 6 }),
-    deny: fc.array(spelled.filter((x) => x.spec.form !== "any"), { maxLength: 3 }),
+    deny: fc.array(
+      spelled.filter((x) => x.spec.form !== "any"),
+      { maxLength: 3 },
+    ),
     local: fc.boolean(),
     fill,
     pick: fc.nat(),
@@ -383,14 +502,30 @@ describe("fuzz: judgeTarget and judgeAddresses", () => {
             local,
           );
           expect(problems).toEqual([]);
-          const pool = targetPool([...allowK, ...denyK].map((e) => e.spec), fl);
+          const pool = targetPool(
+            [...allowK, ...denyK].map((e) => e.spec),
+            fl,
+          );
           const t = pool[pick % pool.length]!;
           const d = judgeTarget(policy, t, { self: me });
-          const say = () => JSON.stringify({ allow: allowK.map((e) => e.text), deny: denyK.map((e) => e.text), local, self: me, t, verdict: d.verdict, reason: d.verdict === "block" ? d.reason : null });
+          const say = () =>
+            JSON.stringify({
+              allow: allowK.map((e) => e.text),
+              deny: denyK.map((e) => e.text),
+              local,
+              self: me,
+              t,
+              verdict: d.verdict,
+              reason: d.verdict === "block" ? d.reason : null,
+            });
 
           const denied = denyK.some((e) => refDenies(e.spec, t));
           const localhostName = t.kind === "domain" && (t.host === "localhost" || t.host.endsWith(".localhost"));
-          const deniedLoopback = localhostName && denyK.some((e) => refDenies(e.spec, { kind: "ipv4", host: "127.0.0.1", port: t.port }) || refDenies(e.spec, { kind: "ipv6", host: "::1", port: t.port }));
+          const deniedLoopback =
+            localhostName &&
+            denyK.some(
+              (e) => refDenies(e.spec, { kind: "ipv4", host: "127.0.0.1", port: t.port }) || refDenies(e.spec, { kind: "ipv6", host: "::1", port: t.port }),
+            );
           const allowed = allowK.some((e) => refMatches(e.spec, t));
           const explicit = allowK.some((e) => isExplicit(e.spec) && refMatches(e.spec, t));
           const isLocal = t.kind === "domain" ? localhostName : certainlyLocal(t.kind, t.host);
@@ -465,4 +600,3 @@ describe("fuzz: judgeTarget and judgeAddresses", () => {
     FUZZ_TIMEOUT_MS,
   );
 });
-

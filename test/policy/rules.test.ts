@@ -175,7 +175,17 @@ describe("old-style IPv4 globs are the CIDR block they mean", () => {
     expect(verdict(allowed, ["169.254.*"], true, "169.253.255.255", 80)).toBe("allow");
     expect(verdict(allowed, ["169.254.*"], true, "169.255.0.0", 80)).toBe("allow");
     // Every spelling of the address: inet_aton forms, mapped, compatible, NAT64, 6to4, Teredo.
-    for (const h of ["2852039166", "0xa9.0xfe.0xa9.0xfe", "169.254.43518", "::ffff:169.254.169.254", "::169.254.169.254", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "2001:0:a9fe:a9fe::1", "2001::5601:5601"]) {
+    for (const h of [
+      "2852039166",
+      "0xa9.0xfe.0xa9.0xfe",
+      "169.254.43518",
+      "::ffff:169.254.169.254",
+      "::169.254.169.254",
+      "64:ff9b::a9fe:a9fe",
+      "2002:a9fe:a9fe::1",
+      "2001:0:a9fe:a9fe::1",
+      "2001::5601:5601",
+    ]) {
       expect({ h, v: verdict(allowed, ["169.254.*"], true, h, 80) }).toEqual({ h, v: "denied" });
     }
   });
@@ -230,7 +240,12 @@ describe("old-style IPv4 globs are the CIDR block they mean", () => {
     ["*.1", "such as 10.0.0.0/8"],
   ])("%j is a config error naming the entry and suggesting %s", (raw, suggestion) => {
     for (const list of ["allowed_domains", "denied_domains"] as const) {
-      const { problems } = compilePolicy({ allowed_domains: list === "allowed_domains" ? [raw] : [], denied_domains: list === "denied_domains" ? [raw] : [], allow_unix_sockets: [], allow_local_binding: false });
+      const { problems } = compilePolicy({
+        allowed_domains: list === "allowed_domains" ? [raw] : [],
+        denied_domains: list === "denied_domains" ? [raw] : [],
+        allow_unix_sockets: [],
+        allow_local_binding: false,
+      });
       expect(problems).toHaveLength(1);
       expect(problems[0]!.severity).toBe("error");
       expect(problems[0]!.key).toBe(`network_proxy.policy.${list}[0]`);
@@ -344,7 +359,10 @@ describe("dangerously broad allowlist entries are warnings naming the entry", ()
     ["api.*.net", "has a wildcard directly under the top-level domain .net"],
     ["*.co.uk", "matches every name under .co.uk, a public registry suffix"],
     ["**.com.au", "matches every name under .com.au, a public registry suffix"],
-    ["example.*", "its last label is a wildcard, so it matches names under every top-level domain (including ones anyone can register); write the top-level domain out, e.g. example.com"],
+    [
+      "example.*",
+      "its last label is a wildcard, so it matches names under every top-level domain (including ones anyone can register); write the top-level domain out, e.g. example.com",
+    ],
     ["example.*:443", "its last label is a wildcard, so it matches names under every top-level domain on port 443"],
     ["google.c*", "its last label is a wildcard"],
     ["*", "allows every public host"],
@@ -360,7 +378,22 @@ describe("dangerously broad allowlist entries are warnings naming the entry", ()
   test("no warning for scoped wildcards, exact names, private top-level domains, IPs, or the denylist", () => {
     expect(
       warnings(
-        ["**.example.com", "*.example.com", "region*.v2.argotunnel.com", "api.*.example.com", "com", "example.com", "*.localhost", "**.test", "*.internal", "*.svc.test:8443", "*.example.co.uk", "10.0.0.0/8", "10.*", "8.8.8.8"],
+        [
+          "**.example.com",
+          "*.example.com",
+          "region*.v2.argotunnel.com",
+          "api.*.example.com",
+          "com",
+          "example.com",
+          "*.localhost",
+          "**.test",
+          "*.internal",
+          "*.svc.test:8443",
+          "*.example.co.uk",
+          "10.0.0.0/8",
+          "10.*",
+          "8.8.8.8",
+        ],
         ["*.com", "**.co.uk", "example.*"],
       ),
     ).toEqual([]);
@@ -449,20 +482,61 @@ describe("property: indexed matcher == reference matcher", () => {
   const label = fc.constantFrom("a", "b", "ab", "ba", "x1", "com", "net", "a-eu", "ab-eu", "r1x", "rx", "r12x", "eu", "abab");
   const name = fc.array(label, { minLength: 1, maxLength: 4 }).map((ls) => ls.join("."));
   // In-label globs that share literal prefixes and suffixes with each other (and middle-only ones).
-  const globLabel = fc.constantFrom("a*", "*b", "x*", "*", "a*b", "ab*", "*ab", "*-eu", "a*-eu", "r*x", "r1*", "r1*x", "*x", "*a*", "*b*", "a*b*a*b", "**", "*1*");
+  const globLabel = fc.constantFrom(
+    "a*",
+    "*b",
+    "x*",
+    "*",
+    "a*b",
+    "ab*",
+    "*ab",
+    "*-eu",
+    "a*-eu",
+    "r*x",
+    "r1*",
+    "r1*x",
+    "*x",
+    "*a*",
+    "*b*",
+    "a*b*a*b",
+    "**",
+    "*1*",
+  );
   const port = fc.constantFrom(80, 443, 8080);
-  const ip = fc.constantFrom("10.0.0.1", "10.1.2.3", "192.168.0.1", "8.8.8.8", "::1", "fd00::1", "2001:db8::1", "::a00:1", "::808:808", "64:ff9b::808:808", "::");
+  const ip = fc.constantFrom(
+    "10.0.0.1",
+    "10.1.2.3",
+    "192.168.0.1",
+    "8.8.8.8",
+    "::1",
+    "fd00::1",
+    "2001:db8::1",
+    "::a00:1",
+    "::808:808",
+    "64:ff9b::808:808",
+    "::",
+  );
   const cidr = fc.constantFrom("10.0.0.0/8", "10.1.0.0/16", "192.168.0.0/24", "fd00::/8", "2001:db8::/32", "0.0.0.0/0", "8.8.8.8/32", "::/100");
   const ipGlob = fc.constantFrom("10.*", "10.1.*", "192.168.*.*", "8.**", "10.*.*.*", "192.168.0.*");
   const namePattern = fc.oneof(
     // a glob (or fixed label) first, then fixed labels
-    fc.tuple(fc.constantFrom("", "*.", "**."), fc.array(fc.oneof(label, globLabel), { minLength: 0, maxLength: 1 }), name).map(([lead, globs, rest]) => lead + [...globs, rest].join(".")),
+    fc
+      .tuple(fc.constantFrom("", "*.", "**."), fc.array(fc.oneof(label, globLabel), { minLength: 0, maxLength: 1 }), name)
+      .map(([lead, globs, rest]) => lead + [...globs, rest].join(".")),
     // a glob in the last label (and possibly in the middle too)
-    fc.tuple(fc.constantFrom("", "*.", "**."), name, fc.array(globLabel, { maxLength: 1 }), globLabel).map(([lead, rest, mid, last]) => lead + [rest, ...mid, last].join(".")),
+    fc
+      .tuple(fc.constantFrom("", "*.", "**."), name, fc.array(globLabel, { maxLength: 1 }), globLabel)
+      .map(([lead, rest, mid, last]) => lead + [rest, ...mid, last].join(".")),
   );
   const pattern = fc
     .tuple(
-      fc.oneof({ weight: 8, arbitrary: namePattern }, ip.map((i) => (i.includes(":") ? `[${i}]` : i)), cidr, ipGlob, fc.constant("*")),
+      fc.oneof(
+        { weight: 8, arbitrary: namePattern },
+        ip.map((i) => (i.includes(":") ? `[${i}]` : i)),
+        cidr,
+        ipGlob,
+        fc.constant("*"),
+      ),
       fc.option(port, { nil: null }),
     )
     .map(([p, pt]) => (pt === null || p.includes("/") ? p : `${p}:${pt}`));
@@ -485,14 +559,18 @@ describe("property: indexed matcher == reference matcher", () => {
 
   test("agrees on random patterns and targets", () => {
     fc.assert(
-      fc.property(fc.array(pattern, { minLength: 0, maxLength: 12 }), fc.array(target, { minLength: 1, maxLength: 10 }), (patterns, targets) => check(patterns, targets)),
+      fc.property(fc.array(pattern, { minLength: 0, maxLength: 12 }), fc.array(target, { minLength: 1, maxLength: 10 }), (patterns, targets) =>
+        check(patterns, targets),
+      ),
       { numRuns: 2000 },
     );
   });
 
   test("agrees on many patterns sharing suffixes, prefixes and glob labels", () => {
     fc.assert(
-      fc.property(fc.array(pattern, { minLength: 50, maxLength: 300 }), fc.array(target, { minLength: 20, maxLength: 40 }), (patterns, targets) => check(patterns, targets)),
+      fc.property(fc.array(pattern, { minLength: 50, maxLength: 300 }), fc.array(target, { minLength: 20, maxLength: 40 }), (patterns, targets) =>
+        check(patterns, targets),
+      ),
       { numRuns: 150 },
     );
   });
@@ -545,7 +623,9 @@ describe("matching cost does not grow with the number of patterns (work counted,
 
   test("a target label is probed at most once per distinct literal prefix and suffix length, whatever the pattern count", () => {
     // 62 prefix lengths and 62 suffix lengths: the worst case for one label, still bounded.
-    const patterns = Array.from({ length: 62 }, (_, i) => `${"p".repeat(i + 1)}*.example.com`).concat(Array.from({ length: 62 }, (_, i) => `*${"s".repeat(i + 1)}.example.com`));
+    const patterns = Array.from({ length: 62 }, (_, i) => `${"p".repeat(i + 1)}*.example.com`).concat(
+      Array.from({ length: 62 }, (_, i) => `*${"s".repeat(i + 1)}.example.com`),
+    );
     const r = work((i) => patterns[i % patterns.length]!, patterns.length, [`${"q".repeat(63)}.example.com`]);
     expect(r.matched).toEqual([null]);
     expect(r.globsTested).toBe(0);

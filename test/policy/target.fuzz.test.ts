@@ -7,7 +7,16 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import ipaddr from "ipaddr.js";
-import { canonicalHost, formatTarget, parseAbsoluteUrl, parseAuthority, parsePort, TargetError, type HostOptions, type TargetKind } from "../../src/policy/target.ts";
+import {
+  canonicalHost,
+  formatTarget,
+  parseAbsoluteUrl,
+  parseAuthority,
+  parsePort,
+  TargetError,
+  type HostOptions,
+  type TargetKind,
+} from "../../src/policy/target.ts";
 import { mutatedString, outcome, type Outcome } from "../helpers/fuzz/mutate.ts";
 import { whatwgIpv4 } from "../helpers/fuzz/ref-host.ts";
 import { FUZZ_TIMEOUT_MS, fuzz } from "../helpers/fuzz/runs.ts";
@@ -18,34 +27,59 @@ const dotted = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255
 
 /** One IPv4 number spelled in decimal, octal or hex, any case. */
 const v4Number = fc
-  .tuple(fc.oneof(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 127, 256, 4294967295, 4294967296)), fc.constantFrom("dec", "oct", "hex", "HEX", "0x"))
-  .map(([n, f]) => (f === "dec" ? String(n) : f === "oct" ? "0" + n.toString(8) : f === "hex" ? "0x" + n.toString(16) : f === "HEX" ? "0X" + n.toString(16).toUpperCase() : "0x"));
-const v4Spelling = fc
-  .tuple(fc.array(v4Number, { minLength: 1, maxLength: 5 }), fc.boolean())
-  .map(([ps, dot]) => ps.join(".") + (dot ? "." : ""));
+  .tuple(
+    fc.oneof(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 127, 256, 4294967295, 4294967296)),
+    fc.constantFrom("dec", "oct", "hex", "HEX", "0x"),
+  )
+  .map(([n, f]) =>
+    f === "dec"
+      ? String(n)
+      : f === "oct"
+        ? "0" + n.toString(8)
+        : f === "hex"
+          ? "0x" + n.toString(16)
+          : f === "HEX"
+            ? "0X" + n.toString(16).toUpperCase()
+            : "0x",
+  );
+const v4Spelling = fc.tuple(fc.array(v4Number, { minLength: 1, maxLength: 5 }), fc.boolean()).map(([ps, dot]) => ps.join(".") + (dot ? "." : ""));
 
 const label = fc.oneof(
   { weight: 4, arbitrary: fc.stringMatching(/^[a-z0-9][a-z0-9_-]{0,10}$/) },
-  { weight: 1, arbitrary: fc.constantFrom("xn--bcher-kva", "xn--zz", "xn--", "localhost", "com", "0x", "0", "08", "1e3", "a".repeat(63), "a".repeat(64), "-a", "a-", "_") },
-  { weight: 1, arbitrary: fc.constantFrom("bücher", "ß", "ｅｖｉｌ", "İ", "ǅ", "ﬀ", "①", "⒈", "٠", "א", "a\u0301", "a\u00ad", "a\u200d", "\ufeffa", "😀", "\ud800") },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom("xn--bcher-kva", "xn--zz", "xn--", "localhost", "com", "0x", "0", "08", "1e3", "a".repeat(63), "a".repeat(64), "-a", "a-", "_"),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom("bücher", "ß", "ｅｖｉｌ", "İ", "ǅ", "ﬀ", "①", "⒈", "٠", "א", "a\u0301", "a\u00ad", "a\u200d", "\ufeffa", "😀", "\ud800"),
+  },
 );
 const domainSpelling = fc.tuple(fc.array(label, { minLength: 1, maxLength: 5 }), fc.boolean()).map(([ls, dot]) => ls.join(".") + (dot ? "." : ""));
 
-const v6Group = fc.oneof(fc.integer({ min: 0, max: 0xffff }).map((n) => n.toString(16)), fc.constantFrom("0", "ffff", "FFFF", "0000", "00000", "g", ""));
+const v6Group = fc.oneof(
+  fc.integer({ min: 0, max: 0xffff }).map((n) => n.toString(16)),
+  fc.constantFrom("0", "ffff", "FFFF", "0000", "00000", "g", ""),
+);
 /** A real IPv6 address in one of its spellings: compressed, full, upper case, dotted IPv4 tail. */
 const v6Address = fc
   .tuple(
     fc.oneof(
       fc.uint8Array({ minLength: 16, maxLength: 16 }),
-      fc.tuple(fc.constantFrom([0, 0, 0, 0, 0, 0xffff], [0, 0, 0, 0, 0, 0], [0x64, 0xff9b, 0, 0, 0, 0], [0xfe80, 0, 0, 0, 0, 0], [0x2002, 0x7f00, 1, 0, 0, 0]), fc.uint8Array({ minLength: 4, maxLength: 4 })).map(([head, v4]) => {
-        const b = new Uint8Array(16);
-        head.forEach((g, i) => {
-          b[2 * i] = g >> 8;
-          b[2 * i + 1] = g & 0xff;
-        });
-        b.set(v4, 12);
-        return b;
-      }),
+      fc
+        .tuple(
+          fc.constantFrom([0, 0, 0, 0, 0, 0xffff], [0, 0, 0, 0, 0, 0], [0x64, 0xff9b, 0, 0, 0, 0], [0xfe80, 0, 0, 0, 0, 0], [0x2002, 0x7f00, 1, 0, 0, 0]),
+          fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        )
+        .map(([head, v4]) => {
+          const b = new Uint8Array(16);
+          head.forEach((g, i) => {
+            b[2 * i] = g >> 8;
+            b[2 * i + 1] = g & 0xff;
+          });
+          b.set(v4, 12);
+          return b;
+        }),
     ),
     fc.constantFrom("compressed", "full", "upper", "dotted"),
   )
@@ -59,21 +93,103 @@ const v6Address = fc
 const v6Spelling = fc.oneof(
   { weight: 3, arbitrary: v6Address },
   { weight: 1, arbitrary: fc.array(v6Group, { minLength: 1, maxLength: 9 }).map((gs) => gs.join(":")) },
-  { weight: 1, arbitrary: fc.tuple(fc.array(v6Group, { maxLength: 4 }), fc.array(v6Group, { maxLength: 4 })).map(([a, b]) => `${a.join(":")}::${b.join(":")}`) },
   {
     weight: 1,
-    arbitrary: fc.tuple(fc.constantFrom("::ffff:", "::", "64:ff9b::", "2002:", "::FFFF:"), fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 4, maxLength: 4 })).map(([p, o]) => p + o.join(".")),
+    arbitrary: fc.tuple(fc.array(v6Group, { maxLength: 4 }), fc.array(v6Group, { maxLength: 4 })).map(([a, b]) => `${a.join(":")}::${b.join(":")}`),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.constantFrom("::ffff:", "::", "64:ff9b::", "2002:", "::FFFF:"), fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 4, maxLength: 4 }))
+      .map(([p, o]) => p + o.join(".")),
   },
   { weight: 1, arbitrary: fc.constantFrom("::1", "::", "fe80::1%eth0", "fe80::1%25eth0", "1::2::3", "::ffff:127.0.0.1", "2001:DB8::1", "::ffff:0:0") },
 );
-const ipv6Host = fc.tuple(v6Spelling, fc.constantFrom("[]", "[]", "", "[", "]")).map(([s, b]) => (b === "[]" ? `[${s}]` : b === "[" ? `[${s}` : b === "]" ? `${s}]` : s));
+const ipv6Host = fc
+  .tuple(v6Spelling, fc.constantFrom("[]", "[]", "", "[", "]"))
+  .map(([s, b]) => (b === "[]" ? `[${s}]` : b === "[" ? `[${s}` : b === "]" ? `${s}]` : s));
 
 /** Characters and fragments worth inserting into a host. */
 const hostInsert = fc.constantFrom(
-  ".", "..", "-", "_", "0", "1", "a", "Z", ":", "[", "]", "%", "@", "/", "\\", " ", "\t", "\0", "#", "?", "*", "\x7f", "\r", "\n", "+", "~", ",", ";", "=", "^", "|", "`", "{", "}", "<", ">", '"', "'",
-  "%2e", "%2E", "%41", "%30", "%00", "%2f", "%3a", "%5b", "%5d", "%25", "%c3%bc", "%ff", "%g1", "%e3%80%82",
-  "ü", "ß", "ｅ", "．", "。", "｡", "０", "７", "ｆ", "ｘ", "\u00ad", "\u200b", "\u200d", "\ufeff", "\u0660", "İ", "\u212a", "①", "⒈", "😀", "\ud800",
-  "xn--", "0x", "0X", "255", "256", "4294967295",
+  ".",
+  "..",
+  "-",
+  "_",
+  "0",
+  "1",
+  "a",
+  "Z",
+  ":",
+  "[",
+  "]",
+  "%",
+  "@",
+  "/",
+  "\\",
+  " ",
+  "\t",
+  "\0",
+  "#",
+  "?",
+  "*",
+  "\x7f",
+  "\r",
+  "\n",
+  "+",
+  "~",
+  ",",
+  ";",
+  "=",
+  "^",
+  "|",
+  "`",
+  "{",
+  "}",
+  "<",
+  ">",
+  '"',
+  "'",
+  "%2e",
+  "%2E",
+  "%41",
+  "%30",
+  "%00",
+  "%2f",
+  "%3a",
+  "%5b",
+  "%5d",
+  "%25",
+  "%c3%bc",
+  "%ff",
+  "%g1",
+  "%e3%80%82",
+  "ü",
+  "ß",
+  "ｅ",
+  "．",
+  "。",
+  "｡",
+  "０",
+  "７",
+  "ｆ",
+  "ｘ",
+  "\u00ad",
+  "\u200b",
+  "\u200d",
+  "\ufeff",
+  "\u0660",
+  "İ",
+  "\u212a",
+  "①",
+  "⒈",
+  "😀",
+  "\ud800",
+  "xn--",
+  "0x",
+  "0X",
+  "255",
+  "256",
+  "4294967295",
 );
 
 const hostSeed = fc.oneof(
@@ -82,7 +198,21 @@ const hostSeed = fc.oneof(
   { weight: 2, arbitrary: ipv6Host },
   {
     weight: 1,
-    arbitrary: fc.constantFrom("example.com", "EXAMPLE.com.", "localhost", "127.0.0.1", "0177.0.0.1", "2130706433", "[::1]", "[::ffff:10.0.0.1]", "ev%69l.com", "ｅｖｉｌ.com", "example。com", "", "."),
+    arbitrary: fc.constantFrom(
+      "example.com",
+      "EXAMPLE.com.",
+      "localhost",
+      "127.0.0.1",
+      "0177.0.0.1",
+      "2130706433",
+      "[::1]",
+      "[::ffff:10.0.0.1]",
+      "ev%69l.com",
+      "ｅｖｉｌ.com",
+      "example。com",
+      "",
+      ".",
+    ),
   },
 );
 const hostText = mutatedString(hostSeed, hostInsert, 3);
@@ -90,7 +220,28 @@ const hostOptions = fc.constantFrom<HostOptions>({}, { fromUrl: true }, { bareIp
 
 const portText = fc.oneof(
   { weight: 3, arbitrary: fc.integer({ min: 1, max: 65535 }).map(String) },
-  { weight: 1, arbitrary: fc.constantFrom("0", "65535", "65536", "65979", "080", "+80", "-1", "", " 80", "80 ", "８０", "1e3", "0x50", "99999", "00", "443.allowed.com", "80:80") },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      "0",
+      "65535",
+      "65536",
+      "65979",
+      "080",
+      "+80",
+      "-1",
+      "",
+      " 80",
+      "80 ",
+      "８０",
+      "1e3",
+      "0x50",
+      "99999",
+      "00",
+      "443.allowed.com",
+      "80:80",
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom(..."0123456789+- .:xe٠８".split("")), maxLength: 7 }) },
 );
 
@@ -183,7 +334,10 @@ describe("fuzz: canonicalHost", () => {
     () => {
       fuzz(
         "target: canonicalHost vs reference IPv4 parser",
-        fc.tuple(fc.oneof(v4Spelling, domainSpelling, mutatedString(v4Spelling, fc.constantFrom(".", "0", "x", "X", "9", "a", "f", "g", "-", "_", ".."), 2)), hostOptions),
+        fc.tuple(
+          fc.oneof(v4Spelling, domainSpelling, mutatedString(v4Spelling, fc.constantFrom(".", "0", "x", "X", "9", "a", "f", "g", "-", "_", ".."), 2)),
+          hostOptions,
+        ),
         ([raw, opts]) => {
           if (!/^[A-Za-z0-9._-]+$/.test(raw)) return;
           const ref = whatwgIpv4(raw.toLowerCase());
@@ -247,7 +401,13 @@ describe("fuzz: ports and authorities", () => {
     () => {
       fuzz(
         "target: parseAuthority",
-        fc.tuple(fc.oneof(fc.tuple(hostText, fc.option(portText, { nil: null })).map(([h, p]) => (p === null ? h : `${h}:${p}`)), mutatedString(hostText, hostInsert, 2)), fc.constantFrom(null, 80, 443)),
+        fc.tuple(
+          fc.oneof(
+            fc.tuple(hostText, fc.option(portText, { nil: null })).map(([h, p]) => (p === null ? h : `${h}:${p}`)),
+            mutatedString(hostText, hostInsert, 2),
+          ),
+          fc.constantFrom(null, 80, 443),
+        ),
         ([auth, def]) => {
           const o = run(() => parseAuthority(auth, def));
           if (!o.ok) return;
@@ -277,8 +437,14 @@ describe("fuzz: parseAbsoluteUrl", () => {
     fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 20 }).map((s) => "/" + s),
   );
   const url = fc.oneof(
-    { weight: 4, arbitrary: fc.tuple(scheme, hostText, fc.option(portText, { nil: null }), path).map(([s, h, p, pa]) => `${s}://${h}${p === null ? "" : ":" + p}${pa}`) },
-    { weight: 1, arbitrary: fc.constantFrom("http://allowed.com@evil.com/", "http://a.com\\@b.com/", "http://b.com#@a.com/", "http:///x", "http:a.com", "//a.com/") },
+    {
+      weight: 4,
+      arbitrary: fc.tuple(scheme, hostText, fc.option(portText, { nil: null }), path).map(([s, h, p, pa]) => `${s}://${h}${p === null ? "" : ":" + p}${pa}`),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom("http://allowed.com@evil.com/", "http://a.com\\@b.com/", "http://b.com#@a.com/", "http:///x", "http:a.com", "//a.com/"),
+    },
   );
 
   test(
@@ -302,7 +468,11 @@ describe("fuzz: parseAbsoluteUrl", () => {
           }
           expect(w.protocol).toBe(`${sch}:`);
           const host = whatwgHost(w.host);
-          expect({ u, host: { kind: target.kind, host: target.host }, port: target.port }).toEqual({ u, host: host!, port: w.port === "" ? (sch === "https" ? 443 : 80) : Number(w.port) });
+          expect({ u, host: { kind: target.kind, host: target.host }, port: target.port }).toEqual({
+            u,
+            host: host!,
+            port: w.port === "" ? (sch === "https" ? 443 : 80) : Number(w.port),
+          });
         },
         { base: 2000 },
       );

@@ -32,9 +32,15 @@ async function pair(): Promise<{ conn: Conn; client: Socket<{ got: Buffer[]; end
     allowHalfOpen: true,
     data: { got: [], ended: false, closed: false },
     socket: {
-      data: (s, d) => void s.data.got.push(Buffer.from(d)),
-      end: (s) => void (s.data.ended = true),
-      close: (s) => void (s.data.closed = true),
+      data: (s, d) => {
+        s.data.got.push(Buffer.from(d));
+      },
+      end: (s) => {
+        s.data.ended = true;
+      },
+      close: (s) => {
+        s.data.closed = true;
+      },
     },
   });
   return { conn: await promise, client, received: () => Buffer.concat(client.data.got), stop: () => server.stop(true) };

@@ -47,8 +47,12 @@ async function relayed(): Promise<{ a: End; b: End; relay: Relay; conns: [Conn, 
           s.data.got += d.length;
           s.data.hash.update(d);
         },
-        end: (s) => void (s.data.ended = true),
-        close: (s) => void (s.data.closed = true),
+        end: (s) => {
+          s.data.ended = true;
+        },
+        close: (s) => {
+          s.data.closed = true;
+        },
         drain: (s) => s.data.drained?.(),
       },
     });
@@ -81,10 +85,14 @@ describe("Relay", () => {
       };
       const sending = Promise.all([pump(r.a), pump(r.b)]);
       let maxQueued = 0;
-      await until(() => {
-        maxQueued = Math.max(maxQueued, r.conns[1].queuedBytes);
-        return r.a.socket.data.got === total;
-      }, "b's bytes to reach a", 30_000);
+      await until(
+        () => {
+          maxQueued = Math.max(maxQueued, r.conns[1].queuedBytes);
+          return r.a.socket.data.got === total;
+        },
+        "b's bytes to reach a",
+        30_000,
+      );
       r.b.socket.resume();
       await sending;
       await until(() => r.b.socket.data.got === total, "a's bytes to reach b", 30_000);

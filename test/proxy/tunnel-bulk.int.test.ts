@@ -70,26 +70,32 @@ async function tunnel(proxyPort: number, originPort: number, expect: number, via
 }
 
 describe("bulk transfers through a proxy process", () => {
-  test.each(["connect", "socks5"] as const)("1 GiB through a %s tunnel: checksum matches, proxy memory stays bounded", async (via) => {
-    const { proc, port, socksPort } = await proxyProcess();
-    await using _p = proc;
-    using origin = streamingOrigin(GiB);
-    const before = rssKiB(proc.proc.pid);
-    let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(proc.proc.pid))), 50);
-    try {
-      const t0 = performance.now();
-      const c = await tunnel(via === "connect" ? port : socksPort, origin.port, GiB, via);
-      const digest = await c.done;
-      const secs = (performance.now() - t0) / 1000;
-      c.socket.end();
-      expect(digest).toBe(patternSha(GiB));
-      console.log(`1 GiB through ${via} in ${secs.toFixed(2)} s (${(GiB / MiB / secs).toFixed(0)} MiB/s, hashing included); proxy RSS ${before} KiB -> peak ${peak} KiB`);
-    } finally {
-      clearInterval(sampler);
-    }
-    expect(peak - before).toBeLessThan(64 * 1024);
-  }, 120_000);
+  test.each(["connect", "socks5"] as const)(
+    "1 GiB through a %s tunnel: checksum matches, proxy memory stays bounded",
+    async (via) => {
+      const { proc, port, socksPort } = await proxyProcess();
+      await using _p = proc;
+      using origin = streamingOrigin(GiB);
+      const before = rssKiB(proc.proc.pid);
+      let peak = before;
+      const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(proc.proc.pid))), 50);
+      try {
+        const t0 = performance.now();
+        const c = await tunnel(via === "connect" ? port : socksPort, origin.port, GiB, via);
+        const digest = await c.done;
+        const secs = (performance.now() - t0) / 1000;
+        c.socket.end();
+        expect(digest).toBe(patternSha(GiB));
+        console.log(
+          `1 GiB through ${via} in ${secs.toFixed(2)} s (${(GiB / MiB / secs).toFixed(0)} MiB/s, hashing included); proxy RSS ${before} KiB -> peak ${peak} KiB`,
+        );
+      } finally {
+        clearInterval(sampler);
+      }
+      expect(peak - before).toBeLessThan(64 * 1024);
+    },
+    120_000,
+  );
 
   test("256 MiB upload through a tunnel arrives intact", async () => {
     const { proc, port } = await proxyProcess();

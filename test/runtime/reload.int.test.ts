@@ -13,13 +13,27 @@ import { RawClient } from "../helpers/raw.ts";
 import { until } from "../helpers/until.ts";
 import { bystander } from "../helpers/bystander.ts";
 
-
-
 describe("configuration faults", () => {
   test("an unusable CA directory fails start-up with a clear error and exit 1", async () => {
     const home = mkdtempSync(join(tmpdir(), "cnp-fault-"));
     writeFileSync(join(home, "blocker"), "");
-    const r = await runCli(["-c", "network_proxy.mitm.enabled=true", "-c", 'network_proxy.mitm.ca_cert_path="blocker/ca.pem"', "-c", 'network_proxy.mitm.ca_key_path="blocker/ca.key"', "-c", 'network_proxy.proxy_url="127.0.0.1:0"', "-c", 'network_proxy.admin_url="127.0.0.1:0"', "-c", 'network_proxy.socks_url="127.0.0.1:0"'], { CODEX_HOME: home });
+    const r = await runCli(
+      [
+        "-c",
+        "network_proxy.mitm.enabled=true",
+        "-c",
+        'network_proxy.mitm.ca_cert_path="blocker/ca.pem"',
+        "-c",
+        'network_proxy.mitm.ca_key_path="blocker/ca.key"',
+        "-c",
+        'network_proxy.proxy_url="127.0.0.1:0"',
+        "-c",
+        'network_proxy.admin_url="127.0.0.1:0"',
+        "-c",
+        'network_proxy.socks_url="127.0.0.1:0"',
+      ],
+      { CODEX_HOME: home },
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`cannot check ${join(home, "blocker/ca.pem")}: ENOTDIR`);
   });

@@ -13,6 +13,7 @@
  */
 import { ProxyError, type ErrorCode } from "../../outcomes.ts";
 
+// biome-ignore lint/suspicious/noConstEnum: local to this file, so Bun inlines each state as a number in the byte loop.
 const enum S {
   SizeStart,
   Size,

@@ -180,7 +180,8 @@ export class Exchange {
       this.#resBuf.clear();
       this.#resScan = 0;
       if (res.status === 101) {
-        if (this.upgrade === null) return this.fail(new ProxyError("upstream_bad_response", "101 Switching Protocols to a request that did not ask to upgrade"));
+        if (this.upgrade === null)
+          return this.fail(new ProxyError("upstream_bad_response", "101 Switching Protocols to a request that did not ask to upgrade"));
         return this.host.upgraded(this, res, rest);
       }
       if (res.status < 200) {
@@ -258,7 +259,8 @@ export class Exchange {
     if (this.phase === "done") return;
     if (this.phase !== "streaming") {
       const silent = !this.answered && this.#resBuf.length === 0;
-      if (silent && this.#reused && !this.#retried && this.#bodyBytesSent === 0 && this.reqBody.done && IDEMPOTENT.has(this.spec.req.method)) return this.#retry();
+      if (silent && this.#reused && !this.#retried && this.#bodyBytesSent === 0 && this.reqBody.done && IDEMPOTENT.has(this.spec.req.method))
+        return this.#retry();
       const code: ErrorCode = err ? (isProxyError(err) ? err.code : "upstream_reset") : "upstream_closed";
       return this.fail(new ProxyError(code, err ? `${OUTCOMES[code].message}: ${err.message}` : OUTCOMES[code].message));
     }
@@ -371,7 +373,8 @@ export class Exchange {
       // Streaming the response: give up when neither side has moved for response_timeout_ms.
       this.up.idleMs += ms;
       client.idleMs += ms;
-      if (Math.min(this.up.idleMs, client.idleMs) >= l.response_timeout_ms) this.fail(new ProxyError("upstream_timeout", `the response stalled for ${l.response_timeout_ms} ms`));
+      if (Math.min(this.up.idleMs, client.idleMs) >= l.response_timeout_ms)
+        this.fail(new ProxyError("upstream_timeout", `the response stalled for ${l.response_timeout_ms} ms`));
     }
   }
 }

@@ -150,7 +150,10 @@ function parseFields(text: string, start: number, limits: HeadLimits, err: "bad_
     const name = line.slice(0, colon);
     if (!isToken(name)) {
       const ws = /[ \t]$/.test(name);
-      throw new ProxyError(err, ws ? `whitespace before the colon in header ${JSON.stringify(name.trim())}` : `invalid header name ${JSON.stringify(name.slice(0, 60))}`);
+      throw new ProxyError(
+        err,
+        ws ? `whitespace before the colon in header ${JSON.stringify(name.trim())}` : `invalid header name ${JSON.stringify(name.slice(0, 60))}`,
+      );
     }
     const value = trimOws(line.slice(colon + 1));
     const bad = badValueChar(value);

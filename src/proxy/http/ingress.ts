@@ -5,7 +5,7 @@
  * is the same for both; these two strategies are the only difference.
  */
 import type { Entry } from "../../policy/admission.ts";
-import { formatTarget, parseAbsoluteUrl, parseAuthority, TargetError, type Target } from "../../policy/target.ts";
+import { formatTarget, parseAbsoluteUrl, parseAuthority, TargetError, type AbsoluteUrl, type Target } from "../../policy/target.ts";
 import { ProxyError } from "../../outcomes.ts";
 import type { UpstreamTls } from "../dial.ts";
 import type { RequestHead } from "./head.ts";
@@ -69,7 +69,7 @@ export function tunnelIngress(target: Target, tls: () => UpstreamTls, onMismatch
       let path = req.target;
       if (!path.startsWith("/") && path !== "*") {
         // An absolute-form target inside the tunnel is accepted only when it names the tunnel's target.
-        let u;
+        let u: AbsoluteUrl;
         try {
           u = parseAbsoluteUrl(req.target);
         } catch (e) {

@@ -123,7 +123,7 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
   flowControl(): void {
     const ex = this.#ex;
     const held = this.#buf.length + (ex?.pendingBytes ?? 0);
-    const blocked = held > HOLD_LIMIT || (ex?.up?.backlogged ?? false) || (this.#phase === "busy" && this.#buf.length > 0 && ex !== null && ex.reqBody.done);
+    const blocked = held > HOLD_LIMIT || (ex?.up?.backlogged ?? false) || (this.#phase === "busy" && this.#buf.length > 0 && ex?.reqBody.done);
     if (blocked) this.client.pause();
     else this.client.resume();
   }
@@ -253,7 +253,16 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
     this.becomeTunnel();
     this.client.write(clientResponseHead(res, { close: false, upgrade: ex.upgrade, framing: null }));
     if (rest.length > 0) this.client.write(rest);
-    this.ctx.tunnels.start({ kind: "upgrade", client: this.client, up, target: ex.spec.target!, line: ex.spec.line, lease, early: this.#buf.take(), status: 101 });
+    this.ctx.tunnels.start({
+      kind: "upgrade",
+      client: this.client,
+      up,
+      target: ex.spec.target!,
+      line: ex.spec.line,
+      lease,
+      early: this.#buf.take(),
+      status: 101,
+    });
   }
 
   #nextRequest(): void {
@@ -333,24 +342,14 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
   /** Called by the sweeper every `ms` milliseconds: enforce head, idle and response time-outs. */
   tick(ms: number): void {
     const l = this.ctx.limits();
-    switch (this.#phase) {
-      case "idle":
-        this.#ms += ms;
-        if (this.#ms >= (this.#firstRequest ? l.head_timeout_ms : l.idle_timeout_ms)) {
-          this.#phase = "done";
-          this.client.close();
-        }
-        return;
-      case "head":
-        this.#ms += ms;
-        if (this.#ms >= l.head_timeout_ms) this.#fatal("head_timeout", `no complete request head within ${l.head_timeout_ms} ms`);
-        return;
-      case "busy":
-        this.#ex?.tick(ms, this.client, l);
-        return;
-      case "tunnel":
-      case "done":
-        return;
+    if (this.#phase === "busy") return this.#ex?.tick(ms, this.client, l);
+    if (this.#phase !== "idle" && this.#phase !== "head") return; // a tunnel's time-outs are the tunnel's
+    this.#ms += ms;
+    if (this.#phase === "head") {
+      if (this.#ms >= l.head_timeout_ms) this.#fatal("head_timeout", `no complete request head within ${l.head_timeout_ms} ms`);
+    } else if (this.#ms >= (this.#firstRequest ? l.head_timeout_ms : l.idle_timeout_ms)) {
+      this.#phase = "done";
+      this.client.close();
     }
   }
 

@@ -12,7 +12,6 @@ export const METHOD = { NO_AUTH: 0x00, USER_PASS: 0x02, NO_ACCEPTABLE: 0xff } as
 export const CMD = { CONNECT: 0x01, BIND: 0x02, UDP_ASSOCIATE: 0x03 } as const;
 export const ATYP = { IPV4: 0x01, DOMAIN: 0x03, IPV6: 0x04 } as const;
 
-
 /** A violation of the protocol. `reply` is the REP code to send before closing, if one fits. */
 export class SocksError extends Error {
   constructor(

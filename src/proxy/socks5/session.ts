@@ -178,7 +178,8 @@ export class Socks5Session implements Session {
     const l = this.ctx.limits();
     if (this.#phase === "greeting" || this.#phase === "auth" || this.#phase === "request") {
       this.#ms += ms;
-      if (this.#ms >= l.head_timeout_ms) this.#fail(`handshake not completed within ${l.head_timeout_ms} ms`, this.#phase === "request" ? SOCKS_REPLY.TTL_EXPIRED : null);
+      if (this.#ms >= l.head_timeout_ms)
+        this.#fail(`handshake not completed within ${l.head_timeout_ms} ms`, this.#phase === "request" ? SOCKS_REPLY.TTL_EXPIRED : null);
     }
   }
 

@@ -58,7 +58,11 @@ export type ByteEdit =
 export const byteEdit: fc.Arbitrary<ByteEdit> = fc.oneof(
   fc.record({ op: fc.constant("flip" as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ op: fc.constant("set" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
-  fc.record({ op: fc.constant("insert" as const), at: fc.nat(), text: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...SPECIAL_INSERTS) }, { weight: 1, arbitrary: fc.string({ unit: "binary-ascii", maxLength: 4 }) }) }),
+  fc.record({
+    op: fc.constant("insert" as const),
+    at: fc.nat(),
+    text: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...SPECIAL_INSERTS) }, { weight: 1, arbitrary: fc.string({ unit: "binary-ascii", maxLength: 4 }) }),
+  }),
   fc.record({ op: fc.constant("delete" as const), at: fc.nat(), len: fc.integer({ min: 1, max: 8 }) }),
   fc.record({ op: fc.constant("truncate" as const), at: fc.nat() }),
   fc.record({ op: fc.constant("dupLine" as const), line: fc.nat() }),
@@ -112,9 +116,7 @@ export function applyByteEdit(b: Uint8Array, e: ByteEdit): Uint8Array {
       const ls = lines(b);
       if (ls.length === 0) return b;
       const [s, end] = ls[e.line % ls.length]!;
-      return e.op === "dupLine"
-        ? Buffer.concat([b.subarray(0, end), b.subarray(s, end), b.subarray(end)])
-        : Buffer.concat([b.subarray(0, s), b.subarray(end)]);
+      return e.op === "dupLine" ? Buffer.concat([b.subarray(0, end), b.subarray(s, end), b.subarray(end)]) : Buffer.concat([b.subarray(0, s), b.subarray(end)]);
     }
     case "swapCase": {
       if (n === 0) return b;

@@ -50,7 +50,6 @@ function ipv4Number(input: string): bigint | null {
   return radix === 10 ? BigInt(s) : radix === 8 ? BigInt("0o" + s) : BigInt("0x" + s);
 }
 
-
 // ------------------------------------------------------------------------------- non-public addresses
 
 const V4_LOCAL: ReadonlyArray<[string, number]> = [
@@ -87,7 +86,8 @@ const V6_LOCAL: ReadonlyArray<[string, number]> = [
 function embeddedV4(a: ipaddr.IPv6): string | null {
   const p = a.parts;
   const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  if (a.match(ipaddr.IPv6.parse("::ffff:0:0"), 96) || a.match(ipaddr.IPv6.parse("::"), 96) || a.match(ipaddr.IPv6.parse("64:ff9b::"), 96)) return v4(p[6]!, p[7]!);
+  if (a.match(ipaddr.IPv6.parse("::ffff:0:0"), 96) || a.match(ipaddr.IPv6.parse("::"), 96) || a.match(ipaddr.IPv6.parse("64:ff9b::"), 96))
+    return v4(p[6]!, p[7]!);
   if (a.match(ipaddr.IPv6.parse("2002::"), 16)) return v4(p[1]!, p[2]!);
   return null;
 }
@@ -152,15 +152,43 @@ export function asCidr(p: PatternSpec): PatternSpec {
  * its addresses embed an IPv4 address that decides what they reach.
  */
 const SPECIAL_V4: ReadonlyArray<[string, number]> = [
-  ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["168.63.129.16", 32], ["169.254.0.0", 16],
-  ["172.16.0.0", 12], ["192.0.0.0", 24], ["192.0.2.0", 24], ["192.88.99.0", 24], ["192.168.0.0", 16], ["198.18.0.0", 15],
-  ["198.51.100.0", 24], ["203.0.113.0", 24], ["224.0.0.0", 4], ["240.0.0.0", 4], ["255.255.255.255", 32],
+  ["0.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["100.64.0.0", 10],
+  ["127.0.0.0", 8],
+  ["168.63.129.16", 32],
+  ["169.254.0.0", 16],
+  ["172.16.0.0", 12],
+  ["192.0.0.0", 24],
+  ["192.0.2.0", 24],
+  ["192.88.99.0", 24],
+  ["192.168.0.0", 16],
+  ["198.18.0.0", 15],
+  ["198.51.100.0", 24],
+  ["203.0.113.0", 24],
+  ["224.0.0.0", 4],
+  ["240.0.0.0", 4],
+  ["255.255.255.255", 32],
 ];
 const SPECIAL_V6: ReadonlyArray<[string, number, boolean]> = [
-  ["::", 128, false], ["::1", 128, false], ["::ffff:0:0", 96, true], ["::ffff:0:0:0", 96, true], ["::", 96, true],
-  ["64:ff9b::", 96, true], ["64:ff9b:1::", 48, true], ["100::", 64, false], ["2001::", 32, true], ["2001::", 23, false],
-  ["2001:db8::", 32, false], ["2002::", 16, true], ["3fff::", 20, false], ["5f00::", 16, false], ["fc00::", 7, false],
-  ["fe80::", 10, false], ["fec0::", 10, false], ["ff00::", 8, false],
+  ["::", 128, false],
+  ["::1", 128, false],
+  ["::ffff:0:0", 96, true],
+  ["::ffff:0:0:0", 96, true],
+  ["::", 96, true],
+  ["64:ff9b::", 96, true],
+  ["64:ff9b:1::", 48, true],
+  ["100::", 64, false],
+  ["2001::", 32, true],
+  ["2001::", 23, false],
+  ["2001:db8::", 32, false],
+  ["2002::", 16, true],
+  ["3fff::", 20, false],
+  ["5f00::", 16, false],
+  ["fc00::", 7, false],
+  ["fe80::", 10, false],
+  ["fec0::", 10, false],
+  ["ff00::", 8, false],
 ];
 
 /**

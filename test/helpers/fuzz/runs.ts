@@ -57,7 +57,7 @@ export interface FuzzOptions {
  * `fc.assert` that also records how many inputs were tried and fails an input that takes longer
  * than MAX_MS_PER_INPUT (a hang on bounded input). The predicate throws (or returns false) to fail.
  */
-export function fuzz<T>(property: string, arb: fc.Arbitrary<T>, predicate: (value: T) => boolean | void, opts: FuzzOptions): void {
+export function fuzz<T>(property: string, arb: fc.Arbitrary<T>, predicate: (value: T) => boolean | undefined, opts: FuzzOptions): void {
   const seedText = process.env.FUZZ_SEED;
   const pathText = process.env.FUZZ_PATH;
   const params: fc.Parameters<[T]> = {

@@ -15,7 +15,9 @@ import { FUZZ_TIMEOUT_MS, fuzz } from "../../helpers/fuzz/runs.ts";
 
 const TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const token = fc.string({ unit: fc.constantFrom(...TCHARS.split("")), minLength: 1, maxLength: 8 });
-const extensions = fc.array(fc.tuple(token, fc.option(token, { nil: null })), { maxLength: 3 }).map((es) => es.map(([n, v]) => `;${n}${v === null ? "" : "=" + v}`).join(""));
+const extensions = fc
+  .array(fc.tuple(token, fc.option(token, { nil: null })), { maxLength: 3 })
+  .map((es) => es.map(([n, v]) => `;${n}${v === null ? "" : "=" + v}`).join(""));
 
 /** Chunk data: any bytes, including CR, LF and NUL (data is not parsed). */
 function data(seed: number, n: number): string {
@@ -35,11 +37,22 @@ function sizeText(n: number, zeros: number, upper: boolean): string {
 }
 
 const chunk = fc
-  .record({ size: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 40 }) }, { weight: 1, arbitrary: fc.integer({ min: 41, max: 3000 }) }), zeros: fc.nat({ max: 2 }), upper: fc.boolean(), ext: extensions, seed: fc.integer() })
+  .record({
+    size: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 40 }) }, { weight: 1, arbitrary: fc.integer({ min: 41, max: 3000 }) }),
+    zeros: fc.nat({ max: 2 }),
+    upper: fc.boolean(),
+    ext: extensions,
+    seed: fc.integer(),
+  })
   .map(({ size, zeros, upper, ext, seed }) => `${sizeText(size, zeros, upper)}${ext}\r\n${data(seed, size)}\r\n`);
-const trailerValue = fc.string({ unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.constant(0x09), fc.integer({ min: 0x80, max: 0xff })).map((c) => String.fromCharCode(c)), maxLength: 20 });
+const trailerValue = fc.string({
+  unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.constant(0x09), fc.integer({ min: 0x80, max: 0xff })).map((c) => String.fromCharCode(c)),
+  maxLength: 20,
+});
 const trailer = fc.tuple(token, trailerValue).map(([n, v]) => `${n}:${v}\r\n`);
-const lastChunk = fc.tuple(fc.integer({ min: 1, max: 3 }), extensions, fc.array(trailer, { maxLength: 3 })).map(([zeros, ext, ts]) => `${"0".repeat(zeros)}${ext}\r\n${ts.join("")}\r\n`);
+const lastChunk = fc
+  .tuple(fc.integer({ min: 1, max: 3 }), extensions, fc.array(trailer, { maxLength: 3 }))
+  .map(([zeros, ext, ts]) => `${"0".repeat(zeros)}${ext}\r\n${ts.join("")}\r\n`);
 const next = fc.oneof(fc.constant(""), fc.constantFrom("GET / HTTP/1.1\r\n\r\n", "0\r\n\r\n", "\r\n", "x"), fc.string({ unit: "binary-ascii", maxLength: 10 }));
 
 /** A valid chunked body, often followed by the next message's bytes. */
@@ -71,7 +84,10 @@ const bodyBytes = fc.oneof(
 
 // ------------------------------------------------------------------------------- driver
 
-type Read = { readonly kind: "done"; readonly end: number; readonly payload: number } | { readonly kind: "more"; readonly payload: number } | { readonly kind: "error"; readonly code: string };
+type Read =
+  | { readonly kind: "done"; readonly end: number; readonly payload: number }
+  | { readonly kind: "more"; readonly payload: number }
+  | { readonly kind: "error"; readonly code: string };
 
 const isProxyError = (e: unknown) => e instanceof ProxyError;
 const codeOf = (e: unknown) => (e as ProxyError).code;
@@ -158,14 +174,18 @@ describe("fuzz: ChunkedReader", () => {
           const ref = refChunked(latin1(b));
           if (got.kind === "done") {
             // Soundness: never accept what the grammar rejects, never end elsewhere.
-            if (ref.state !== "done") throw new Error(`reader accepted ${JSON.stringify(latin1(b.subarray(0, got.end)).slice(0, 300))} (end ${got.end}) but the reference says ${ref.state}`);
+            if (ref.state !== "done")
+              throw new Error(
+                `reader accepted ${JSON.stringify(latin1(b.subarray(0, got.end)).slice(0, 300))} (end ${got.end}) but the reference says ${ref.state}`,
+              );
             expect({ end: got.end, payload: got.payload }).toEqual({ end: ref.end, payload: ref.payload });
             return;
           }
           if (ref.nearLimits) return; // the reader may refuse near its caps
           const want = ref.state === "done" ? `done at ${ref.end}` : ref.state === "incomplete" ? "more" : "error";
           const have = got.kind === "more" ? "more" : "error";
-          if (want !== have) throw new Error(`reader says ${have} (${JSON.stringify(got)}), reference says ${want} for ${JSON.stringify(latin1(b).slice(0, 300))}`);
+          if (want !== have)
+            throw new Error(`reader says ${have} (${JSON.stringify(got)}), reference says ${want} for ${JSON.stringify(latin1(b).slice(0, 300))}`);
         },
         { base: 2000 },
       );

@@ -16,7 +16,6 @@ function echoOrigin(): RawOrigin {
   });
 }
 
-
 describe("CONNECT tunnels", () => {
   test("curl -p through a CONNECT tunnel", async () => {
     using origin = new HttpOrigin();

@@ -14,14 +14,16 @@ import { until } from "../../helpers/until.ts";
 import { freePort } from "../../helpers/ops.ts";
 import { bystander } from "../../helpers/bystander.ts";
 
-
 describe("upstream faults", () => {
   test("refused: 502 upstream-refused", async () => {
     using healthy = new HttpOrigin();
     await using proxy = await startProxy([ALLOW_LOOPBACK]);
     using b = await bystander(proxy, healthy);
     const port = freePort(); // nothing listens there
-    expect(await rawRequest(proxy.port, `GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatchObject({ status: 502, headers: { "x-proxy-error": "upstream-refused" } });
+    expect(await rawRequest(proxy.port, `GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatchObject({
+      status: 502,
+      headers: { "x-proxy-error": "upstream-refused" },
+    });
     await b.check();
   });
 
@@ -48,7 +50,10 @@ describe("upstream faults", () => {
     });
     await using proxy = await startProxy([ALLOW_LOOPBACK, "network_proxy.limits.response_timeout_ms=300"]);
     using b = await bystander(proxy, healthy);
-    expect(await rawRequest(proxy.port, `GET ${stall.url("/before")} HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatchObject({ status: 504, headers: { "x-proxy-error": "upstream-timeout" } });
+    expect(await rawRequest(proxy.port, `GET ${stall.url("/before")} HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatchObject({
+      status: 504,
+      headers: { "x-proxy-error": "upstream-timeout" },
+    });
     using c = await RawClient.connect(proxy.port);
     c.send(`GET ${stall.url("/mid")} HTTP/1.1\r\nHost: x\r\n\r\n`);
     await expect(c.response()).rejects.toThrow(/closed after 7 of 100000 bytes/);
@@ -63,7 +68,10 @@ describe("upstream faults", () => {
     await using proxy = await startProxy([ALLOW_LOOPBACK]);
     using b = await bystander(proxy, healthy);
     for (let i = 0; i < 2; i++) {
-      expect(await rawRequest(proxy.port, `GET ${bad.url(`/${i}`)} HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatchObject({ status: 502, headers: { "x-proxy-error": "upstream-bad-response" } });
+      expect(await rawRequest(proxy.port, `GET ${bad.url(`/${i}`)} HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatchObject({
+        status: 502,
+        headers: { "x-proxy-error": "upstream-bad-response" },
+      });
     }
     await b.check();
   });
@@ -71,13 +79,18 @@ describe("upstream faults", () => {
   test("DNS that never answers: 504 dns-timeout after dns_timeout_ms", async () => {
     using healthy = new HttpOrigin();
     const resolver = (name: string): Promise<readonly DialAddr[]> => (name === "slow.test" ? new Promise(() => {}) : Promise.resolve([]));
-    await using proxy = await startProxy([ALLOW_LOOPBACK, 'network_proxy.policy.allowed_domains=["127.0.0.1", "slow.test"]', "network_proxy.limits.dns_timeout_ms=200"], { resolver });
+    await using proxy = await startProxy(
+      [ALLOW_LOOPBACK, 'network_proxy.policy.allowed_domains=["127.0.0.1", "slow.test"]', "network_proxy.limits.dns_timeout_ms=200"],
+      { resolver },
+    );
     using b = await bystander(proxy, healthy);
-    expect(await rawRequest(proxy.port, "GET http://slow.test/ HTTP/1.1\r\nHost: x\r\n\r\n")).toMatchObject({ status: 504, headers: { "x-proxy-error": "dns-timeout" } });
+    expect(await rawRequest(proxy.port, "GET http://slow.test/ HTTP/1.1\r\nHost: x\r\n\r\n")).toMatchObject({
+      status: 504,
+      headers: { "x-proxy-error": "dns-timeout" },
+    });
     await b.check();
   });
 });
-
 
 describe("client faults", () => {
   test("a client that disappears in the middle of an upload: the upstream connection is dropped too", async () => {

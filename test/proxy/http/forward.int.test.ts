@@ -40,7 +40,8 @@ describe("plain HTTP forwarding", () => {
     expect(echo.headers["host"]).toBe(`127.0.0.1:${origin.port}`);
     expect(echo.headers["x-kept"]).toBe("yes");
     // Names in Connection and header names fold `_` to `-` alike (servers treat them as one).
-    for (const h of ["x-secret", "x_other", "y-token", "proxy-authorization", "proxy_authorization", "keep-alive", "te", "proxy-connection"]) expect(echo.headers[h]).toBeUndefined();
+    for (const h of ["x-secret", "x_other", "y-token", "proxy-authorization", "proxy_authorization", "keep-alive", "te", "proxy-connection"])
+      expect(echo.headers[h]).toBeUndefined();
   });
 
   test("absolute-form authority wins over a mismatching Host header (catalogue D37)", async () => {
@@ -188,7 +189,17 @@ describe("plain HTTP forwarding", () => {
     await using proxy = await startProxy([ALLOW_LOOPBACK]);
     const dir = mkdtempSync(join(tmpdir(), "cnp-body-"));
     writeFileSync(join(dir, "body"), pattern(0, 2 * 1024 * 1024));
-    const r = await curl(["-x", proxy.url, "-H", "Expect: 100-continue", "--expect100-timeout", "10", "--data-binary", `@${join(dir, "body")}`, origin.url("/echo")]);
+    const r = await curl([
+      "-x",
+      proxy.url,
+      "-H",
+      "Expect: 100-continue",
+      "--expect100-timeout",
+      "10",
+      "--data-binary",
+      `@${join(dir, "body")}`,
+      origin.url("/echo"),
+    ]);
     expect(JSON.parse(r.stdout)).toMatchObject({ bodyLength: 2 * 1024 * 1024 });
   });
 });
@@ -271,7 +282,9 @@ describe("blocks", () => {
     ]);
     expect(events[0]!.client).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(origin.requests).toBe(0);
-    expect(proxy.log).toMatch(/WARN  decision protocol=http client=127\.0\.0\.1:\d+ method=GET target=not-listed\.test:80 decision=block reason=not_allowed rule=null status=403 /);
+    expect(proxy.log).toMatch(
+      /WARN {2}decision protocol=http client=127\.0\.0\.1:\d+ method=GET target=not-listed\.test:80 decision=block reason=not_allowed rule=null status=403 /,
+    );
   });
 
   test("limited mode: only GET/HEAD/OPTIONS, target policy first, no upgrades, overrides or bodies", async () => {

@@ -6,7 +6,15 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { ProxyError } from "../../../src/outcomes.ts";
-import { findHeadEnd, leadingCrlf, parseRequestHead, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from "../../../src/proxy/http/head.ts";
+import {
+  findHeadEnd,
+  leadingCrlf,
+  parseRequestHead,
+  parseResponseHead,
+  type HeadLimits,
+  type RequestHead,
+  type ResponseHead,
+} from "../../../src/proxy/http/head.ts";
 import { bigBytes, chunksOf, cuts, enc, latin1, mutatedBytes, outcome, type Outcome } from "../../helpers/fuzz/mutate.ts";
 import { refRequestHead, refResponseHead, type RefFields } from "../../helpers/fuzz/ref-http.ts";
 import { FUZZ_TIMEOUT_MS, fuzz } from "../../helpers/fuzz/runs.ts";
@@ -24,7 +32,11 @@ const requestTarget = fc.oneof(
   fc.string({ unit: vchar, minLength: 0, maxLength: 40 }).map((s) => "/" + s),
 );
 const valueChar = fc
-  .oneof({ weight: 12, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) }, { weight: 2, arbitrary: fc.constantFrom(0x20, 0x09) }, { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) })
+  .oneof(
+    { weight: 12, arbitrary: fc.integer({ min: 0x21, max: 0x7e }) },
+    { weight: 2, arbitrary: fc.constantFrom(0x20, 0x09) },
+    { weight: 1, arbitrary: fc.integer({ min: 0x80, max: 0xff }) },
+  )
   .map((c) => String.fromCharCode(c));
 const fieldValue = fc.string({ unit: valueChar, maxLength: 40 });
 const ows = fc.constantFrom("", "", " ", "\t", "  ", " \t");
@@ -34,7 +46,10 @@ const field = fc.oneof(
     fc.constantFrom("Content-Length", "content-length"),
     fc.oneof(fc.nat({ max: 1_000_000 }).map(String), fc.constantFrom("0", "007", "", "1,1", "-1", "+5", "1 2", "0x10", "999999999999999", "9999999999999999")),
   ),
-  fc.tuple(fc.constantFrom("Transfer-Encoding", "transfer-encoding"), fc.constantFrom("chunked", "Chunked", "gzip, chunked", "chunked, gzip", "identity", "chunked,", "chunked")),
+  fc.tuple(
+    fc.constantFrom("Transfer-Encoding", "transfer-encoding"),
+    fc.constantFrom("chunked", "Chunked", "gzip, chunked", "chunked, gzip", "identity", "chunked,", "chunked"),
+  ),
   fc.tuple(fc.constant("Connection"), fc.constantFrom("keep-alive", "close", "Upgrade", "keep-alive, Upgrade", "upgrade,,close")),
   fc.tuple(fc.constant("Upgrade"), fc.constantFrom("websocket", "h2c", "")),
   fc.tuple(token, fieldValue),
@@ -51,7 +66,11 @@ const responseHeadText = fc
   .map(([v, s, r, fs]) => `${v} ${s}${r === null ? "" : " " + r}\r\n${fs}\r\n`);
 
 /** Bytes that may follow the head on the connection (a body or a pipelined request). */
-const pipelined = fc.oneof(fc.constant(""), fc.constantFrom("GET / HTTP/1.1\r\n\r\n", "hello", "\n\n", "\r\n", "0\r\n\r\n"), fc.string({ unit: "binary-ascii", maxLength: 20 }));
+const pipelined = fc.oneof(
+  fc.constant(""),
+  fc.constantFrom("GET / HTTP/1.1\r\n\r\n", "hello", "\n\n", "\r\n", "0\r\n\r\n"),
+  fc.string({ unit: "binary-ascii", maxLength: 20 }),
+);
 
 const requestSeed = fc.tuple(requestHeadText, pipelined).map(([h, p]) => enc(h + p));
 const responseSeed = fc.tuple(responseHeadText, pipelined).map(([h, p]) => enc(h + p));
@@ -66,7 +85,10 @@ const responseBytes = fc.oneof({ weight: 6, arbitrary: mutatedBytes(responseSeed
 
 // ------------------------------------------------------------------------------- drivers
 
-type Read<H> = { readonly kind: "head"; readonly end: number; readonly head: H } | { readonly kind: "more" } | { readonly kind: "error"; readonly code: string };
+type Read<H> =
+  | { readonly kind: "head"; readonly end: number; readonly head: H }
+  | { readonly kind: "more" }
+  | { readonly kind: "error"; readonly code: string };
 
 const isProxyError = (e: unknown) => e instanceof ProxyError;
 const codeOf = (e: unknown) => (e as ProxyError).code;
@@ -137,7 +159,12 @@ function plain(r: Read<RequestHead | ResponseHead>): unknown {
 }
 
 function sameFields(h: RequestHead | ResponseHead, ref: RefFields, what: string): void {
-  const got = { headers: h.headers.map((x) => ({ name: x.name, value: x.value })), contentLength: h.contentLength, chunked: h.chunked, connection: [...h.connection].sort() };
+  const got = {
+    headers: h.headers.map((x) => ({ name: x.name, value: x.value })),
+    contentLength: h.contentLength,
+    chunked: h.chunked,
+    connection: [...h.connection].sort(),
+  };
   const want = { headers: [...ref.fields], contentLength: ref.contentLength, chunked: ref.chunked, connection: [...ref.connection].sort() };
   expect({ what, ...got }).toEqual({ what, ...want });
   for (const x of h.headers) expect(x.lower).toBe(x.name.toLowerCase());
@@ -315,7 +342,11 @@ describe("fuzz: response heads", () => {
           if (r.kind === "head") {
             expect(r.end).toBe(head?.length ?? -1);
             if (!ref!.ok) throw new Error(`parser accepted ${JSON.stringify(head)} but the reference rejects it: ${ref!.why}`);
-            expect({ minor: r.head.minor, status: r.head.status, reason: r.head.reason }).toEqual({ minor: ref!.value.minor, status: ref!.value.status, reason: ref!.value.reason });
+            expect({ minor: r.head.minor, status: r.head.status, reason: r.head.reason }).toEqual({
+              minor: ref!.value.minor,
+              status: ref!.value.status,
+              reason: ref!.value.reason,
+            });
             sameFields(r.head, ref!.value, "response");
           } else if (ref?.ok && head!.length <= lim.maxHeadBytes && ref.value.fields.length <= lim.maxHeaders && ref.value.contentLengthDigits <= 15) {
             throw new Error(`the reference accepts ${JSON.stringify(head)} but the parser says ${JSON.stringify(r)}`);

@@ -77,7 +77,10 @@ describe("heads", () => {
   });
 
   test("a request head", () => {
-    const h = parseRequestHead(enc("POST http://a.com/x HTTP/1.1\r\nHost: a.com\r\nContent-Length: 3\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nX-Empty:\r\n\r\n"), limits);
+    const h = parseRequestHead(
+      enc("POST http://a.com/x HTTP/1.1\r\nHost: a.com\r\nContent-Length: 3\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nX-Empty:\r\n\r\n"),
+      limits,
+    );
     expect(h).toMatchObject({ method: "POST", target: "http://a.com/x", minor: 1, host: "a.com", contentLength: 3, chunked: false, upgrade: "websocket" });
     expect([...h.connection]).toEqual(["keep-alive", "upgrade"]);
     expect(h.headers.at(-1)).toEqual({ name: "X-Empty", lower: "x-empty", value: "" });
@@ -89,7 +92,6 @@ describe("heads", () => {
     expect(() => parseResponseHead(enc("HTTP/1.1 20 OK\r\n\r\n"), limits)).toThrow("malformed status line");
   });
 });
-
 
 describe("request heads arriving in pieces (found by fuzzing)", () => {
   // Invariant: streaming equivalence. findHeadEnd throws "bare LF" for a bare LF found anywhere

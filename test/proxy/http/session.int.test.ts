@@ -139,5 +139,4 @@ describe("HTTP session lifecycle", () => {
     await until(() => proxy.server.ctx.tunnels.slots.used === 0, "the tunnel slot to be released");
     c[Symbol.dispose]();
   });
-
 });

@@ -75,7 +75,9 @@ describe("bad chunked bodies abort the exchange; nothing after them is ever sent
     using origin = new ScriptedOrigin(() => OK);
     await using proxy = await startProxy([ALLOW_LOOPBACK]);
     using c = await RawClient.connect(proxy.port);
-    c.send(`POST ${origin.url("/first")} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}GET ${origin.url("/smuggled")} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    c.send(
+      `POST ${origin.url("/first")} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}GET ${origin.url("/smuggled")} HTTP/1.1\r\nHost: x\r\n\r\n`,
+    );
     const r = await c.response();
     expect(r.status).toBe(400);
     await c.closedPromise;
@@ -113,7 +115,9 @@ describe("accepted inputs are re-framed so the origin sees what the proxy judged
     using origin = new ScriptedOrigin(() => OK);
     await using proxy = await startProxy([ALLOW_LOOPBACK, 'network_proxy.policy.denied_domains=["127.0.0.1:1"]']);
     using c = await RawClient.connect(proxy.port);
-    c.send(`GET ${origin.url("/1")} HTTP/1.1\r\nHost: x\r\n\r\nGET http://127.0.0.1:1/admin HTTP/1.1\r\nHost: x\r\n\r\nGET ${origin.url("/3")} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    c.send(
+      `GET ${origin.url("/1")} HTTP/1.1\r\nHost: x\r\n\r\nGET http://127.0.0.1:1/admin HTTP/1.1\r\nHost: x\r\n\r\nGET ${origin.url("/3")} HTTP/1.1\r\nHost: x\r\n\r\n`,
+    );
     expect((await c.response()).status).toBe(200);
     expect((await c.response()).status).toBe(403);
     expect((await c.response()).status).toBe(200);
@@ -121,7 +125,13 @@ describe("accepted inputs are re-framed so the origin sees what the proxy judged
   });
 
   test("a malformed upstream response is a 502, never a crash, and the proxy keeps serving", async () => {
-    const replies = ["HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx", "garbage\r\n\r\n", "HTTP/1.1 200 OK\nBare: lf\n\n", `HTTP/1.1 200 OK\r\nX: ${"a".repeat(40_000)}\r\n\r\n`, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"];
+    const replies = [
+      "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx",
+      "garbage\r\n\r\n",
+      "HTTP/1.1 200 OK\nBare: lf\n\n",
+      `HTTP/1.1 200 OK\r\nX: ${"a".repeat(40_000)}\r\n\r\n`,
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+    ];
     let i = 0;
     using origin = new ScriptedOrigin(() => replies[i++ % replies.length]!);
     await using proxy = await startProxy([ALLOW_LOOPBACK]);

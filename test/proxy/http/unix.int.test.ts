@@ -19,7 +19,10 @@ describe("x-unix-socket", () => {
     expect(r.headers["x-proxy-error"]).toBe("unix-sockets-unsupported");
     expect(r.body.toString()).toContain("macOS only");
     await using limited = await startProxy([ALLOW_LOOPBACK, "network_proxy.mode=limited"]);
-    const m = await rawRequest(limited.port, "POST http://localhost/containers/create HTTP/1.1\r\nHost: localhost\r\nX-Unix-Socket: /var/run/docker.sock\r\nContent-Length: 0\r\n\r\n");
+    const m = await rawRequest(
+      limited.port,
+      "POST http://localhost/containers/create HTTP/1.1\r\nHost: localhost\r\nX-Unix-Socket: /var/run/docker.sock\r\nContent-Length: 0\r\n\r\n",
+    );
     expect(m.status).toBe(501);
     expect(m.headers["x-proxy-error"]).toBe("unix-sockets-unsupported");
     expect(limited.state.blocked.since(0)).toEqual([]);

@@ -32,7 +32,23 @@ const encodeAuth = (u: Uint8Array, p: Uint8Array) => Uint8Array.from([1, u.lengt
 // ------------------------------------------------------------------------------- generators
 
 const domainName = fc.oneof(
-  fc.constantFrom("example.com", "localhost", "127.1", "2130706433", "0x7f.1", "::1", "::ffff:127.0.0.1", "[::1]", "EXAMPLE.COM.", "bücher.example", "a..b", "a b", "a%2eb", "xn--zz", "ｅｖｉｌ.com"),
+  fc.constantFrom(
+    "example.com",
+    "localhost",
+    "127.1",
+    "2130706433",
+    "0x7f.1",
+    "::1",
+    "::ffff:127.0.0.1",
+    "[::1]",
+    "EXAMPLE.COM.",
+    "bücher.example",
+    "a..b",
+    "a b",
+    "a%2eb",
+    "xn--zz",
+    "ｅｖｉｌ.com",
+  ),
   fc.string({ unit: fc.constantFrom(..."abcxyz0129.-_:[]%@/\\ \0\x7fé。ｅ".split("")), minLength: 1, maxLength: 30 }),
   fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }),
 );
@@ -41,8 +57,18 @@ const domainBytes = fc.oneof(
   { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 255 }) },
 );
 const request: fc.Arbitrary<Req> = fc.oneof(
-  fc.record({ cmd: fc.constantFrom(1, 2, 3), atyp: fc.constant(1), addr: fc.uint8Array({ minLength: 4, maxLength: 4 }), port: fc.integer({ min: 0, max: 65535 }) }),
-  fc.record({ cmd: fc.constantFrom(1, 2, 3), atyp: fc.constant(4), addr: fc.uint8Array({ minLength: 16, maxLength: 16 }), port: fc.integer({ min: 0, max: 65535 }) }),
+  fc.record({
+    cmd: fc.constantFrom(1, 2, 3),
+    atyp: fc.constant(1),
+    addr: fc.uint8Array({ minLength: 4, maxLength: 4 }),
+    port: fc.integer({ min: 0, max: 65535 }),
+  }),
+  fc.record({
+    cmd: fc.constantFrom(1, 2, 3),
+    atyp: fc.constant(4),
+    addr: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    port: fc.integer({ min: 0, max: 65535 }),
+  }),
   fc.record({ cmd: fc.integer({ min: 0, max: 255 }), atyp: fc.constant(3), addr: domainBytes, port: fc.integer({ min: 0, max: 65535 }) }),
 );
 const tail = fc.uint8Array({ maxLength: 8 });
@@ -53,10 +79,19 @@ const requestBytes = fc.oneof(
   { weight: 1, arbitrary: bigBytes(2048) },
 );
 const methods = fc.uint8Array({ minLength: 1, maxLength: 255 });
-const greetingBytes = fc.oneof({ weight: 4, arbitrary: mutatedBytes(methods.map(encodeGreeting), 3) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }) });
+const greetingBytes = fc.oneof(
+  { weight: 4, arbitrary: mutatedBytes(methods.map(encodeGreeting), 3) },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }) },
+);
 const credential = fc.uint8Array({ maxLength: 255 });
 const authBytes = fc.oneof(
-  { weight: 4, arbitrary: mutatedBytes(fc.tuple(credential, credential).map(([u, p]) => encodeAuth(u, p)), 3) },
+  {
+    weight: 4,
+    arbitrary: mutatedBytes(
+      fc.tuple(credential, credential).map(([u, p]) => encodeAuth(u, p)),
+      3,
+    ),
+  },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 600 }) },
 );
 
@@ -77,7 +112,7 @@ function plain<T>(o: Outcome<T>): unknown {
  * same error). A decoder must never need bytes it has already refused or returned.
  */
 function checkMonotone<T>(b: Uint8Array, decode: (b: Uint8Array) => T | null): void {
-  let settled: unknown = undefined;
+  let settled: unknown;
   for (let k = 0; k <= b.length; k++) {
     const o = outcome(() => decode(b.subarray(0, k)), isSocksError, socksCode);
     const p = plain(o);
@@ -215,7 +250,9 @@ describe("fuzz: SOCKS5 addresses as targets", () => {
             expect(o).toEqual({ ok: true, value: { kind: "ipv4", host: Array.from(r.addr).join("."), port: r.port } });
           } else if (r.atyp === 4) {
             const a = ipaddr.fromByteArray(Array.from(r.addr)) as ipaddr.IPv6;
-            const want = a.isIPv4MappedAddress() ? { kind: "ipv4" as const, host: a.toIPv4Address().toString() } : { kind: "ipv6" as const, host: a.toString() };
+            const want = a.isIPv4MappedAddress()
+              ? { kind: "ipv4" as const, host: a.toIPv4Address().toString() }
+              : { kind: "ipv6" as const, host: a.toString() };
             expect(o).toEqual({ ok: true, value: { ...want, port: r.port } });
           } else {
             // DOMAINNAME: UTF-8 text, judged exactly like a host written without brackets.

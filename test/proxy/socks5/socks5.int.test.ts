@@ -18,7 +18,11 @@ const name = (s: string) => new TextEncoder().encode(s);
 const v4 = (s: string) => Uint8Array.from(s.split(".").map(Number));
 
 /** Greeting + request; returns [method reply, request reply]. */
-async function socks(port: number, req: Uint8Array, opts: { greet?: Uint8Array; after?: string } = {}): Promise<{ method: Buffer; reply: Buffer; c: RawClient }> {
+async function socks(
+  port: number,
+  req: Uint8Array,
+  opts: { greet?: Uint8Array; after?: string } = {},
+): Promise<{ method: Buffer; reply: Buffer; c: RawClient }> {
   const c = await RawClient.connect(port);
   c.send(opts.greet ?? GREET);
   const method = await c.bytes(2);
@@ -102,7 +106,10 @@ describe("every address type", () => {
 describe("every reply code", () => {
   test("0x02 blocked (recorded), 0x04 bad name / DNS failure, 0x05 refused, 0x07 BIND/UDP, 0x08 ATYP", async () => {
     const closedPort = freePort();
-    await using proxy = await startProxy(['network_proxy.policy.allowed_domains=["127.0.0.1", "nope.invalid"]', 'network_proxy.policy.denied_domains=["evil.test"]']);
+    await using proxy = await startProxy([
+      'network_proxy.policy.allowed_domains=["127.0.0.1", "nope.invalid"]',
+      'network_proxy.policy.denied_domains=["evil.test"]',
+    ]);
     const cases: Array<[string, Uint8Array, number]> = [
       ["denied", connectReq(3, name("evil.test"), 80), 0x02],
       ["not allowed", connectReq(3, name("other.test"), 80), 0x02],
