@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import tls from "node:tls";
 import { fmtAddr } from "./config/addr.ts";
+import type { Credentials } from "./config/schema.ts";
 import { FileExistsError, writeFileCreateNew } from "./fsutil.ts";
 
 export type Shell = "sh" | "fish" | "powershell" | "json";
@@ -23,10 +24,15 @@ export interface EnvVar {
   readonly note?: string;
 }
 
-/** The proxy variables, plus the CA-bundle variables when `caBundle` is given. */
-export function clientEnv(addrs: ProxyAddrs, caBundle: string | null): EnvVar[] {
-  const http = `http://${fmtAddr(addrs.http)}`;
-  const all = addrs.socks ? `socks5h://${fmtAddr(addrs.socks)}` : http;
+/**
+ * The proxy variables, plus the CA-bundle variables when `caBundle` is given. With `creds` (the
+ * proxy's `[network_proxy.auth]`), every proxy URL carries them, percent-encoded, as clients
+ * expect them there.
+ */
+export function clientEnv(addrs: ProxyAddrs, caBundle: string | null, creds: Credentials | null = null): EnvVar[] {
+  const userinfo = creds ? `${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@` : "";
+  const http = `http://${userinfo}${fmtAddr(addrs.http)}`;
+  const all = addrs.socks ? `socks5h://${userinfo}${fmtAddr(addrs.socks)}` : http;
   const v: EnvVar[] = [
     { name: "HTTP_PROXY", value: http, note: "HTTP and HTTPS clients (curl, git, pip, npm, Python, Node with EnvHttpProxyAgent, Go)" },
     { name: "HTTPS_PROXY", value: http },

@@ -26,6 +26,7 @@ export type BlockReason = "not_allowed" | "not_allowed_local" | "denied" | "meth
 
 export type ErrorCode =
   | "bad_request"
+  | "proxy_auth_required"
   | "bad_target"
   | "missing_host"
   | "head_too_large"
@@ -114,6 +115,13 @@ export const OUTCOMES: Readonly<Record<OutcomeCode, Outcome>> = {
   ),
 
   bad_request: error(400, "bad-request", S.GENERAL_FAILURE, "malformed request", "malformed request"),
+  proxy_auth_required: error(
+    407,
+    "proxy-auth-required",
+    S.GENERAL_FAILURE,
+    "proxy authentication required",
+    "`[network_proxy.auth]` is set and the request carried no `Proxy-Authorization: Basic` with those credentials (SOCKS5: the RFC 1929 step fails and the connection is closed)",
+  ),
   bad_target: error(400, "bad-target", S.HOST_UNREACHABLE, "invalid target", "a target that fails canonicalization"),
   missing_host: error(400, "bad-request", S.GENERAL_FAILURE, "missing host", "an origin-form request without a Host header"),
   head_too_large: error(

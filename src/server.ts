@@ -127,13 +127,7 @@ export class ProxyServer {
   #startSweeper(): void {
     const l = this.state.config.np.limits;
     const every = Math.max(25, Math.min(1000, Math.floor(Math.min(l.head_timeout_ms, l.idle_timeout_ms, l.response_timeout_ms, l.tunnel_idle_timeout_ms) / 4)));
-    this.#sweeper = setInterval(() => {
-      for (const s of this.ctx.sessions) {
-        s.tick(every);
-        this.ctx.countBytes(s.client);
-      }
-      this.ctx.tunnels.tick(every);
-    }, every);
+    this.#sweeper = setInterval(() => this.ctx.sweep(every), every);
     this.#sweeper.unref();
   }
 

@@ -26,6 +26,6 @@ export async function envCommand(o: CliOptions, io: Io): Promise<number> {
     io.err(`codex-network-proxy env: ${(e as Error).message}\n`);
     return 1;
   }
-  io.out(formatEnv(clientEnv(c.listeners, bundle), o.shell));
+  io.out(formatEnv(clientEnv(c.listeners, bundle, c.proxyAuth), o.shell));
   return 0;
 }

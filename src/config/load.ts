@@ -12,7 +12,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { compilePolicy, type CompiledPolicy } from "../policy/rules.ts";
 import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
-import { validate, type NetworkProxyConfig, type Problem } from "./schema.ts";
+import { validate, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
 
 export interface ConfigSource {
   /** Absolute path of the config file that was (or would have been) read. */
@@ -36,6 +36,8 @@ export interface LoadedConfig {
   readonly np: NetworkProxyConfig;
   readonly listeners: Listeners;
   readonly policy: CompiledPolicy;
+  /** What clients must send on both proxy listeners, or null (no authentication). */
+  readonly proxyAuth: Credentials | null;
   /** Warnings to log once (unknown keys, clamps). */
   readonly warnings: readonly string[];
 }
@@ -124,9 +126,7 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
   for (const p of compiled.problems) problems.push(formatProblem(p));
   warnings.push(...compiled.warnings.map(formatProblem));
 
-  if ((np.socks5.username === "") !== (np.socks5.password === "")) {
-    problems.push("network_proxy.socks5: set both username and password, or neither");
-  }
+  const proxyAuth = credentials(np, problems, warnings);
 
   const unix = np.policy.allow_unix_sockets.length > 0;
   const http = listenAddress(
@@ -172,7 +172,7 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
 
   if (problems.length) return { ok: false, source, problems };
   const frozenSource = Object.freeze({ ...source, overrides: Object.freeze([...source.overrides]) });
-  return { ok: true, config: Object.freeze({ source: frozenSource, np, listeners, policy: compiled.policy, warnings: Object.freeze(warnings) }) };
+  return { ok: true, config: Object.freeze({ source: frozenSource, np, listeners, policy: compiled.policy, proxyAuth, warnings: Object.freeze(warnings) }) };
 }
 
 /** The keys that decide where the listeners are; a running proxy cannot move them on reload. */
@@ -223,6 +223,25 @@ function checkPortClashes(l: Listeners, problems: string[]): void {
       }
     }
   }
+}
+
+/**
+ * The proxy listeners' credentials: `auth`, or the older `socks5` spelling of the same (which
+ * now protects the HTTP listener too, so that neither listener is a way around the other).
+ */
+function credentials(np: NetworkProxyConfig, problems: string[], warnings: string[]): Credentials | null {
+  for (const t of ["auth", "socks5"] as const) {
+    if ((np[t].username === "") !== (np[t].password === "")) problems.push(`network_proxy.${t}: set both username and password, or neither`);
+  }
+  const a = np.auth;
+  const s = np.socks5;
+  if (s.username === "") return a.username === "" ? null : a;
+  if (a.username !== "" && (a.username !== s.username || a.password !== s.password)) {
+    problems.push("network_proxy.socks5 and network_proxy.auth set different credentials; keep [network_proxy.auth] only");
+  } else if (a.username === "") {
+    warnings.push("network_proxy.socks5.username/password now protect the HTTP listener too; move them to [network_proxy.auth]");
+  }
+  return s;
 }
 
 function resolvePath(dir: string, p: string): string {

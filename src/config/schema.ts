@@ -40,10 +40,11 @@ export interface LimitsConfig {
   readonly tunnel_idle_timeout_ms: number;
   readonly max_connections: number;
   readonly max_tunnels: number;
+  readonly max_buffered_bytes: number;
   readonly shutdown_grace_ms: number;
 }
 
-export interface Socks5Config {
+export interface Credentials {
   readonly username: string;
   readonly password: string;
 }
@@ -63,7 +64,8 @@ export interface NetworkProxyConfig {
   readonly policy: PolicyConfig;
   readonly mitm: MitmConfig;
   readonly limits: LimitsConfig;
-  readonly socks5: Socks5Config;
+  readonly auth: Credentials;
+  readonly socks5: Credentials;
 }
 
 type Spec =
@@ -144,11 +146,26 @@ export const SCHEMA = {
     tunnel_idle_timeout_ms: { kind: "int", default: 15 * 60 * SECOND, min: 100, max: 86_400_000, doc: "Idle time before a tunnel is closed." },
     max_connections: { kind: "int", default: 8192, min: 1, max: 1_000_000, doc: "Concurrent client connections over all listeners." },
     max_tunnels: { kind: "int", default: 8192, min: 1, max: 1_000_000, doc: "Concurrent CONNECT/SOCKS5/upgrade tunnels." },
+    max_buffered_bytes: {
+      kind: "int",
+      default: 64 * 1024 * 1024,
+      min: 1024 * 1024,
+      max: 16 * 1024 * 1024 * 1024,
+      doc: "Bytes queued for slow readers over all connections; past it, every producer that would queue more is paused.",
+    },
     shutdown_grace_ms: { kind: "int", default: 5 * SECOND, min: 0, max: 600_000, doc: "On SIGINT/SIGTERM, time given to in-flight work." },
   },
+  auth: {
+    username: {
+      kind: "string",
+      default: "",
+      doc: "With password: clients must authenticate on both proxy listeners (HTTP `Proxy-Authorization: Basic`, SOCKS5 RFC 1929).",
+    },
+    password: { kind: "string", default: "", secret: true, doc: "Password for the proxy listeners." },
+  },
   socks5: {
-    username: { kind: "string", default: "", doc: "With password: require RFC 1929 username/password auth." },
-    password: { kind: "string", default: "", secret: true, doc: "Password for RFC 1929 auth." },
+    username: { kind: "string", default: "", doc: "Older spelling of `auth.username` (it protects the HTTP listener too)." },
+    password: { kind: "string", default: "", secret: true, doc: "Older spelling of `auth.password`." },
   },
 } as const satisfies Table;
 

@@ -226,14 +226,14 @@ export function isOwnListener(a: DialAddr, port: number, ctx: DecideContext): bo
 
 /**
  * Is a connection already open to `t`, at the address `dialed`, still allowed by `p`? The same
- * judgement as for a new one, with the address that was dialed instead of a new lookup. Returns
- * the block, or null when it may stay open.
+ * judgement as for a new one, with the address that was dialed instead of a new lookup (with
+ * none, a name is judged by name alone). Returns the block, or null when it may stay open.
  */
 export function stillAllowed(p: CompiledPolicy, t: Target, dialed: DialAddr | null, ctx: DecideContext): Block | null {
   const first = judgeTarget(p, t, ctx);
   if (first.verdict === "block") return first;
-  if (first.verdict === "allow") return null;
-  const d = judgeAddresses(p, t, first.rule, dialed ? [dialed] : [], ctx);
+  if (first.verdict === "allow" || dialed === null) return null; // nothing dialed yet: allowed by name
+  const d = judgeAddresses(p, t, first.rule, [dialed], ctx);
   return d.verdict === "block" ? d : null;
 }
 
@@ -248,10 +248,17 @@ export class DnsTimeoutError extends Error {
   readonly code = "dns_timeout";
 }
 
-/** The whole decision, with the DNS lookup for allowed names. Never resolves a name that is not allowed. */
-export async function evaluateTarget(p: CompiledPolicy, t: Target, deps: EvaluateDeps): Promise<Decision> {
+/**
+ * The whole decision, with the DNS lookup for allowed names. Never resolves a name that is not
+ * allowed. Synchronous when no lookup is needed (IP literals, blocks, localhost names).
+ */
+export function evaluateTarget(p: CompiledPolicy, t: Target, deps: EvaluateDeps): Decision | Promise<Decision> {
   const first = judgeTarget(p, t, deps);
   if (first.verdict !== "resolve") return first;
+  return resolveAndJudge(p, t, first.rule, deps);
+}
+
+async function resolveAndJudge(p: CompiledPolicy, t: Target, rule: Rule, deps: EvaluateDeps): Promise<Decision> {
   let addrs: readonly DialAddr[];
   try {
     addrs = await withTimeout(deps.resolve(t.host), deps.dnsTimeoutMs);
@@ -264,7 +271,7 @@ export async function evaluateTarget(p: CompiledPolicy, t: Target, deps: Evaluat
     }
     return { verdict: "dns_error", code: "dns_failed", target: t, explain: `resolving ${t.host} failed (${(e as Error).message}); failing closed` };
   }
-  return judgeAddresses(p, t, first.rule, addrs, deps);
+  return judgeAddresses(p, t, rule, addrs, deps);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -18,6 +18,14 @@ const noop = () => {};
 export const HIGH_WATER = 256 * 1024;
 
 /**
+ * The bytes queued in every Conn together, and the most they may hold (`limits.max_buffered_bytes`,
+ * set by the proxy). Past the limit a write that has to queue anything asks its producer to pause
+ * at once, whatever its own queue holds: thousands of clients that stop reading then hold one read
+ * each beyond the limit, instead of HIGH_WATER each.
+ */
+export const buffered = { bytes: 0, limit: 64 * 1024 * 1024 };
+
+/**
  * How long a gracefully closing socket may take (to flush what is queued, and for the peer to
  * close its side) before it is reset: a peer that never reads or never closes must not keep a
  * descriptor forever.
@@ -83,18 +91,23 @@ export class Conn {
   write(buf: Uint8Array): boolean {
     if (this.closed || this.#after !== null || this.#writeEnded || buf.length === 0) return !this.closed && buf.length === 0;
     this.bytesOut += buf.length;
-    if (this.#queuedBytes > 0) {
-      this.#queue.push(buf);
-      this.#queuedBytes += buf.length;
-      return this.#queuedBytes <= HIGH_WATER;
-    }
+    if (this.#queuedBytes > 0) return this.#enqueue(buf);
     const n = this.sock!.write(buf);
     if (n === buf.length) return true;
     if (n < 0) return false;
-    const rest = n === 0 ? buf : buf.subarray(n);
-    this.#queue.push(rest);
-    this.#queuedBytes += rest.length;
-    return this.#queuedBytes <= HIGH_WATER;
+    return this.#enqueue(n === 0 ? buf : buf.subarray(n));
+  }
+
+  #enqueue(b: Uint8Array): boolean {
+    this.#queue.push(b);
+    this.#queuedBytes += b.length;
+    buffered.bytes += b.length;
+    return this.#queuedBytes <= HIGH_WATER && buffered.bytes <= buffered.limit;
+  }
+
+  #dequeued(n: number): void {
+    this.#queuedBytes -= n;
+    buffered.bytes -= n;
   }
 
   /** Called from the socket's `drain` event. */
@@ -107,11 +120,11 @@ export class Conn {
       if (n < 0) return;
       if (n < b.length) {
         this.#queue[0] = b.subarray(n);
-        this.#queuedBytes -= n;
+        this.#dequeued(n);
         return;
       }
       this.#queue.shift();
-      this.#queuedBytes -= b.length;
+      this.#dequeued(b.length);
     }
     const after = this.#after;
     if (after !== null) {
@@ -165,6 +178,9 @@ export class Conn {
     if (this.#closeReported) return;
     this.#closeReported = true;
     this.closed = true;
+    // Whatever was still queued will never be written.
+    this.#queue = [];
+    this.#dequeued(this.#queuedBytes);
     if (this.#linger) clearTimeout(this.#linger);
     this.onClose(err);
     this.afterClose?.();
@@ -189,7 +205,7 @@ export class Conn {
     if (this.closed) return;
     this.closed = true;
     this.#queue = [];
-    this.#queuedBytes = 0;
+    this.#dequeued(this.#queuedBytes);
     this.#after = null;
     const s = this.sock;
     if (!s) return;

@@ -9,7 +9,7 @@ import type { CompiledPolicy } from "../policy/rules.ts";
 import type { Target } from "../policy/target.ts";
 import { Gate, type DecisionLine } from "../runtime/gate.ts";
 import type { ProxyState } from "../runtime/state.ts";
-import type { Conn } from "./conn.ts";
+import { buffered, type Conn } from "./conn.ts";
 import { Slots } from "./slots.ts";
 import { Tunnels, type TunnelDeps } from "./tunnel.ts";
 
@@ -45,7 +45,11 @@ export class ProxyContext implements TunnelDeps {
   ) {
     this.gate = new Gate(state);
     this.tunnels = new Tunnels(state, log);
-    this.connectionSlots = new Slots(() => state.config.np.limits.max_connections);
+    buffered.limit = state.config.np.limits.max_buffered_bytes;
+    this.connectionSlots = new Slots(
+      () => state.config.np.limits.max_connections,
+      (listener) => state.metrics.active.add({ listener }, -1),
+    );
   }
 
   /** Client connections open on all proxy listeners. */
@@ -71,13 +75,24 @@ export class ProxyContext implements TunnelDeps {
     this.tunnels.closeAll("mode changed to limited");
   }
 
-  /** The policy changed: whatever it now blocks is closed, and each closure recorded. */
+  /** A new config is in force: whatever its policy now blocks is closed, and each closure recorded. */
   onPolicyChanged(): void {
+    buffered.limit = this.limits().max_buffered_bytes;
     const policy = this.state.config.policy;
     const ctx = this.state.decideContext();
     const closed = this.tunnels.rejudge(policy, ctx);
     for (const s of [...this.sessions]) s.rejudge?.(policy, ctx);
     if (closed > 0) this.log.warn("closed tunnels the new policy blocks", { count: closed });
+  }
+
+  /** Once per sweep: time-outs, byte counters, and the buffer budget's use. */
+  sweep(ms: number): void {
+    for (const s of this.sessions) {
+      s.tick(ms);
+      this.countBytes(s.client);
+    }
+    this.tunnels.tick(ms);
+    this.state.metrics.buffered.set({}, buffered.bytes);
   }
 
   /** Add what a client connection moved since the last call to the byte counters. */

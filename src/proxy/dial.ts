@@ -7,7 +7,7 @@
  * - Addresses are tried as RFC 8305 suggests: families interleaved (in the resolver's order of
  *   preference), a new attempt every 250 ms while earlier ones are still pending, at once when
  *   one fails; the first to connect wins and the others are dropped.
- * - `signal` cancels everything (the client went away).
+ * - `gone` cancels everything (the client went away).
  * - A TLS verification failure ends the dial: it is the answer, not a reason to try elsewhere.
  */
 import { ProxyError, upstreamErrorCode } from "../outcomes.ts";
@@ -20,8 +20,34 @@ export interface DialOptions {
   readonly label: string;
   /** Speak TLS to the upstream and verify it (MITM re-encryption). */
   readonly tls?: UpstreamTls | undefined;
-  /** Abort: drop every attempt and reject. */
-  readonly signal?: AbortSignal | undefined;
+  /** Set when the client goes away: drop every attempt and reject. */
+  readonly gone?: ClientGone | undefined;
+}
+
+/**
+ * Marks that a client connection went away, for the dial made on its behalf. A plain object
+ * (an AbortSignal is a DOM event target: heavier, and made per connection).
+ */
+export class ClientGone {
+  #gone = false;
+  #listener: (() => void) | null = null;
+
+  get gone(): boolean {
+    return this.#gone;
+  }
+
+  set(): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    const l = this.#listener;
+    this.#listener = null;
+    l?.();
+  }
+
+  /** One listener at a time: a client connection has one dial in flight at most. */
+  listen(f: (() => void) | null): void {
+    this.#listener = f;
+  }
 }
 
 export interface UpstreamTls {
@@ -77,7 +103,7 @@ export function dial(addrs: readonly DialAddr[], port: number, opts: DialOptions
       opts.timeoutMs,
     );
     const onAbort = () => settle(null, new DialAbortedError("the client went away while connecting"));
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    opts.gone?.listen(onAbort);
 
     function settle(conn: Conn | null, err: Error | null): void {
       if (settled) {
@@ -87,7 +113,7 @@ export function dial(addrs: readonly DialAddr[], port: number, opts: DialOptions
       settled = true;
       clearTimeout(deadline);
       if (stagger) clearTimeout(stagger);
-      opts.signal?.removeEventListener("abort", onAbort);
+      opts.gone?.listen(null);
       for (const a of pending) a.cancel();
       pending.clear();
       if (conn) resolve(conn);
@@ -116,7 +142,7 @@ export function dial(addrs: readonly DialAddr[], port: number, opts: DialOptions
       if (next < order.length) stagger = setTimeout(startNext, ATTEMPT_DELAY_MS);
     }
 
-    if (opts.signal?.aborted) return onAbort();
+    if (opts.gone?.gone) return onAbort();
     startNext();
   });
 }

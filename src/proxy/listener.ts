@@ -34,7 +34,7 @@ export function startListener(env: ProxyContext, addr: ListenAddr, spec: Listene
       s.data = conn;
       conn.sock = s;
       const gauge = env.state.metrics.active;
-      const lease = env.connectionSlots.tryLease(() => gauge.add({ listener: spec.metricLabel }, -1));
+      const lease = env.connectionSlots.tryLease(spec.metricLabel);
       if (!lease) {
         env.state.metrics.errors.add({ code: "too_many_connections" });
         // Nothing it sends is kept; the answer (if any) goes out, then a close that is reset

@@ -6,6 +6,11 @@
  */
 import type { Conn } from "./conn.ts";
 
+/** Told once when the relay has closed (an object, not a closure: one less allocation per tunnel). */
+export interface RelayOwner {
+  relayDone(relay: Relay): void;
+}
+
 export class Relay {
   #ended = 0;
   #done = false;
@@ -13,7 +18,7 @@ export class Relay {
   constructor(
     readonly a: Conn,
     readonly b: Conn,
-    private readonly onDone: (relay: Relay) => void,
+    private readonly owner: RelayOwner,
   ) {}
 
   /** Start relaying. `toB` is data already read from `a` that must go to `b` first. */
@@ -62,6 +67,6 @@ export class Relay {
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
-    this.onDone(this);
+    this.owner.relayDone(this);
   }
 }

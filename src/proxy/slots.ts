@@ -6,39 +6,49 @@
 export class Slots {
   #used = 0;
 
-  constructor(private readonly max: () => number) {}
+  /** `onRelease` runs once per lease, with the tag it was taken with (for per-listener gauges). */
+  constructor(
+    private readonly max: () => number,
+    private readonly onRelease: (tag: string) => void = () => {},
+  ) {}
 
   get used(): number {
     return this.#used;
   }
 
-  /** A lease on one slot, or null when every slot is taken. `onRelease` runs once, on release. */
-  tryLease(onRelease?: () => void): Lease | null {
+  /** A lease on one slot, or null when every slot is taken. */
+  tryLease(tag = ""): Lease | null {
     if (this.#used >= this.max()) return null;
     this.#used++;
-    return new Lease(() => {
-      this.#used--;
-      onRelease?.();
-    });
+    return new Lease(this, tag);
+  }
+
+  /** Called by Lease.release, once per lease. */
+  giveBack(tag: string): void {
+    this.#used--;
+    this.onRelease(tag);
   }
 }
 
 export class Lease implements Disposable {
-  #give: (() => void) | null;
+  #slots: Slots | null;
 
-  constructor(give: () => void) {
-    this.#give = give;
+  constructor(
+    slots: Slots,
+    readonly tag: string,
+  ) {
+    this.#slots = slots;
   }
 
   get released(): boolean {
-    return this.#give === null;
+    return this.#slots === null;
   }
 
   release(): void {
-    const give = this.#give;
-    if (give === null) return;
-    this.#give = null;
-    give();
+    const s = this.#slots;
+    if (s === null) return;
+    this.#slots = null;
+    s.giveBack(this.tag);
   }
 
   [Symbol.dispose](): void {

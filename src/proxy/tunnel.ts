@@ -19,8 +19,8 @@ import type { Target } from "../policy/target.ts";
 import type { DecisionLine, Gate } from "../runtime/gate.ts";
 import type { ProxyState } from "../runtime/state.ts";
 import type { Conn } from "./conn.ts";
-import { dial, DialAbortedError, type UpstreamTls } from "./dial.ts";
-import { Relay } from "./relay.ts";
+import { type ClientGone, dial, DialAbortedError, type UpstreamTls } from "./dial.ts";
+import { Relay, type RelayOwner } from "./relay.ts";
 import { Slots, type Lease } from "./slots.ts";
 
 export type TunnelKind = "connect" | "socks5" | "upgrade";
@@ -40,15 +40,19 @@ export interface TunnelSpec {
   readonly onClosed?: () => void;
 }
 
-export class OpenTunnel {
+export class OpenTunnel implements RelayOwner {
   readonly relay: Relay;
   #closedBy: ErrorCode | null = null;
 
   constructor(
     readonly spec: TunnelSpec,
-    onDone: (t: OpenTunnel) => void,
+    private readonly tunnels: Tunnels,
   ) {
-    this.relay = new Relay(spec.client, spec.up, () => onDone(this));
+    this.relay = new Relay(spec.client, spec.up, this);
+  }
+
+  relayDone(): void {
+    this.tunnels.ended(this);
   }
 
   /** Close it (abort: reset both sides), noting why for the decision line. */
@@ -80,14 +84,16 @@ export class Tunnels {
     private readonly state: ProxyState,
     private readonly log: Logger,
   ) {
-    this.slots = new Slots(() => state.config.np.limits.max_tunnels);
+    this.slots = new Slots(
+      () => state.config.np.limits.max_tunnels,
+      () => state.metrics.tunnelSlots.add({}, -1),
+    );
   }
 
   /** A tunnel slot, or null when `limits.max_tunnels` are taken. */
   lease(): Lease | null {
-    const m = this.state.metrics;
-    const l = this.slots.tryLease(() => m.tunnelSlots.add({}, -1));
-    if (l) m.tunnelSlots.add({}, 1);
+    const l = this.slots.tryLease();
+    if (l) this.state.metrics.tunnelSlots.add({}, 1);
     return l;
   }
 
@@ -95,14 +101,14 @@ export class Tunnels {
   async dial(
     addrs: Parameters<typeof dial>[0],
     port: number,
-    o: { signal?: AbortSignal | undefined; tls?: UpstreamTls | undefined; label?: string },
+    o: { gone?: ClientGone | undefined; tls?: UpstreamTls | undefined; label?: string },
   ): Promise<Conn> {
     const m = this.state.metrics;
     const t0 = performance.now();
     this.pendingDials++;
     m.pendingDials.add({}, 1);
     try {
-      return await dial(addrs, port, { timeoutMs: this.state.config.np.limits.connect_timeout_ms, label: o.label ?? "upstream", tls: o.tls, signal: o.signal });
+      return await dial(addrs, port, { timeoutMs: this.state.config.np.limits.connect_timeout_ms, label: o.label ?? "upstream", tls: o.tls, gone: o.gone });
     } finally {
       this.pendingDials--;
       m.pendingDials.add({}, -1);
@@ -112,19 +118,22 @@ export class Tunnels {
 
   /** Relay from now on; the lease, the register and the decision line are settled when it ends. */
   start(spec: TunnelSpec): OpenTunnel {
-    const m = this.state.metrics;
-    m.tunnels.add({}, 1);
-    const t = new OpenTunnel(spec, (done) => {
-      this.open.delete(done);
-      spec.lease.release();
-      m.tunnels.add({}, -1);
-      spec.line.finish(spec.status, done.closedBy);
-      spec.onClosed?.();
-    });
+    this.state.metrics.tunnels.add({}, 1);
+    const t = new OpenTunnel(spec, this);
     this.open.add(t);
     spec.client.resume();
     t.relay.start(spec.early);
     return t;
+  }
+
+  /** A tunnel closed: give its slot back and end its decision line. */
+  ended(t: OpenTunnel): void {
+    const spec = t.spec;
+    this.open.delete(t);
+    spec.lease.release();
+    this.state.metrics.tunnels.add({}, -1);
+    spec.line.finish(spec.status, t.closedBy);
+    spec.onClosed?.();
   }
 
   /** Advance idle time; close tunnels idle for `limits.tunnel_idle_timeout_ms`. */
@@ -200,8 +209,8 @@ export interface TunnelRequest {
   readonly client: Conn;
   readonly peer: string;
   readonly target: Target;
-  /** Cancelled when the client goes away. */
-  readonly signal: AbortSignal;
+  /** Set when the client goes away. */
+  readonly gone: ClientGone;
   /** Client bytes that arrived behind the request (taken once the tunnel is up). */
   readonly early: () => Uint8Array | null;
   readonly answers: TunnelAnswers;
@@ -210,7 +219,7 @@ export interface TunnelRequest {
 /** Ask the gate, take a slot, dial, check again, answer, relay. Resolves when the tunnel is up or refused. */
 export async function openTunnel(deps: TunnelDeps, req: TunnelRequest): Promise<void> {
   const { gate, tunnels, state } = deps;
-  const v = await gate.admit({
+  const pending = gate.admit({
     entry: req.entry,
     target: req.target,
     client: req.peer,
@@ -218,7 +227,8 @@ export async function openTunnel(deps: TunnelDeps, req: TunnelRequest): Promise<
     request: null,
     counters: req.client,
   });
-  if (req.signal.aborted) return v.line.finish(0, "client_closed");
+  const v = pending instanceof Promise ? await pending : pending;
+  if (req.gone.gone) return v.line.finish(0, "client_closed");
   switch (v.kind) {
     case "block":
       return req.answers.blocked(v.block);
@@ -241,7 +251,7 @@ export async function openTunnel(deps: TunnelDeps, req: TunnelRequest): Promise<
   }
   let up: Conn;
   try {
-    up = await tunnels.dial(v.addresses, req.target.port, { signal: req.signal });
+    up = await tunnels.dial(v.addresses, req.target.port, { gone: req.gone });
   } catch (e) {
     lease.release();
     if (e instanceof DialAbortedError) return line.finish(0, "client_closed");
@@ -249,7 +259,7 @@ export async function openTunnel(deps: TunnelDeps, req: TunnelRequest): Promise<
     line.fail(err);
     return req.answers.failed(err);
   }
-  if (req.signal.aborted) {
+  if (req.gone.gone) {
     lease.release();
     up.destroy();
     return line.finish(0, "client_closed");

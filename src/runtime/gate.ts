@@ -12,7 +12,7 @@
 import type { BlockReason, ErrorCode } from "../outcomes.ts";
 import { OUTCOMES } from "../outcomes.ts";
 import { admit, admitEntry, type AdmissionBlock, type Entry } from "../policy/admission.ts";
-import type { DialAddr } from "../policy/decide.ts";
+import type { Decision, DialAddr } from "../policy/decide.ts";
 import type { MethodRequest } from "../policy/method.ts";
 import type { Rule } from "../policy/pattern.ts";
 import { formatTarget, type Target } from "../policy/target.ts";
@@ -70,8 +70,8 @@ export class DecisionLine {
     readonly protocol: Protocol,
     readonly client: string,
     readonly method: string | null,
-    /** host:port, or a unix socket path. */
-    readonly target: string,
+    /** The target, or a unix socket path (formatted only when a line is written). */
+    readonly to: Target | string,
     readonly counters: ByteCounters,
     public decision: "allow" | "intercept" | "block" | "fail",
     public rule: string | null,
@@ -82,6 +82,11 @@ export class DecisionLine {
 
   get done(): boolean {
     return this.#done;
+  }
+
+  /** host:port (IPv6 in brackets), or the unix socket path. */
+  get target(): string {
+    return typeof this.to === "string" ? this.to : formatTarget(this.to);
   }
 
   /**
@@ -135,12 +140,19 @@ export class DecisionLine {
 export class Gate {
   constructor(readonly state: ProxyState) {}
 
-  /** Judge a network target arriving by `a.entry` (DNS included). Blocks and failures are recorded and logged here. */
-  async admit(a: Attempt): Promise<Verdict> {
+  /**
+   * Judge a network target arriving by `a.entry` (DNS included; synchronous when no lookup is
+   * needed). Blocks are recorded and logged here.
+   */
+  admit(a: Attempt): Verdict | Promise<Verdict> {
+    const decision = this.state.evaluate(a.target);
+    return decision instanceof Promise ? decision.then((d) => this.#verdict(a, d)) : this.#verdict(a, decision);
+  }
+
+  #verdict(a: Attempt, decision: Decision): Verdict {
     const state = this.state;
-    const decision = await state.evaluate(a.target);
     const d = admit(a.entry, decision, a.request, { mode: state.mode, mitm: state.config.np.mitm.enabled });
-    const line = new DecisionLine(this, PROTOCOL[a.entry], a.client, a.method, formatTarget(a.target), a.counters, "allow", null);
+    const line = new DecisionLine(this, PROTOCOL[a.entry], a.client, a.method, a.target, a.counters, "allow", null);
     switch (d.verdict) {
       case "pass":
       case "intercept": {

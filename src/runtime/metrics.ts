@@ -90,6 +90,7 @@ export class Metrics {
     "gauge",
   );
   readonly pendingDials = new Family("cnp_pending_dials", "Upstream connections being dialed.", "gauge");
+  readonly buffered = new Family("cnp_buffered_bytes", "Bytes queued for slow readers over all connections (see limits.max_buffered_bytes).", "gauge");
   readonly reloads = new Family("cnp_config_reloads_total", "Config reloads by result.", "counter", ["result"]);
   readonly connectLatency = new Histogram("cnp_upstream_connect_seconds", "Time to connect to an upstream.", LATENCY_BUCKETS);
   readonly dnsLatency = new Histogram("cnp_dns_seconds", "Time to resolve an allowed name.", LATENCY_BUCKETS);
@@ -104,6 +105,7 @@ export class Metrics {
       this.tunnels,
       this.tunnelSlots,
       this.pendingDials,
+      this.buffered,
       this.reloads,
       this.connectLatency,
       this.dnsLatency,

@@ -102,8 +102,8 @@ export class ProxyState {
     return { self: this.self, localAddrs: this.localAddrs() };
   }
 
-  /** Decide for a canonical target under the current config. */
-  evaluate(target: Target): Promise<Decision> {
+  /** Decide for a canonical target under the current config (synchronously when no lookup is needed). */
+  evaluate(target: Target): Decision | Promise<Decision> {
     const c = this.#config;
     return evaluateTarget(c.policy, target, {
       self: this.self,

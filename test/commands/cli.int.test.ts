@@ -294,9 +294,10 @@ describe("--log-level", () => {
 });
 
 describe("secrets never reach the log", () => {
-  test("Proxy-Authorization, the admin bearer token and SOCKS5 passwords stay out of stderr, even at debug level (JSON and text)", async () => {
-    const BASIC = "c2VjcmV0OnNlY3JldA=="; // secret:secret
+  test("Proxy-Authorization, the admin bearer token and proxy passwords stay out of stderr, even at debug level (JSON and text)", async () => {
+    const BASIC = "c2VjcmV0OnNlY3JldA=="; // secret:secret, an origin's credentials
     const SOCKS_PASS = "socks-pass-5b1f0e";
+    const PROXY_BASIC = Buffer.from(`agent:${SOCKS_PASS}`).toString("base64");
     const WRONG_SOCKS_PASS = "wrong-pass-77ac31";
     const WRONG_BEARER = "guessed-token-0c9d8e7f6a5b4c3d";
     using origin = new HttpOrigin();
@@ -304,7 +305,7 @@ describe("secrets never reach the log", () => {
       const h = home();
       writeFileSync(
         join(h, "config.toml"),
-        `[network_proxy.policy]\nallowed_domains = ["127.0.0.1", "localhost"]\n[network_proxy.socks5]\nusername = "agent"\npassword = "${SOCKS_PASS}"\n`,
+        `[network_proxy.policy]\nallowed_domains = ["127.0.0.1", "localhost"]\n[network_proxy.auth]\nusername = "agent"\npassword = "${SOCKS_PASS}"\n`,
       );
       await using p = await ProxyProcess.start({ args: ["--log-level", "debug", "--log-format", format], env: { CODEX_HOME: h } });
       const port = p.http;
@@ -314,7 +315,8 @@ describe("secrets never reach the log", () => {
       const token = readFileSync(join(h, "network_proxy/admin.token"), "utf8").trim();
       expect(token.length).toBeGreaterThanOrEqual(16);
 
-      const auth = `Proxy-Authorization: Basic ${BASIC}\r\n`;
+      const auth = `Proxy-Authorization: Basic ${PROXY_BASIC}\r\n`;
+      expect((await rawRequest(port, `GET ${origin.url("/echo")} HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic ${BASIC}\r\n\r\n`)).status).toBe(407);
       // allowed and blocked (decision lines), failed before a decision (info "request failed"), CONNECT (a decision line when the tunnel ends)
       expect((await rawRequest(port, `GET ${origin.url("/echo")} HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`)).status).toBe(200);
       expect((await rawRequest(port, `GET http://blocked.test/ HTTP/1.1\r\nHost: blocked.test\r\n${auth}Connection: close\r\n\r\n`)).status).toBe(403);
@@ -362,7 +364,7 @@ describe("secrets never reach the log", () => {
       expect({ format, missing }).toEqual({ format, missing: [] });
       if (format === "json") for (const l of err.trim().split("\n")) expect(() => JSON.parse(l)).not.toThrow();
       // ...and no secret is in it, in any spelling.
-      for (const secret of [BASIC, BASIC.replace(/=+$/, ""), "secret:secret", token, WRONG_BEARER, SOCKS_PASS, WRONG_SOCKS_PASS]) {
+      for (const secret of [BASIC, BASIC.replace(/=+$/, ""), "secret:secret", PROXY_BASIC, token, WRONG_BEARER, SOCKS_PASS, WRONG_SOCKS_PASS]) {
         expect(`${format}: ${err.includes(secret) ? `leaks ${secret}` : "clean"}`).toBe(`${format}: clean`);
       }
     }

@@ -4,6 +4,7 @@
  * against a real proxy process (the compiled binary when CNP_BINARY is set).
  */
 import { describe, expect, test } from "bun:test";
+import type { Socket } from "bun";
 import { chownSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -184,4 +185,57 @@ describe("files the proxy trusts", () => {
     expect(m.code).toBe(1);
     expect(m.stderr).toContain(`refusing CA key ${key}: it belongs to uid 65534`);
   });
+});
+
+describe("memory under slow readers", () => {
+  test("clients that stop reading large downloads: past limits.max_buffered_bytes each holds at most one read", async () => {
+    const N = 300;
+    /** The most one read from a socket delivers (the socket layer's receive buffer). */
+    const READ = 512 * 1024;
+    const chunk = Buffer.alloc(256 * 1024, 120);
+    let stalled = 0;
+    const pump = (s: Socket<{ stalled: boolean }>) => {
+      while (s.write(chunk) === chunk.length);
+      if (!s.data.stalled) stalled++;
+      s.data.stalled = true;
+    };
+    // An origin that writes as fast as the proxy reads, and counts the connections it can no longer write to.
+    const origin = Bun.listen<{ stalled: boolean }>({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          s.data = { stalled: false };
+        },
+        data(s) {
+          s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${2 ** 40}\r\n\r\n`);
+          pump(s);
+        },
+        drain(s) {
+          if (s.data.stalled) stalled--;
+          s.data.stalled = false;
+          pump(s);
+        },
+      },
+    });
+    const clients: Socket<undefined>[] = [];
+    try {
+      await using p = await startProxy(['network_proxy.policy.allowed_domains=["127.0.0.1"]', "network_proxy.limits.max_buffered_bytes=1048576"]);
+      for (let i = 0; i < N; i++) {
+        const c = await Bun.connect({ hostname: "127.0.0.1", port: p.http, socket: { data() {} } });
+        c.write(`GET http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
+        c.pause();
+        clients.push(c);
+      }
+      // Every download stalls: the proxy stopped reading each upstream, so nothing more can pile up.
+      await until(() => stalled === N, "every download to stall", 60_000);
+      await until(async () => (await metric(p, "cnp_buffered_bytes")) > 0, "the gauge to be swept");
+      // Without the budget each stalled connection could hold HIGH_WATER (256 KiB) plus a read.
+      const queued = await metric(p, "cnp_buffered_bytes");
+      expect({ perConnectionKiB: Math.round(queued / N / 1024), bounded: queued <= 2 ** 20 + N * READ }).toMatchObject({ bounded: true });
+    } finally {
+      for (const c of clients) c.terminate();
+      origin.stop(true);
+    }
+  }, 120_000);
 });

@@ -3,9 +3,9 @@ import * as x509 from "@peculiar/x509";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DialAddr } from "../../src/policy/decide.ts";
-import { pattern, patternSha } from "../helpers/origin.ts";
+import { pattern, patternSha, RawOrigin } from "../helpers/origin.ts";
 import { startProxy, type TestProxy } from "../helpers/proxy.ts";
-import { curl } from "../helpers/raw.ts";
+import { curl, RawClient } from "../helpers/raw.ts";
 import { makeTestPki, selfSigned, type TestPki } from "../../scripts/lib/pki.ts";
 import { until } from "../helpers/until.ts";
 
@@ -418,5 +418,28 @@ describe("connection accounting", () => {
     } finally {
       tls.stop(true);
     }
+  });
+});
+
+describe("kept-alive upstreams and interception", () => {
+  test("a kept-alive upstream is closed when its client connection becomes an intercepted tunnel", async () => {
+    const pki = await makeTestPki();
+    using https = await TlsOrigin.start(pki);
+    // A plain-HTTP origin that keeps the proxy's connection alive.
+    using plain = new RawOrigin((c) => {
+      c.socket.data.onData = (buf) => {
+        if (buf.indexOf("\r\n\r\n") < 0) return;
+        c.socket.data.buf = Buffer.alloc(0);
+        c.socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      };
+    });
+    await using proxy = await limitedMitm(pki);
+    using c = await RawClient.connect(proxy.port);
+    c.send(`GET http://127.0.0.1:${plain.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect((await c.response()).status).toBe(200);
+    expect(plain.connections - plain.closes).toBe(1);
+    c.send(`CONNECT localhost:${https.port} HTTP/1.1\r\n\r\n`);
+    expect((await c.response({ head: true })).status).toBe(200);
+    await until(() => plain.closes === 1, "the kept-alive upstream to be closed");
   });
 });

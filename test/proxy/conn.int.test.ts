@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
-import { Conn, connHandlers, HIGH_WATER } from "../../src/proxy/conn.ts";
+import { buffered, Conn, connHandlers, HIGH_WATER } from "../../src/proxy/conn.ts";
 import { until } from "../helpers/until.ts";
 
 /** A listener whose accepted sockets are Conns, and a raw client that can stop reading. */
@@ -131,6 +131,40 @@ describe("Conn", () => {
       await until(() => got.join("") === "still heard", "reading after the half-close");
     } finally {
       p.stop();
+    }
+  });
+});
+
+describe("the global budget of queued bytes", () => {
+  test("past limits.max_buffered_bytes a write that must queue asks its producer to pause at once, whatever its own queue holds", async () => {
+    const a = await pair();
+    const b = await pair();
+    const saved = buffered.limit;
+    try {
+      for (const p of [a, b]) p.client.pause();
+      const chunk = Buffer.alloc(64 * 1024, 3);
+      // Fill a's queue up to its own HIGH_WATER: the budget is large, so only HIGH_WATER stops it.
+      buffered.limit = 1024 * 1024 * 1024;
+      while (a.conn.write(chunk));
+      const held = buffered.bytes;
+      expect(held).toBeGreaterThan(HIGH_WATER);
+      // With the budget already spent by a, b is told to pause as soon as anything of its own is queued.
+      buffered.limit = held;
+      let writes = 0;
+      while (b.conn.write(chunk)) writes++;
+      expect(b.conn.queuedBytes).toBeGreaterThan(0);
+      expect(b.conn.queuedBytes).toBeLessThanOrEqual(chunk.length);
+      expect(writes).toBeLessThan(10_000);
+      // Closing gives its queue back to the budget.
+      const before = buffered.bytes;
+      const q = b.conn.queuedBytes;
+      b.conn.destroy(true);
+      expect(buffered.bytes).toBe(before - q);
+    } finally {
+      buffered.limit = saved;
+      a.conn.destroy(true);
+      a.stop();
+      b.stop();
     }
   });
 });

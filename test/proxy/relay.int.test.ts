@@ -62,7 +62,7 @@ async function relayed(): Promise<{ a: End; b: End; relay: Relay; conns: [Conn, 
   const a = await connect();
   const b = await connect();
   const { promise: done, resolve } = Promise.withResolvers<void>();
-  const relay = new Relay(conns[0]!, conns[1]!, () => resolve());
+  const relay = new Relay(conns[0]!, conns[1]!, { relayDone: () => resolve() });
   relay.start();
   return { a, b, relay, conns: [conns[0]!, conns[1]!], done, stop: () => server.stop(true) };
 }

@@ -24,7 +24,7 @@ export async function handleConnect(s: SessionHandle, req: RequestHead): Promise
     client: s.client,
     peer: s.peer,
     target,
-    signal: s.signal,
+    gone: s.gone,
     early: () => s.takeBuffered(),
     answers: {
       established() {

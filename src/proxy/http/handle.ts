@@ -4,14 +4,15 @@
  */
 import type { ProxyContext } from "../context.ts";
 import type { Conn } from "../conn.ts";
+import type { ClientGone } from "../dial.ts";
 import type { ExchangeSpec } from "./exchange.ts";
 
 export interface SessionHandle {
   readonly ctx: ProxyContext;
   readonly client: Conn;
   readonly peer: string;
-  /** Aborted when the client goes away (cancels dials). */
-  readonly signal: AbortSignal;
+  /** Set when the client goes away (cancels dials). */
+  readonly gone: ClientGone;
   /** Client bytes read past the request head (and empty the buffer). */
   takeBuffered(): Buffer | null;
   /** The connection is a tunnel from now on (its bytes are no longer requests). */

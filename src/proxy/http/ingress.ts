@@ -18,6 +18,8 @@ export interface Ingress {
   readonly defaultPort: number;
   /** CONNECT and x-unix-socket are features of the listener, not of a tunnel. */
   readonly outer: boolean;
+  /** The target every request must address (inside an intercepted tunnel), else null. */
+  readonly pinned: Target | null;
   /** The request's canonical target and origin-form path; throws ProxyError. */
   route(req: RequestHead): { target: Target; path: string };
   /** TLS for the upstream leg (read per dial: a reload may change the roots). */
@@ -32,6 +34,7 @@ export const plainIngress: Ingress = {
   blockFormat: "json",
   defaultPort: 80,
   outer: true,
+  pinned: null,
   route(req) {
     try {
       if (req.target.startsWith("/") || req.target === "*") {
@@ -64,6 +67,7 @@ export function tunnelIngress(target: Target, tls: () => UpstreamTls, onMismatch
     blockFormat: "text",
     defaultPort: 443,
     outer: false,
+    pinned: target,
     route(req) {
       if (req.method === "CONNECT") throw new ProxyError("connect_in_tunnel");
       let path = req.target;

@@ -52,10 +52,10 @@ export function blockText(b: BlockInfo, close: boolean): Buffer {
 }
 
 /** Any other error: its status, a text body naming the cause, and an `x-proxy-error` that is never `blocked-by-*`. */
-export function errorReply(code: ErrorCode, detail: string, close: boolean): Buffer {
+export function errorReply(code: ErrorCode, detail: string, close: boolean, extra: Record<string, string> = {}): Buffer {
   const w = OUTCOMES[code];
   const body = detail && detail !== w.message ? `${w.message}: ${detail}\n` : `${w.message}\n`;
-  return response(w.status, "text/plain; charset=utf-8", body, { "x-proxy-error": w.header }, close);
+  return response(w.status, "text/plain; charset=utf-8", body, { "x-proxy-error": w.header, ...extra }, close);
 }
 
 export const CONNECT_ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");

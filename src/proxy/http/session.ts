@@ -8,12 +8,13 @@
  * -> idle ... or -> tunnel (the connection is a tunnel now) or -> done.
  */
 import { isProxyError, ProxyError, type ErrorCode } from "../../outcomes.ts";
-import type { DecideContext } from "../../policy/decide.ts";
+import { stillAllowed, type DecideContext } from "../../policy/decide.ts";
 import type { CompiledPolicy } from "../../policy/rules.ts";
 import { hostHeaderValue } from "../../policy/target.ts";
 import type { DecisionLine } from "../../runtime/gate.ts";
 import { HIGH_WATER, type Conn } from "../conn.ts";
 import type { ProxyContext, Session } from "../context.ts";
+import { ClientGone } from "../dial.ts";
 import { handleConnect } from "./connect.ts";
 import { Exchange, type ExchangeHost, type ExchangeSpec } from "./exchange.ts";
 import type { SessionHandle } from "./handle.ts";
@@ -24,6 +25,7 @@ import { SpareUpstream } from "./spare.ts";
 import { inspectLine } from "./inspect.ts";
 import { blockJson, blockText, errorReply } from "./reply.ts";
 import { clientResponseHead, headerValue, requestFacts } from "./rewrite.ts";
+import { PROXY_AUTHENTICATE, proxyAuthorized } from "./proxy-auth.ts";
 import { handleUnix } from "./unix.ts";
 
 type Phase = "idle" | "head" | "busy" | "tunnel" | "done";
@@ -41,7 +43,8 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
   #ex: Exchange | null = null;
   /** A kept-alive upstream from the previous exchange, for the next request to the same place. */
   readonly #spare = new SpareUpstream();
-  readonly #abort = new AbortController();
+  /** Set when the client goes away: a dial in flight for it stops. */
+  readonly gone = new ClientGone();
 
   constructor(
     readonly ctx: ProxyContext,
@@ -61,10 +64,6 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
 
   get phase(): Phase {
     return this.#phase;
-  }
-
-  get signal(): AbortSignal {
-    return this.#abort.signal;
   }
 
   headLimits(): HeadLimits {
@@ -132,13 +131,18 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
 
   async #dispatch(req: RequestHead): Promise<void> {
     if (this.ingress.outer) {
+      const creds = this.ctx.state.config.proxyAuth;
+      if (creds && !proxyAuthorized(headerValue(req.headers, "proxy-authorization"), creds)) {
+        return this.#fatal("proxy_auth_required", "send Proxy-Authorization: Basic with the proxy's username and password", false, PROXY_AUTHENTICATE);
+      }
       if (req.method === "CONNECT") return handleConnect(this, req);
       const unixPath = headerValue(req.headers, "x-unix-socket");
       if (unixPath !== undefined) return handleUnix(this, req, unixPath);
     }
     const { target, path } = this.ingress.route(req);
     const facts = requestFacts(req);
-    const v = await this.ctx.gate.admit({ entry: this.ingress.entry, target, client: this.peer, method: req.method, request: facts, counters: this.client });
+    const pending = this.ctx.gate.admit({ entry: this.ingress.entry, target, client: this.peer, method: req.method, request: facts, counters: this.client });
+    const v = pending instanceof Promise ? await pending : pending;
     if (this.#phase !== "busy") return v.line.finish(0, "client_closed"); // the client went away meanwhile
     if (v.kind === "fail") return this.#failLine(v.line, new ProxyError(v.code, v.message));
     if (v.kind === "block") {
@@ -160,7 +164,7 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
       path,
       hostHeader: hostHeaderValue(target, this.ingress.defaultPort),
       upgrade: req.upgrade,
-      dialer: () => this.ctx.tunnels.dial(addrs, target.port, { tls, signal: this.signal }),
+      dialer: () => this.ctx.tunnels.dial(addrs, target.port, { tls, gone: this.gone }),
       poolKey: `${tls ? "tls|" : ""}${addrs.map((a) => a.host).join(",")}|${target.port}`,
       line: v.line,
       lease,
@@ -269,7 +273,9 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
     this.#phase = "idle";
     this.#ms = 0;
     this.client.resume();
-    if (this.#buf.length > 0) this.#readHead();
+    // Pipelined requests: the next one in a fresh turn, so that a run of requests answered at
+    // once (blocks) is a loop, not a recursion.
+    if (this.#buf.length > 0) queueMicrotask(() => (this.#phase === "idle" || this.#phase === "head") && this.#readHead());
   }
 
   // ------------------------------------------------------------------ failures
@@ -290,7 +296,7 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
    * Answer an error and close the connection (its state is no longer trustworthy). `onLine`:
    * the error is on a decision line already (logged and counted there).
    */
-  #fatal(code: ErrorCode, message: string, onLine = false): void {
+  #fatal(code: ErrorCode, message: string, onLine = false, headers: Record<string, string> = {}): void {
     if (this.#phase === "done" || this.client.closed) return;
     const ex = this.#ex;
     this.#ex = null;
@@ -302,7 +308,7 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
       const quiet = !this.ingress.outer && !this.ctx.state.config.np.mitm.log_query;
       this.ctx.log.info("request failed", { client: this.peer, code, error: quiet ? undefined : message });
     }
-    this.client.write(errorReply(code, message, true));
+    this.client.write(errorReply(code, message, true, headers));
     this.client.close();
   }
 
@@ -329,7 +335,7 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
   #onClientClose(): void {
     const wasTunnel = this.#phase === "tunnel";
     this.#phase = "done";
-    this.#abort.abort();
+    this.gone.set();
     const ex = this.#ex;
     this.#ex = null;
     if (ex) {
@@ -365,6 +371,15 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
   rejudge(policy: CompiledPolicy, ctx: DecideContext): void {
     this.#spare.rejudge(policy, ctx);
     if (this.#phase === "busy") this.#ex?.rejudge(policy, ctx, this.ctx.state);
+    // Inside an intercepted tunnel: the tunnel itself goes when its target does.
+    const t = this.ingress.pinned;
+    const b = t && this.#phase !== "done" ? stillAllowed(policy, t, null, ctx) : null;
+    if (!t || !b) return;
+    const { host, port } = t;
+    const explain = `closed by reload: ${b.explain}`;
+    this.ctx.state.record({ host, port, reason: b.reason, client: this.peer, method: "CONNECT", mode: null, protocol: "http-connect", explain, hint: b.hint });
+    this.#phase = "done";
+    this.client.destroy(true);
   }
 
   /** Stop: graceful (between requests) or forced. */

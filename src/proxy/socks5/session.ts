@@ -9,6 +9,7 @@ import { targetFromSocks, TargetError, type Target } from "../../policy/target.t
 import { constantTimeEqual } from "../../secret-compare.ts";
 import type { Conn } from "../conn.ts";
 import type { ProxyContext, Session } from "../context.ts";
+import { ClientGone } from "../dial.ts";
 import { openTunnel } from "../tunnel.ts";
 import { CMD, decodeAuth, decodeGreeting, decodeRequest, encodeAuthStatus, encodeMethod, encodeReply, METHOD, SocksError } from "./codec.ts";
 
@@ -23,7 +24,8 @@ export class Socks5Session implements Session {
   #phase: Phase = "greeting";
   #buf: Buffer | null = null;
   #ms = 0;
-  readonly #abort = new AbortController();
+  /** Set when the client goes away: the dial in flight stops. */
+  readonly #gone = new ClientGone();
 
   constructor(
     readonly ctx: ProxyContext,
@@ -33,7 +35,7 @@ export class Socks5Session implements Session {
     client.onEnd = () => this.#close();
     client.onClose = () => {
       this.#phase = "done";
-      this.#abort.abort();
+      this.#gone.set();
     };
     client.listen((chunk) => this.#onData(chunk));
   }
@@ -67,8 +69,8 @@ export class Socks5Session implements Session {
   }
 
   #credentials(): { user: string; pass: string } | null {
-    const s = this.ctx.state.config.np.socks5;
-    return s.username !== "" ? { user: s.username, pass: s.password } : null;
+    const a = this.ctx.state.config.proxyAuth;
+    return a ? { user: a.username, pass: a.password } : null;
   }
 
   #advance(): void {
@@ -138,7 +140,7 @@ export class Socks5Session implements Session {
       client: this.client,
       peer: this.peer,
       target,
-      signal: this.#abort.signal,
+      gone: this.#gone,
       early: () => {
         const early = this.#buf;
         this.#buf = null;
