@@ -3,7 +3,7 @@
  */
 import { dirname } from "node:path";
 import type { CliOptions } from "../cli.ts";
-import { clientEnv, ensureCaBundle, formatEnv } from "../clientenv.ts";
+import { clientEnv, ensureCaBundle, formatEnv } from "./client-env.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import { loadOrCreateCa } from "../mitm/ca.ts";
 import { loadOrReport, makeLogger, type Io } from "./common.ts";

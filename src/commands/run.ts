@@ -4,7 +4,7 @@
  */
 import { constants } from "node:os";
 import type { CliOptions } from "../cli.ts";
-import { clientEnv } from "../clientenv.ts";
+import { clientEnv } from "./client-env.ts";
 import { loadConfig } from "../config/load.ts";
 import { hardenProcess } from "../harden.ts";
 import { systemResolver } from "../runtime/resolver.ts";

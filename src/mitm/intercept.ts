@@ -8,7 +8,6 @@
  * a ClientHello that arrives before the upgrade would be lost.
  */
 import { readFileSync } from "node:fs";
-import tls from "node:tls";
 import type { LoadedConfig } from "../config/load.ts";
 import { ProxyError } from "../outcomes.ts";
 import { canonicalHost, formatTarget, type Target } from "../policy/target.ts";
@@ -21,6 +20,7 @@ import { CONNECT_ESTABLISHED, errorReply } from "../proxy/http/reply.ts";
 import { HttpSession } from "../proxy/http/session.ts";
 import { loadOrCreateCa, type CaMaterial } from "./ca.ts";
 import { LeafCache, type Leaf } from "./leaf.ts";
+import { publicRoots } from "./roots.ts";
 
 const ALPN_HTTP11 = Buffer.from("\x08http/1.1", "latin1");
 
@@ -34,7 +34,7 @@ export interface MitmMaterial {
 export async function loadMitmMaterial(c: LoadedConfig): Promise<MitmMaterial> {
   const m = c.np.mitm;
   const { ca } = await loadOrCreateCa(m.ca_cert_path, m.ca_key_path);
-  const roots = tls.getCACertificates("default");
+  const roots = publicRoots();
   let extra: string[] = [];
   if (m.upstream_ca_file !== "") {
     let text: string;

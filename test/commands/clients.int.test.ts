@@ -197,6 +197,33 @@ describe("env", () => {
     const ps = await runCli(["env", "--shell", "powershell"], { CODEX_HOME: h });
     expect(ps.stdout).toContain("$env:HTTP_PROXY = 'http://127.0.0.1:3128'");
   });
+
+  test('eval "$(env)" again and again in one shell: the same bundle, whatever the CA variables already say', async () => {
+    const h = home();
+    const bundleOf = async (env: Record<string, string>) => {
+      const r = await runCli(["env", "--shell", "json", "-c", "network_proxy.mitm.enabled=true"], { CODEX_HOME: h, ...env });
+      const path = (JSON.parse(r.stdout) as Record<string, string>)["SSL_CERT_FILE"]!;
+      return { path, text: readFileSync(path, "utf8") };
+    };
+    const first = await bundleOf({});
+    // Our CA is in it exactly once.
+    const ca = readFileSync(join(h, "network_proxy/mitm/ca.pem"), "utf8").trim().split("\n").slice(1, -1).join("");
+    expect(first.text.replace(/\n/g, "").split(ca).length - 1).toBe(1);
+    // As after `eval "$(codex-network-proxy env)"`: every CA variable points at the bundle itself.
+    let prev = first;
+    for (let i = 0; i < 3; i++) {
+      const vars = Object.fromEntries(
+        ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO"].map((k) => [k, prev.path]),
+      );
+      const next = await bundleOf(vars);
+      expect(next).toEqual(first);
+      prev = next;
+    }
+    // And a variable pointing at some other single certificate changes nothing either.
+    const other = join(h, "other.pem");
+    writeFileSync(other, readFileSync(join(h, "network_proxy/mitm/ca.pem"), "utf8"));
+    expect(await bundleOf({ SSL_CERT_FILE: other, NODE_EXTRA_CA_CERTS: other, SSL_CERT_DIR: "/nonexistent" })).toEqual(first);
+  });
 });
 
 describe("env against a running proxy", () => {

@@ -5,10 +5,10 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import tls from "node:tls";
-import { fmtAddr } from "./config/addr.ts";
-import type { Credentials } from "./config/schema.ts";
-import { FileExistsError, writeFileCreateNew } from "./fsutil.ts";
+import { fmtAddr } from "../config/addr.ts";
+import type { Credentials } from "../config/schema.ts";
+import { FileExistsError, writeFileCreateNew } from "../fsutil.ts";
+import { pemCertificates, publicRoots } from "../mitm/roots.ts";
 
 export type Shell = "sh" | "fish" | "powershell" | "json";
 
@@ -99,13 +99,15 @@ export function formatEnv(vars: readonly EnvVar[], shell: Shell): string {
 }
 
 /**
- * Write (once) a bundle of the roots the proxy itself trusts (Mozilla's and the system's) plus
- * our CA, named by its content hash so that a changed CA or root store gets a new file and an
+ * Write (once) a bundle of the public roots the proxy itself trusts (Mozilla's and the system's,
+ * never what the environment points at) plus our CA, each certificate once, named by its content
+ * hash: running `env` again gives the same file, a changed CA or root store a new one, and an
  * existing file never changes under a running client. Returns its path.
  */
 export function ensureCaBundle(caCertPem: string, dir: string): string {
-  const roots = tls.getCACertificates("default");
-  const bundle = [...roots.map((r) => r.trim()), caCertPem.trim()].join("\n") + "\n";
+  const ours = pemCertificates(caCertPem);
+  const roots = publicRoots().filter((r) => !ours.includes(r));
+  const bundle = [...roots, ...ours].join("\n") + "\n";
   const hash = createHash("sha256").update(bundle).digest("hex").slice(0, 16);
   const path = join(dir, `ca-bundle-${hash}.pem`);
   if (existsSync(path)) {
