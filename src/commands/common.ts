@@ -22,19 +22,23 @@ export function loadOptions(o: CliOptions, io: Io): LoadOptions {
   return { configPath: o.configPath, overrides: o.overrides, env: io.env };
 }
 
-/** Load the config, or print every problem and return null. */
-export function loadOrReport(o: CliOptions, io: Io, log: Logger): LoadedConfig | null {
+/**
+ * Load the config, or print every problem and return the exit status: `invalid` for a config
+ * with problems, 2 when the command line named a config file that is not there.
+ */
+export function loadOrReport(o: CliOptions, io: Io, log: Logger, invalid = 2): LoadedConfig | number {
   const r = loadConfig(loadOptions(o, io));
   if (!r.ok) {
+    const code = r.usage ? 2 : invalid;
     if (o.logFormat === "json") {
       // One structured line, like every other event, for log collectors.
       // First lines only, as for reloads: a syntax error's quoted lines may hold a secret.
       log.error("invalid config", { path: r.source.path, exists: r.source.exists, problems: r.problems.map((p) => p.split("\n", 1)[0]!) });
-      return null;
+      return code;
     }
     io.err(`codex-network-proxy: invalid config (${r.source.exists ? r.source.path : "no file at " + r.source.path}):\n`);
     for (const p of r.problems) io.err(`  - ${p.replace(/\n/g, "\n    ")}\n`);
-    return null;
+    return code;
   }
   const c = r.config;
   if (c.source.exists) log.info("loaded config", { path: c.source.path });

@@ -18,7 +18,7 @@ export async function caBundleFor(c: LoadedConfig): Promise<string | null> {
 export async function envCommand(o: CliOptions, io: Io): Promise<number> {
   const log = makeLogger({ ...o, logLevel: o.logLevelSet ? o.logLevel : "warn" });
   const c = loadOrReport(o, io, log);
-  if (!c) return 2;
+  if (typeof c === "number") return c;
   let bundle: string | null;
   try {
     bundle = await caBundleFor(c);

@@ -15,7 +15,7 @@ import { loadOrReport, makeLogger, type Io } from "./common.ts";
 
 export async function explainCommand(o: CliOptions, io: Io): Promise<number> {
   const c = loadOrReport(o, io, makeLogger(o));
-  if (!c) return 2;
+  if (typeof c === "number") return c;
   let bad = false;
   for (const arg of o.args) {
     const lines = await explainOne(c, arg, o.noDns);

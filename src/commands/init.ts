@@ -11,7 +11,7 @@ import { loadOrReport, makeLogger, type Io } from "./common.ts";
 export async function initCommand(o: CliOptions, io: Io): Promise<number> {
   const log = makeLogger(o);
   const c = loadOrReport(o, io, log);
-  if (!c) return 2;
+  if (typeof c === "number") return c;
   const { ca_cert_path: cert, ca_key_path: key } = c.np.mitm;
   try {
     ensureDir(dirname(key));

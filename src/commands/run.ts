@@ -22,7 +22,7 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   const opts = { ...o, overrides: [...o.overrides, ...EPHEMERAL], logLevel: o.logLevelSet ? o.logLevel : ("error" as const) };
   const log = makeLogger(opts);
   const config = loadOrReport(opts, io, log);
-  if (!config) return 2;
+  if (typeof config === "number") return config;
   // The command runs as our user: keep it out of our memory, where the admin token lives.
   hardenProcess(log, "the command");
   const state = new ProxyState(config, log, systemResolver, () => loadConfig({ configPath: o.configPath, overrides: opts.overrides, env: io.env }));

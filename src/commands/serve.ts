@@ -14,7 +14,7 @@ import { loadOptions, loadOrReport, makeLogger, type Io } from "./common.ts";
 export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
   const log = makeLogger(o);
   const config = loadOrReport(o, io, log);
-  if (!config) return 2;
+  if (typeof config === "number") return config;
   if (!config.np.enabled) {
     const msg = "network_proxy.enabled is false; not starting any listener";
     if (o.logFormat === "json") log.warn(msg);

@@ -12,7 +12,8 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { compilePolicy, type CompiledPolicy } from "../policy/rules.ts";
 import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
-import { validate, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
+import { locateKey } from "./locate.ts";
+import { allKeys, nearRoot, ROOT, suggest, validate, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
 
 export interface ConfigSource {
   /** Absolute path of the config file that was (or would have been) read. */
@@ -42,7 +43,10 @@ export interface LoadedConfig {
   readonly warnings: readonly string[];
 }
 
-export type LoadResult = { ok: true; config: LoadedConfig } | { ok: false; source: ConfigSource; problems: readonly string[] };
+export type LoadResult =
+  | { ok: true; config: LoadedConfig }
+  /** `usage`: the command line itself is wrong (a --config file that is not there). */
+  | { ok: false; source: ConfigSource; problems: readonly string[]; usage?: boolean };
 
 export interface LoadOptions {
   readonly configPath?: string | undefined;
@@ -73,9 +77,13 @@ export function loadConfig(opts: LoadOptions = {}): LoadResult {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== "ENOENT") readError = `${path}: cannot read config file: ${(e as Error).message}`;
+    // Only the default file may be missing: a path the user named and mistyped must not
+    // quietly become "defaults, allow nothing".
+    else if (opts.configPath !== undefined)
+      readError = `${path}: no such config file (named by --config; leave --config out to use ${codexHome(opts.env)}/config.toml)`;
   }
   const source: ConfigSource = { path, exists: text !== null, dir: dirname(path), overrides };
-  if (readError) return { ok: false, source, problems: [readError] };
+  if (readError) return { ok: false, source, problems: [readError], usage: opts.configPath !== undefined && text === null };
   return buildConfig(text, source);
 }
 
@@ -100,7 +108,9 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
   const parsed: Override[] = [];
   for (const o of source.overrides) {
     try {
-      parsed.push(parseOverride(o));
+      const ov = parseOverride(o);
+      if (ov.path[0] !== ROOT) throw new Error(`-c ${JSON.stringify(o)}: only ${ROOT}.* keys are read${hintFor(ov.path)}`);
+      parsed.push(ov);
     } catch (e) {
       problems.push((e as Error).message);
     }
@@ -109,8 +119,9 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
   doc = applyOverrides(doc, parsed);
 
   const { value, problems: found } = validate(doc);
-  const warnings: string[] = found.filter((p) => p.severity === "warning").map(formatProblem);
-  for (const p of found) if (p.severity === "error") problems.push(formatProblem(p));
+  const place = (p: Problem) => formatProblem(p, where(p.key, text, source, parsed));
+  const warnings: string[] = found.filter((p) => p.severity === "warning").map(place);
+  for (const p of found) if (p.severity === "error") problems.push(place(p));
 
   const np: NetworkProxyConfig = Object.freeze({
     ...value,
@@ -123,10 +134,11 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
   });
 
   const compiled = compilePolicy(np.policy);
-  for (const p of compiled.problems) problems.push(formatProblem(p));
-  warnings.push(...compiled.warnings.map(formatProblem));
+  for (const p of compiled.problems) problems.push(place(p));
+  warnings.push(...compiled.warnings.map(place));
 
   const proxyAuth = credentials(np, problems, warnings);
+  warnings.push(...riskWarnings(np));
 
   const unix = np.policy.allow_unix_sockets.length > 0;
   const http = listenAddress(
@@ -244,10 +256,65 @@ function credentials(np: NetworkProxyConfig, problems: string[], warnings: strin
   return s;
 }
 
+/** Settings that are valid but almost certainly not what the owner wants, said once at load. */
+export function riskWarnings(np: NetworkProxyConfig, platform: string = process.platform): string[] {
+  const out: string[] = [];
+  if (np.policy.allowed_domains.length === 0) {
+    out.push(
+      `${ROOT}.policy.allowed_domains is empty: every request will be blocked; list the hosts clients may reach, e.g. allowed_domains = ["example.com", "*.example.com"]`,
+    );
+  }
+  if (np.policy.allow_unix_sockets.length > 0 && platform !== "darwin") {
+    out.push(
+      `${ROOT}.policy.allow_unix_sockets has no effect on ${platform}: x-unix-socket works on macOS only, and such requests get 501 unix_sockets_unsupported`,
+    );
+  }
+  if (np.dangerously_disable_admin_auth) {
+    out.push(`${ROOT}.dangerously_disable_admin_auth is true: anything that can reach the admin API can switch the mode and reload the config`);
+  }
+  return out;
+}
+
 function resolvePath(dir: string, p: string): string {
   return isAbsolute(p) ? p : join(dir, p);
 }
 
-export function formatProblem(p: Problem): string {
-  return p.key ? `${p.key}: ${p.message}` : p.message;
+export function formatProblem(p: Problem, at = ""): string {
+  const text = p.key ? `${p.key}: ${p.message}` : p.message;
+  return at ? `${at}: ${text}` : text;
+}
+
+/** Where a problem's key was set: the last `-c` that set it (or a table above it), else its file line. */
+function where(key: string, text: string | null, source: ConfigSource, overrides: readonly Override[]): string {
+  const path = key.replace(/\[\d+\]/g, "").split(".");
+  const under = (a: readonly string[], b: readonly string[]) => a.length <= b.length && a.every((s, i) => s === b[i]);
+  for (let i = overrides.length - 1; i >= 0; i--) {
+    const o = overrides[i]!;
+    if (under(o.path, path) || under(path, o.path)) return `-c ${JSON.stringify(o.source)}`;
+  }
+  if (text === null || !key) return "";
+  const line = locateKey(text, path);
+  return line ? `${source.path}:${line}` : source.path;
+}
+
+/** "; did you mean network_proxy.proxy_url?" for an override key outside our table. */
+function hintFor(path: readonly string[]): string {
+  const known = allKeys().map((k) => k.key);
+  const tables = new Set(
+    known.flatMap((k) =>
+      k
+        .split(".")
+        .slice(0, -1)
+        .map((_, i, a) => a.slice(0, i + 1).join(".")),
+    ),
+  );
+  const rest = nearRoot(path[0]!) ? path.slice(1) : path;
+  const full = [ROOT, ...rest].join(".");
+  if (known.includes(full) || tables.has(full)) return `; did you mean ${full}?`;
+  const leaf = suggest(
+    path[path.length - 1]!,
+    known.map((k) => k.slice(k.lastIndexOf(".") + 1)),
+  );
+  const guess = leaf ? known.find((k) => k.endsWith(`.${leaf}`)) : undefined;
+  return guess ? `; did you mean ${guess}?` : "";
 }

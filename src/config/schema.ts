@@ -232,6 +232,11 @@ function show(v: unknown): string {
  */
 export function validate(doc: Record<string, unknown>): { value: NetworkProxyConfig; problems: Problem[] } {
   const problems: Problem[] = [];
+  // Other programs' settings share this file, so other top-level tables are theirs; but one
+  // spelled almost like ours is a typo of ours, and ignoring it would drop the whole policy.
+  for (const key of Object.keys(doc)) {
+    if (key !== ROOT && nearRoot(key)) problems.push({ severity: "error", key, message: `unknown table; did you mean [${ROOT}]?` });
+  }
   const raw = doc[ROOT];
   let table: Record<string, unknown> = {};
   if (raw !== undefined) {
@@ -241,6 +246,12 @@ export function validate(doc: Record<string, unknown>): { value: NetworkProxyCon
   table = applyAliases(table, ROOT, problems);
   const value = validateTable(SCHEMA, table, ROOT, problems) as unknown as NetworkProxyConfig;
   return { value, problems };
+}
+
+/** `network_prox`, `networkProxy`, `network-proxy`: close enough to ours to be a typo. */
+export function nearRoot(key: string): boolean {
+  const squash = (s: string) => s.toLowerCase().replace(/[_-]/g, "");
+  return squash(key) === squash(ROOT) || editDistance(key.toLowerCase(), ROOT) <= 3;
 }
 
 function applyAliases(table: Record<string, unknown>, prefix: string, problems: Problem[]): Record<string, unknown> {
@@ -283,16 +294,15 @@ function validateTable(schema: Table, table: Record<string, unknown>, prefix: st
       out[key] = validateTable(spec, v, path, problems);
     }
   }
+  // A key we do not know is an error, not a warning: a mistyped rule that is silently ignored
+  // leaves the proxy doing something other than what its owner wrote.
   const known = [...Object.keys(schema), ...(prefix === ROOT ? Object.keys(ALIASES) : [])];
   for (const key of Object.keys(table)) {
     if (key in schema) continue;
     const sibling = suggest(key, known);
     const hint = sibling ? `${prefix}.${sibling}` : elsewhere(key);
-    problems.push({
-      severity: "warning",
-      key: `${prefix}.${key}`,
-      message: `unknown key, ignored${hint ? `; did you mean ${hint}?` : ""}`,
-    });
+    const what = isPlainTable(table[key]) ? "unknown table" : "unknown key";
+    problems.push({ severity: "error", key: `${prefix}.${key}`, message: `${what}${hint ? `; did you mean ${hint}?` : ""}` });
   }
   return Object.freeze(out);
 }
@@ -364,7 +374,7 @@ export function suggest(word: string, candidates: readonly string[]): string | u
       bestDistance = d;
     }
   }
-  const limit = Math.max(2, Math.floor(word.length / 4));
+  const limit = Math.max(1, Math.floor(word.length / 4));
   if (best !== undefined && bestDistance <= limit) return best;
   // A key written in another style (allowedDomains) or missing a prefix/suffix still deserves a hint.
   const squash = (s: string) => s.toLowerCase().replace(/[_-]/g, "");

@@ -47,6 +47,26 @@ describe("the CLI as a process", () => {
     expect(s.stderr).toContain("invalid config");
   });
 
+  test("typos are errors with file:line and a did-you-mean; a --config that is not there exits 2", async () => {
+    const h = home();
+    const path = join(h, "config.toml");
+    writeFileSync(path, 'model = "m"\n[network_prox]\nmode = "limited"\n[network_proxy.policy]\nallowed_domain = ["a.com"]\n');
+    for (const cmd of [["check"], []]) {
+      const r = await runCli(cmd, { CODEX_HOME: h });
+      expect(r.code).toBe(cmd.length ? 1 : 2);
+      expect(r.stderr).toContain(`${path}:2: network_prox: unknown table; did you mean [network_proxy]?`);
+      expect(r.stderr).toContain(`${path}:5: network_proxy.policy.allowed_domain: unknown key; did you mean network_proxy.policy.allowed_domains?`);
+    }
+    const c = await runCli(["check", "-c", "proxy_url=127.0.0.1:9"], { CODEX_HOME: home() });
+    expect(c.code).toBe(1);
+    expect(c.stderr).toContain('-c "proxy_url=127.0.0.1:9": only network_proxy.* keys are read; did you mean network_proxy.proxy_url?');
+    for (const cmd of [["check"], [], ["env"], ["explain", "a.com"], ["run", "--", "true"]]) {
+      const m = await runCli([...cmd.slice(0, 1), "--config", join(h, "nope.toml"), ...cmd.slice(1)], { CODEX_HOME: h });
+      expect(`${cmd.join(" ")}: ${m.code}`).toBe(`${cmd.join(" ")}: 2`);
+      expect(m.stderr).toContain(`${join(h, "nope.toml")}: no such config file`);
+    }
+  });
+
   test("init creates the CA under CODEX_HOME, is idempotent, and explains trust", async () => {
     const h = home();
     const first = await runCli(["init"], { CODEX_HOME: h });
@@ -225,9 +245,9 @@ describe("--log-format json", () => {
 describe("--log-level", () => {
   test("check: warn hides info lines, error hides warnings too, debug and the default show both", async () => {
     const h = home();
-    const args = ["check", "-c", "network_proxy.bogus_key=1"];
+    const args = ["check"];
     const INFO = "INFO  no config file found; using defaults";
-    const WARN = "WARN  network_proxy.bogus_key: unknown key, ignored";
+    const WARN = "WARN  network_proxy.policy.allowed_domains is empty: every request will be blocked";
     const byLevel: Array<[string[], boolean, boolean]> = [
       [[], true, true],
       [["--log-level", "debug"], true, true],

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listenAddress, parseHostPort } from "../../src/config/addr.ts";
-import { buildConfig, keepListeners, loadConfig, type ConfigSource, type LoadResult } from "../../src/config/load.ts";
+import { buildConfig, keepListeners, loadConfig, riskWarnings, type ConfigSource, type LoadResult } from "../../src/config/load.ts";
 import { parseOverride } from "../../src/config/overrides.ts";
 import { allKeys, suggest, validate } from "../../src/config/schema.ts";
 import { effectiveView } from "../../src/config/view.ts";
@@ -45,7 +45,9 @@ describe("defaults (codex-behavior.md 1.2, plus ours)", () => {
       socks: { host: "127.0.0.1", port: 8081 },
       admin: { host: "127.0.0.1", port: 8080 },
     });
-    expect(c.warnings).toEqual([]);
+    expect(c.warnings).toEqual([
+      'network_proxy.policy.allowed_domains is empty: every request will be blocked; list the hosts clients may reach, e.g. allowed_domains = ["example.com", "*.example.com"]',
+    ]);
   });
 
   test("the seed README example loads", () => {
@@ -108,30 +110,81 @@ connect_timeout_ms = 1.5
       ),
     );
     expect(p).toEqual([
-      'network_proxy.enabled: expected a boolean (true or false), found a string ("yes")',
-      'network_proxy.mode: expected one of "full", "limited", found "FULL"',
-      "network_proxy.max_blocked_events: must be between 1 and 100000, found 0",
-      'network_proxy.policy.allowed_domains: expected an array of strings, found a string ("example.com")',
-      "network_proxy.policy.denied_domains[1]: expected a string, found an integer (42)",
-      "network_proxy.limits.connect_timeout_ms: expected an integer, found a float (1.5)",
+      '/cfg/config.toml:2: network_proxy.enabled: expected a boolean (true or false), found a string ("yes")',
+      '/cfg/config.toml:3: network_proxy.mode: expected one of "full", "limited", found "FULL"',
+      "/cfg/config.toml:4: network_proxy.max_blocked_events: must be between 1 and 100000, found 0",
+      '/cfg/config.toml:6: network_proxy.policy.allowed_domains: expected an array of strings, found a string ("example.com")',
+      "/cfg/config.toml:7: network_proxy.policy.denied_domains[1]: expected a string, found an integer (42)",
+      "/cfg/config.toml:9: network_proxy.limits.connect_timeout_ms: expected an integer, found a float (1.5)",
     ]);
   });
 
-  test("unknown keys are warnings with a did-you-mean", () => {
-    const c = ok(
-      buildConfig('[network_proxy]\nmod = "full"\nallowedDomains = []\n[network_proxy.policy]\nallowed_domain = []\nfoo = 1\n[other_table]\nx = 1\n', src()),
-    );
-    expect(c.warnings).toEqual([
-      "network_proxy.policy.allowed_domain: unknown key, ignored; did you mean network_proxy.policy.allowed_domains?",
-      "network_proxy.policy.foo: unknown key, ignored",
-      "network_proxy.mod: unknown key, ignored; did you mean network_proxy.mode?",
-      "network_proxy.allowedDomains: unknown key, ignored; did you mean network_proxy.policy.allowed_domains?",
+  test("unknown keys and tables under network_proxy are errors with their line and a did-you-mean", () => {
+    const text = [
+      "[other_table]", // another program's settings: left alone
+      "x = 1",
+      "[network_proxy]",
+      'mod = "full"',
+      "allowedDomains = []",
+      "[network_proxy.policy]",
+      "allowed_domain = []",
+      "foo = 1",
+      "[network_proxy.polcy]",
+      "y = 2",
+      "[network_proxy.mitm]",
+      'enabled = true # "x = 1" in a comment',
+      'note = """',
+      "ca_cert_path = 1",
+      '"""',
+    ].join("\n");
+    expect(problems(buildConfig(text, src()))).toEqual([
+      "/cfg/config.toml:7: network_proxy.policy.allowed_domain: unknown key; did you mean network_proxy.policy.allowed_domains?",
+      "/cfg/config.toml:8: network_proxy.policy.foo: unknown key",
+      "/cfg/config.toml:13: network_proxy.mitm.note: unknown key",
+      "/cfg/config.toml:4: network_proxy.mod: unknown key; did you mean network_proxy.mode?",
+      "/cfg/config.toml:5: network_proxy.allowedDomains: unknown key; did you mean network_proxy.policy.allowed_domains?",
+      "/cfg/config.toml:9: network_proxy.polcy: unknown table; did you mean network_proxy.policy?",
+    ]);
+  });
+
+  test("a top-level table spelled almost like network_proxy is an error; other tables are not", () => {
+    for (const name of ["network_prox", "networkProxy", "network-proxy", "netwrk_proxy"]) {
+      expect(problems(buildConfig(`model = "m"\n[${name}]\nmode = "limited"\n`, src()))).toEqual([
+        `/cfg/config.toml:2: ${name}: unknown table; did you mean [network_proxy]?`,
+      ]);
+    }
+    ok(buildConfig('[mcp_servers.x]\ncommand = "y"\n[network]\na = 1\n[profiles.p]\nmodel = "m"\n', src()));
+  });
+
+  test("-c keys outside network_proxy are errors with a suggestion; -c problems name the -c", () => {
+    expect(
+      problems(
+        buildConfig(null, src(["proxy_url=127.0.0.1:1", "network_prox.mode=limited", "network_proxy.limits.foo=1", "network_proxy.mode=fast", "zzz.qqq=1"])),
+      ),
+    ).toEqual([
+      '-c "proxy_url=127.0.0.1:1": only network_proxy.* keys are read; did you mean network_proxy.proxy_url?',
+      '-c "network_prox.mode=limited": only network_proxy.* keys are read; did you mean network_proxy.mode?',
+      '-c "zzz.qqq=1": only network_proxy.* keys are read',
+      '-c "network_proxy.mode=fast": network_proxy.mode: expected one of "full", "limited", found "fast"',
+      '-c "network_proxy.limits.foo=1": network_proxy.limits.foo: unknown key',
     ]);
   });
 
   test("suggestions across naming styles", () => {
     expect(suggest("allowedDomains", ["allowed_domains", "denied_domains"])).toBe("allowed_domains");
     expect(suggest("zzz", ["allowed_domains"])).toBeUndefined();
+  });
+
+  test("risky settings warn once at load: an empty allowlist, unix sockets off macOS, no admin auth", () => {
+    const risky = { ...ok(buildConfig(null, src())).np, dangerously_disable_admin_auth: true };
+    const policy = { ...risky.policy, allow_unix_sockets: ["/tmp/s"] };
+    expect(riskWarnings({ ...risky, policy }, "linux")).toEqual([
+      expect.stringContaining("allowed_domains is empty: every request will be blocked"),
+      "network_proxy.policy.allow_unix_sockets has no effect on linux: x-unix-socket works on macOS only, and such requests get 501 unix_sockets_unsupported",
+      "network_proxy.dangerously_disable_admin_auth is true: anything that can reach the admin API can switch the mode and reload the config",
+    ]);
+    expect(riskWarnings({ ...risky, policy: { ...policy, allowed_domains: ["a.com"] }, dangerously_disable_admin_auth: false }, "darwin")).toEqual([]);
+    expect(ok(buildConfig('[network_proxy.policy]\nallowed_domains = ["a.com"]\n', src())).warnings).toEqual([]);
   });
 
   test("a non-table network_proxy is an error", () => {
@@ -275,9 +328,15 @@ describe("loading from disk", () => {
     expect(viaHome.np.mitm.ca_key_path).toBe("/abs/ca.key");
     const viaFlag = ok(loadConfig({ configPath: join(dir, "config.toml"), env: {} }));
     expect(viaFlag.np.mode).toBe("limited");
-    const missing = ok(loadConfig({ configPath: join(dir, "nope.toml"), env: {} }));
+    // The default path may be missing (defaults apply); a path the user named may not.
+    const missing = ok(loadConfig({ env: { CODEX_HOME: join(dir, "empty") } }));
     expect(missing.source.exists).toBe(false);
     expect(missing.np.mode).toBe("full");
+    const named = loadConfig({ configPath: join(dir, "nope.toml"), env: { CODEX_HOME: dir } });
+    expect(named).toMatchObject({ ok: false, usage: true });
+    expect(problems(named)).toEqual([
+      `${join(dir, "nope.toml")}: no such config file (named by --config; leave --config out to use ${join(dir, "config.toml")})`,
+    ]);
   });
 
   test("the effective view redacts secrets and shows clamped addresses and the runtime mode", () => {

@@ -67,7 +67,8 @@ export async function startProxy(overrides: string[] = [], opts: ProxyOptions = 
   const dir = mkdtempSync(join(tmpdir(), "cnp-test-"));
   const path = join(dir, "config.toml");
   if (opts.configText != null) writeFileSync(path, opts.configText);
-  const load = () => loadConfig({ configPath: path, overrides: all, env: {} });
+  // The default location (CODEX_HOME), which unlike --config may be missing: no file, defaults.
+  const load = () => loadConfig({ overrides: all, env: { CODEX_HOME: dir } });
   const r = load();
   if (!r.ok) throw new Error(r.problems.join("\n"));
   const lines: string[] = [];
