@@ -6,7 +6,7 @@ import { startAdmin } from "./admin/server.ts";
 import { loadOrCreateToken, newToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
 import { selfAddrs } from "./policy/decide.ts";
-import { loadMitmMaterial, MitmLayer } from "./mitm/intercept.ts";
+import { loadMitmMaterial, materialChanges, MitmLayer } from "./mitm/intercept.ts";
 import { ProxyContext } from "./proxy/context.ts";
 import { plainIngress } from "./proxy/http/ingress.ts";
 import { HttpSession } from "./proxy/http/session.ts";
@@ -36,10 +36,12 @@ export class ProxyServer {
     state.onPolicyChange.push(() => this.ctx.onPolicyChanged());
     // A reload that enables MITM or changes the CA loads it first; a broken CA fails the reload.
     state.prepare.push(async (next) => {
-      if (!next.np.mitm.enabled) return;
+      if (!next.np.mitm.enabled) return undefined;
       const material = await loadMitmMaterial(next);
+      const before = this.ctx.mitm instanceof MitmLayer ? this.ctx.mitm.material : null;
       if (this.ctx.mitm instanceof MitmLayer) this.ctx.mitm.update(material, next);
       else this.ctx.mitm = new MitmLayer(this.ctx, material, next);
+      return materialChanges(before, material);
     });
   }
 

@@ -76,7 +76,8 @@ export function summarize(events: readonly BlockedEvent[], dropped: number): str
   for (const e of events) {
     counts.set(e.reason, (counts.get(e.reason) ?? 0) + 1);
     const hosts = byReason.get(e.reason) ?? new Set<string>();
-    hosts.add(e.port && e.port !== 80 && e.port !== 443 ? `${e.host}:${e.port}` : e.host);
+    const host = e.host.includes(":") ? `[${e.host}]` : e.host;
+    hosts.add(e.port && e.port !== 80 && e.port !== 443 ? `${host}:${e.port}` : host);
     byReason.set(e.reason, hosts);
   }
   const parts = [...counts].map(([reason, n]) => {

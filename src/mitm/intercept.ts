@@ -49,6 +49,24 @@ export async function loadMitmMaterial(c: LoadedConfig): Promise<MitmMaterial> {
   return { ca, upstreamCa: Object.freeze([...roots, ...extra]) };
 }
 
+/** SHA-256 of the certificate, as `openssl x509 -fingerprint -sha256` prints it. */
+export function fingerprint(ca: CaMaterial): string {
+  const hex = new Bun.CryptoHasher("sha256").update(new Uint8Array(ca.cert.rawData)).digest("hex").toUpperCase();
+  return hex.match(/../g)!.join(":");
+}
+
+/** What a reload's new material changes that its config keys do not show (same paths, new files). */
+export function materialChanges(before: MitmMaterial | null, after: MitmMaterial): string[] {
+  const out: string[] = [];
+  const fp = fingerprint(after.ca);
+  if (!before) out.push(`MITM CA loaded: ${after.ca.certPath} (sha256 ${fp})`);
+  else if (fingerprint(before.ca) !== fp) out.push(`MITM CA replaced: ${after.ca.certPath} (sha256 ${fingerprint(before.ca)} -> ${fp})`);
+  if (before && before.upstreamCa.join("") !== after.upstreamCa.join("")) {
+    out.push(`MITM upstream roots: ${before.upstreamCa.length} -> ${after.upstreamCa.length} certificates`);
+  }
+  return out;
+}
+
 export class MitmLayer implements MitmHandoff {
   readonly leaves: LeafCache;
   #material: MitmMaterial;
@@ -61,6 +79,10 @@ export class MitmLayer implements MitmHandoff {
     this.#material = material;
     const m = config.np.mitm;
     this.leaves = new LeafCache(material.ca, m.leaf_cache_size, m.leaf_validity_days);
+  }
+
+  get material(): MitmMaterial {
+    return this.#material;
   }
 
   /** A reload brought a new CA, roots or cache limits. */

@@ -5,6 +5,7 @@
  * Mode rule: `POST /mode` sets a runtime mode that survives reloads as long as the file's `mode`
  * stays what it was when the runtime mode was set; when the file's `mode` changes, the file wins.
  */
+import { diffConfig } from "../config/diff.ts";
 import { keepListeners, type Listeners, type LoadedConfig, type LoadResult } from "../config/load.ts";
 import type { Mode } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
@@ -37,9 +38,10 @@ export class ProxyState {
   #localAddrsAt = -Infinity;
   /**
    * Run before a new config is swapped in (the MITM layer loads the CA here); a throw keeps the
-   * old config and reports the message as a problem.
+   * old config and reports the message as a problem. Returns what it changed that the config
+   * keys do not show (a new CA behind the same path), for the reload's list of changes.
    */
-  prepare: Array<(next: LoadedConfig, prev: LoadedConfig) => Promise<void> | void> = [];
+  prepare: Array<(next: LoadedConfig, prev: LoadedConfig) => Promise<string[] | undefined>> = [];
   /** Called for every block (`run` collects its summary here: draining /blocked cannot hide anything from it). */
   onBlocked: Array<(e: BlockedEvent) => void> = [];
   /** Called whenever the effective mode changes (runtime or reload). */
@@ -164,9 +166,10 @@ export class ProxyState {
     const prev = this.#config;
     const { config: next, notes } = keepListeners(prev, loaded, this.bound ?? prev.listeners);
     const modeBefore = this.mode;
+    const fromHooks: string[] = [];
     for (const hook of this.prepare) {
       try {
-        await hook(next, prev);
+        fromHooks.push(...((await hook(next, prev)) ?? []));
       } catch (e) {
         return this.#failed([(e as Error).message], next.source.path);
       }
@@ -179,32 +182,14 @@ export class ProxyState {
     this.#config = next;
     this.metrics.reloads.add({ result: "success" });
     this.blocked.resize(next.np.max_blocked_events);
-    const policyChanges = diffPolicy(prev, next);
+    const applied = [...diffConfig(prev, next), ...fromHooks];
     for (const w of next.warnings) this.log.warn(w);
-    for (const c of policyChanges) this.log.info(`config change: ${c}`);
+    for (const c of applied) this.log.info(`config change: ${c}`);
     for (const n of notes) this.log.warn(`config change: ${n}`);
-    const changes = [...policyChanges, ...notes];
+    const changes = [...applied, ...notes];
     this.log.info("reloaded config", { path: next.source.path });
     this.#modeMaybeChanged(modeBefore);
     for (const f of this.onPolicyChange) f();
     return { ok: true, problems: [], changes };
   }
-}
-
-/** Human-readable allow/deny list differences, one line per added or removed entry. */
-export function diffPolicy(prev: LoadedConfig, next: LoadedConfig): string[] {
-  const out: string[] = [];
-  const diff = (label: string, a: readonly string[], b: readonly string[]) => {
-    const A = new Set(a.map((s) => s.toLowerCase()));
-    const B = new Set(b.map((s) => s.toLowerCase()));
-    for (const s of b) if (!A.has(s.toLowerCase())) out.push(`added to ${label}: ${s}`);
-    for (const s of a) if (!B.has(s.toLowerCase())) out.push(`removed from ${label}: ${s}`);
-  };
-  diff("allowed_domains", prev.np.policy.allowed_domains, next.np.policy.allowed_domains);
-  diff("denied_domains", prev.np.policy.denied_domains, next.np.policy.denied_domains);
-  if (prev.np.mode !== next.np.mode) out.push(`mode in file: ${prev.np.mode} -> ${next.np.mode}`);
-  if (prev.np.policy.allow_local_binding !== next.np.policy.allow_local_binding) {
-    out.push(`allow_local_binding: ${prev.np.policy.allow_local_binding} -> ${next.np.policy.allow_local_binding}`);
-  }
-  return out;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import * as x509 from "@peculiar/x509";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostAllowed } from "../../src/admin/server.ts";
@@ -307,6 +308,34 @@ describe("reload", () => {
     expect(await view()).toMatchObject({ socks_url: socksUrl, enable_socks5: true });
     expect(proxy.state.config.np.policy.allowed_domains).toContain("example.com"); // the rest applied
     expect(proxy.log).toContain("config change: socks_url");
+  });
+
+  test("a reload lists every effective change, MITM and the CA included, in its answer and the log; secrets only by name", async () => {
+    await using proxy = await startProxy([], { configText: cfg(["a.test"]) });
+    const reload = async (text: string) => {
+      writeFileSync(proxy.configPath, text);
+      const r = await proxy.admin("/reload", { method: "POST" });
+      expect(r.status).toBe(200);
+      return ((await r.json()) as { changes: string[] }).changes;
+    };
+    const ca = join(proxy.configPath, "..", "network_proxy/mitm/ca.pem");
+    const fp = () =>
+      new Bun.CryptoHasher("sha256")
+        .update(new x509.X509Certificate(readFileSync(ca, "utf8")).rawData)
+        .digest("hex")
+        .toUpperCase();
+    const on = cfg(["a.test"], 'mode = "limited"\nadmin_token = "tok-aaaaaaaaaaaaaaaaaaaa"\n[network_proxy.mitm]\nenabled = true');
+    const first = await reload(on);
+    const shown = fp().match(/../g)!.join(":");
+    expect(first).toEqual(['mode: "full" -> "limited"', "admin_token changed", "mitm.enabled: false -> true", `MITM CA loaded: ${ca} (sha256 ${shown})`]);
+    // The same paths, a new CA behind them: no key moved, and the reload still says so.
+    rmSync(join(ca, ".."), { recursive: true });
+    const replaced = await reload(on.replace("[network_proxy.mitm]", "[network_proxy.limits]\nmax_headers = 50\n[network_proxy.mitm]"));
+    expect(replaced).toEqual(["limits.max_headers: 100 -> 50", `MITM CA replaced: ${ca} (sha256 ${shown} -> ${fp().match(/../g)!.join(":")})`]);
+    const off = await reload(cfg(["a.test"], 'mode = "limited"\nadmin_token = "tok-aaaaaaaaaaaaaaaaaaaa"\n[network_proxy.mitm]\nenabled = false'));
+    expect(off).toEqual(["mitm.enabled: true -> false", "limits.max_headers: 50 -> 100"]);
+    for (const c of [...first, ...replaced, ...off]) expect(proxy.log).toContain(`config change: ${c}`);
+    expect(proxy.log).not.toContain("tok-aaaa");
   });
 
   test("a runtime mode survives reloads that do not change the file's mode; a changed file mode wins", async () => {

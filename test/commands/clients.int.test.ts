@@ -89,6 +89,22 @@ describe("run", () => {
     expect(r.stderr.trim().split("\n").at(-1)).toBe("codex-network-proxy: 1 request blocked: 1 not_allowed (blocked.invalid)");
   });
 
+  test("the summary brackets IPv6 targets, as explain does", async () => {
+    const r = await runCli(
+      [
+        "run",
+        "-c",
+        'network_proxy.policy.allowed_domains=["example.com"]',
+        "--",
+        "sh",
+        "-c",
+        "curl -s -o /dev/null http://[::1]:18006/; curl -s -o /dev/null http://[::1]/",
+      ],
+      { CODEX_HOME: home() },
+    );
+    expect(r.stderr.trim().split("\n").at(-1)).toBe("codex-network-proxy: 2 requests blocked: 2 not_allowed_local ([::1]:18006, [::1])");
+  });
+
   test("forwards signals to the command and reports its death by signal", async () => {
     await using p = new CliProcess(["run", "--log-level", "info", "--", "sh", "-c", "trap 'exit 42' TERM; echo ready >&2; while :; do sleep 0.05; done"], {
       CODEX_HOME: home(),

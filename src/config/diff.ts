@@ -1,0 +1,32 @@
+/**
+ * What a reload changed, in words: one line per list entry added or removed and one per other
+ * key whose effective value moved. Secrets are named, never shown. Pure.
+ */
+import type { LoadedConfig } from "./load.ts";
+import { allKeys, ROOT } from "./schema.ts";
+
+export function diffConfig(prev: LoadedConfig, next: LoadedConfig): string[] {
+  const out: string[] = [];
+  for (const { key, spec } of allKeys()) {
+    const name = key.slice(ROOT.length + 1);
+    const a = valueAt(prev.np, name);
+    const b = valueAt(next.np, name);
+    if (spec.kind === "strings") {
+      const label = name.slice(name.lastIndexOf(".") + 1);
+      const A = new Set((a as string[]).map((s) => s.toLowerCase()));
+      const B = new Set((b as string[]).map((s) => s.toLowerCase()));
+      for (const s of b as string[]) if (!A.has(s.toLowerCase())) out.push(`added to ${label}: ${s}`);
+      for (const s of a as string[]) if (!B.has(s.toLowerCase())) out.push(`removed from ${label}: ${s}`);
+    } else if (a !== b) {
+      if (spec.kind === "string" && spec.secret) out.push(`${name} changed`);
+      else out.push(`${name}: ${JSON.stringify(a)} -> ${JSON.stringify(b)}`);
+    }
+  }
+  return out;
+}
+
+function valueAt(np: object, dotted: string): unknown {
+  let v: unknown = np;
+  for (const part of dotted.split(".")) v = (v as Record<string, unknown>)[part];
+  return v;
+}
