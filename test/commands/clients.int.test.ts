@@ -290,18 +290,20 @@ describe("curl", () => {
     const blocked = await runCli(
       runArgs(
         FULL,
-        'curl -sS https://blocked.invalid/; echo curl=$?; curl -s http://blocked.invalid/; echo; curl -sS --proxy "$ALL_PROXY" https://socks.blocked.invalid/; echo curl=$?',
+        'curl -sS https://blocked.invalid/; echo curl=$?; curl -s http://blocked.invalid/; echo; curl -sS --proxy "$ALL_PROXY" https://socks.blocked.invalid/; echo curl=$?; curl -sv -o /dev/null http://plain.blocked.invalid/ 2>&1 | grep "< HTTP/" >&2',
       ),
       trustOrigin(o.pki),
     );
     const [tunnel, plain, socks] = blocked.stdout.trim().split("\n");
     expect(tunnel).toBe("curl=56");
     expect(blocked.stderr).toContain("CONNECT tunnel failed, response 403");
+    // curl -v shows the status line, and its reason phrase names the target and the reason.
+    expect(blocked.stderr).toContain("< HTTP/1.1 403 Blocked by codex-network-proxy: plain.blocked.invalid:80 not_allowed");
     expect(JSON.parse(plain!)).toMatchObject({ status: "blocked", reason: "not_allowed", host: "blocked.invalid" });
     // SOCKS5 has no status line: the block is reply 0x02, "connection not allowed by ruleset".
     expect(socks).toBe("curl=97");
     expect(blocked.stderr).toContain("Can't complete SOCKS5 connection to socks.blocked.invalid. (2)");
-    expect(blocked.stderr).toContain("3 requests blocked: 3 not_allowed");
+    expect(blocked.stderr).toContain("4 requests blocked: 4 not_allowed");
   });
 
   test("HTTPS through MITM in limited mode with the env's CA bundle; writes refused with the explanation", async () => {
@@ -358,8 +360,10 @@ describe("git", () => {
     const blocked = await runCli(runArgs(limitedMitm(pki), `git clone https://git.blocked.invalid/repo.git ${join(home(), "b")} 2>&1; echo git=$?`), {
       CODEX_HOME: home(),
       HOME: home(),
+      GIT_CURL_VERBOSE: "1",
     });
     expect(blocked.stdout).toContain("CONNECT tunnel failed, response 403");
+    expect(blocked.stdout).toContain("<= Recv header: HTTP/1.1 403 Blocked by codex-network-proxy: git.blocked.invalid:443 not_allowed");
     expect(blocked.stdout).toContain("git=128");
     expect(blocked.stderr).toContain("1 request blocked: 1 not_allowed (git.blocked.invalid)");
   });
@@ -397,8 +401,9 @@ describe("Python requests and urllib", () => {
       );
       const [viaRequests, viaUrllib] = blocked.stdout.trim().split("\n");
       expect(viaRequests).toContain("ProxyError");
-      expect(viaRequests).toContain("403");
-      expect(viaUrllib).toBe("URLError <urlopen error Tunnel connection failed: 403 Forbidden>");
+      // Python prints the status line's reason phrase: it says who refused what, and why.
+      expect(viaRequests).toContain("Tunnel connection failed: 403 Blocked by codex-network-proxy: blocked.invalid:443 not_allowed");
+      expect(viaUrllib).toBe("URLError <urlopen error Tunnel connection failed: 403 Blocked by codex-network-proxy: blocked.invalid:443 not_allowed>");
     }
   });
 });
@@ -426,7 +431,7 @@ describe("pip and npm", () => {
         runArgs(config, `pip download --retries 1 -d ${home()} --index-url https://pypi.blocked.invalid/simple/ ${PY_PACKAGE} 2>&1; echo pip=$?`),
         { ...env, ...quiet },
       );
-      expect(blocked.stdout).toContain("Tunnel connection failed: 403 Forbidden");
+      expect(blocked.stdout).toContain("Tunnel connection failed: 403 Blocked by codex-network-proxy: pypi.blocked.invalid:443 not_allowed");
       expect(blocked.stdout).toContain("pip=1");
       // pip names the 403 only when it retries; with --retries 0 it just finds no distribution.
       expect(blocked.stderr).toContain("2 requests blocked: 2 not_allowed (pypi.blocked.invalid)");

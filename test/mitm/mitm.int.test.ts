@@ -71,7 +71,7 @@ describe("read-only HTTPS through MITM in limited mode", () => {
     expect((await curl([...base, "-I", `https://localhost:${origin.port}/`])).stdout).toStartWith("HTTP/1.1 200 Connection Established");
     for (const method of ["POST", "PUT", "DELETE"]) {
       const r = await curl([...base, "-i", "-X", method, "-d", "data", `https://localhost:${origin.port}/w`]);
-      expect(r.stdout).toContain("HTTP/1.1 403 Forbidden");
+      expect(r.stdout).toContain(`HTTP/1.1 403 Blocked by codex-network-proxy: localhost:${origin.port} method_not_allowed`);
       expect(r.stdout).toContain("x-proxy-error: blocked-by-method-policy");
       expect(r.stdout).toContain("Codex blocked this request: method not allowed in limited mode.");
     }

@@ -4,7 +4,7 @@
  * Connection Established` is written only once the upstream connection is up.
  */
 import { ProxyError } from "../../outcomes.ts";
-import { parseAuthority, TargetError, type Target } from "../../policy/target.ts";
+import { formatTarget, parseAuthority, TargetError, type Target } from "../../policy/target.ts";
 import { openTunnel } from "../tunnel.ts";
 import type { RequestHead } from "./head.ts";
 import { blockText, CONNECT_ESTABLISHED, errorReply } from "./reply.ts";
@@ -33,7 +33,7 @@ export async function handleConnect(s: SessionHandle, req: RequestHead): Promise
         return 200;
       },
       blocked(b) {
-        s.closeWith(blockText(b, true));
+        s.closeWith(blockText(b, formatTarget(target), true));
       },
       failed(e) {
         s.closeWith(errorReply(e.code, e.message, true));

@@ -148,7 +148,8 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
     if (v.kind === "block") {
       // Never read the body of a blocked request: answer and close if it has one.
       const close = facts.hasBody || req.minor === 0 || req.connection.has("close");
-      const answer = this.ingress.blockFormat === "json" ? blockJson(v.block, target.host, close) : blockText(v.block, close);
+      const shown = v.line.target;
+      const answer = this.ingress.blockFormat === "json" ? blockJson(v.block, target.host, shown, close) : blockText(v.block, shown, close);
       return this.answerLocal(answer, close);
     }
     let lease = null;

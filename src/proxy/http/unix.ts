@@ -21,7 +21,7 @@ export async function handleUnix(s: SessionHandle, req: RequestHead, path: strin
   if (v.kind === "block") {
     // Never read the body of a blocked request: answer and close if it has one.
     const close = hasBody(req) || req.minor === 0 || req.connection.has("close");
-    return s.answerLocal(blockJson(v.block, "unix-socket", close), close);
+    return s.answerLocal(blockJson(v.block, "unix-socket", path, close), close);
   }
   let originPath = req.target;
   if (!originPath.startsWith("/") && originPath !== "*") {
