@@ -16,13 +16,31 @@ import { loadOrReport, makeLogger, type Io } from "./common.ts";
 export async function explainCommand(o: CliOptions, io: Io): Promise<number> {
   const c = loadOrReport(o, io, makeLogger(o));
   if (typeof c === "number") return c;
+  // Scripts can ask "is all of this allowed?": 0 when every target is, 1 when any is blocked
+  // (or cannot be resolved), 2 when one is not a valid target at all.
   let bad = false;
+  let blocked = false;
   for (const arg of o.args) {
     const lines = await explainOne(c, arg, o.noDns);
     io.out(lines.join("\n") + "\n");
     if (lines[0]?.includes("invalid target")) bad = true;
+    else if (!/^ {2}ALLOW/.test(lines[1] ?? "") || lines.some((l) => /^ {2}via .*: BLOCK /.test(l))) blocked = true;
   }
-  return bad ? 2 : 0;
+  return bad ? 2 : blocked ? 1 : 0;
+}
+
+/** `host:port`, or a bare host meaning port 443 (what `curl https://host` would ask for). */
+function bareHost(arg: string): Target {
+  return parseAuthority(arg, assumesPort(arg) ? 443 : null);
+}
+
+function assumesPort(arg: string): boolean {
+  try {
+    parseAuthority(arg, null);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 const LABEL: Readonly<Record<Entry, string>> = {
@@ -42,14 +60,15 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
       target = u.target;
       entries = u.scheme === "https" ? ["connect", "socks5"] : ["http", "socks5"];
     } else {
-      target = parseAuthority(arg, null);
+      target = bareHost(arg);
       entries = ["connect", "socks5"];
     }
   } catch (e) {
     if (e instanceof TargetError) return [`${arg}: invalid target (${e.code}): ${e.message}`];
     throw e;
   }
-  const head = `${arg} -> ${formatTarget(target)} (${target.kind})`;
+  const assumed = !arg.includes("://") && target.port === 443 && assumesPort(arg);
+  const head = `${arg} -> ${formatTarget(target)} (${target.kind}${assumed ? "; no port given, so 443 as for https" : ""})`;
   // The proxy refuses its own listeners; judge them at the addresses the config gives them.
   const { http, socks, admin } = c.listeners;
   const ctx = { self: selfAddrs(socks ? [http, socks, admin] : [http, admin]), localAddrs: hostAddresses() };

@@ -79,8 +79,12 @@ export function admitEntry(
 /** Both steps, in order. */
 export function admit(entry: Entry, target: Decision, request: MethodRequest | null, facts: AdmissionFacts): Admission {
   switch (target.verdict) {
-    case "block":
-      return { verdict: "block", block: { reason: target.reason, explain: target.explain, hint: target.hint, mode: null } };
+    case "block": {
+      // The target's hint is offered only when it would be enough: a change to the lists does
+      // not help a request this entry path may not carry in the current mode anyway.
+      const hint = target.hint !== null && admitEntry(entry, request, facts).verdict !== "block" ? target.hint : null;
+      return { verdict: "block", block: { reason: target.reason, explain: target.explain, hint, mode: null } };
+    }
     case "dns_error":
       return { verdict: "fail", code: target.code, explain: target.explain };
     case "allow": {

@@ -5,6 +5,8 @@
  * and checked the name but dialed whatever DNS answered next):
  *  1. the target was canonicalized by the caller (a failure never reaches here);
  *  2. denylist (names, IP literals, CIDRs) -> `denied`; deny always wins;
+ *  2b. a literal (IP or localhost name) at one of our own listeners -> `own_listener`, first,
+ *     because nothing may allow it (so no hint leads there);
  *  3. a local literal (localhost, *.localhost, any non-public IP) without allow_local_binding ->
  *     `not_allowed_local`, unless the allowlist names exactly that literal or a CIDR holding it;
  *  4. empty allowlist or no allowlist match -> `not_allowed`; such names are never resolved;
@@ -19,6 +21,7 @@
 import { canonicalIp, classifyIp, embeddedIpv4 } from "./ip.ts";
 import type { BlockReason } from "../outcomes.ts";
 import type { Rule } from "./pattern.ts";
+import { hintFor, NO_FIXES, type Fix } from "./fixes.ts";
 import type { CompiledPolicy } from "./rules.ts";
 import { formatTarget, type Target } from "./target.ts";
 
@@ -71,7 +74,9 @@ export interface Block {
   readonly rule: Rule | null;
   /** Why, in words, for logs, /blocked and `explain`. */
   readonly explain: string;
-  /** What the operator could change to allow it, if anything reasonable. */
+  /** Changes that would each, alone, allow it (see fixes.ts); none for deny and own listeners. */
+  readonly fixes: readonly Fix[];
+  /** The fixes in words, or null. */
   readonly hint: string | null;
 }
 
@@ -116,19 +121,40 @@ export function isLocalhostName(name: string): boolean {
 
 const q = (s: string) => JSON.stringify(s);
 
-function block(reason: BlockReason, target: Target, rule: Rule | null, explain: string, hint: string | null = null): Block {
-  return { verdict: "block", reason, target, rule, explain, hint };
+function block(reason: BlockReason, target: Target, rule: Rule | null, explain: string, fixes: readonly Fix[] = NO_FIXES): Block {
+  return { verdict: "block", reason, target, rule, explain, fixes, hint: hintFor(fixes) };
 }
 
-function allowHint(t: Target): string {
-  const shown = t.kind === "ipv6" ? `[${t.host}]` : t.host;
-  const wider = t.kind === "domain" ? ` (or a pattern such as ${q("**." + t.host.split(".").slice(-2).join("."))})` : "";
-  return `the proxy's operator can add ${q(shown)}${wider} to network_proxy.policy.allowed_domains`;
+/** A target no allowlist entry matches: its exact name or address, or for a name also its parent domain. */
+function allowFixes(t: Target): Fix[] {
+  const fixes: Fix[] = [{ kind: "allow", entries: [t.kind === "ipv6" ? `[${t.host}]` : t.host] }];
+  const labels = t.kind === "domain" ? t.host.split(".") : [];
+  if (labels.length > 2) fixes.push({ kind: "allow", entries: [`**.${labels.slice(-2).join(".")}`] });
+  return fixes;
 }
 
-function localHint(t: Target, addr?: DialAddr): string {
-  const shown = addr ? (addr.kind === "ipv6" ? `[${addr.host}]:${t.port}` : `${addr.host}:${t.port}`) : formatTarget(t);
-  return `the proxy's operator can add ${q(shown)} (or a CIDR block containing it) to network_proxy.policy.allowed_domains, or set allow_local_binding = true`;
+/**
+ * A local target (a literal, or a name at local addresses): the exact address:port (every local
+ * one), or allow_local_binding when an allowlist entry already matches. None when an address
+ * would be blocked anyway (denylisted, or one of our own listeners).
+ */
+function localFixes(p: CompiledPolicy, t: Target, addrs: readonly DialAddr[], ctx: DecideContext, ruleMatches: boolean): Fix[] {
+  if (addrs.some((a) => p.deny.matchIpOrEmbedded(a.kind, a.host, t.port) || isOwnListener(a, t.port, ctx))) return [];
+  const entries =
+    t.kind === "domain" && !isLocalhostName(t.host)
+      ? addrs
+          .filter((a) => localWhy(a.kind, a.host, ctx) !== null && !p.allow.matchIp(a.kind, a.host, t.port, true))
+          .map((a) => formatTarget({ kind: a.kind, host: a.host, port: t.port }))
+      : [formatTarget(t)];
+  const fixes: Fix[] = [{ kind: "allow", entries }];
+  if (ruleMatches) fixes.push({ kind: "allow_local_binding" });
+  return fixes;
+}
+
+/** A literal target that is one of our own listeners: nothing may allow it, so it is said first. */
+function ownListener(t: Target, addrs: readonly DialAddr[], ctx: DecideContext): Block | null {
+  const own = addrs.find((a) => isOwnListener(a, t.port, ctx));
+  return own ? block("own_listener", t, null, `${formatTarget({ kind: own.kind, host: own.host, port: t.port })} is one of this proxy's own listeners`) : null;
 }
 
 /** Steps 2-4 (and 6-7 for IP literals). Pure. */
@@ -138,10 +164,13 @@ export function judgeTarget(p: CompiledPolicy, t: Target, ctx: DecideContext): A
 
   if (t.kind === "domain") {
     if (isLocalhostName(t.host)) {
+      const own = ownListener(t, LOOPBACK, ctx);
+      if (own) return own;
       if (!p.allowLocalBinding) {
         const explicit = p.allow.match(t, { explicitOnly: true });
         if (!explicit) {
-          return block("not_allowed_local", t, null, `${t.host} is a loopback name and allow_local_binding is false`, localHint(t));
+          const fixes = localFixes(p, t, LOOPBACK, ctx, !p.allow.empty && p.allow.match(t) !== null);
+          return block("not_allowed_local", t, null, `${t.host} is a loopback name and allow_local_binding is false`, fixes);
         }
         return judgeAddresses(p, t, explicit, LOOPBACK, ctx, true);
       }
@@ -155,13 +184,16 @@ export function judgeTarget(p: CompiledPolicy, t: Target, ctx: DecideContext): A
   }
 
   const addr: DialAddr = { kind: t.kind, host: t.host };
+  const own = ownListener(t, [addr], ctx);
+  if (own) return own;
   if (!p.allowLocalBinding) {
     const why = localWhy(t.kind, t.host, ctx);
     if (why !== null) {
       const explicit = p.allow.match(t, { explicitOnly: true });
       if (!explicit) {
         const star = p.allow.any.length > 0 ? ' (the "*" entry never unlocks local addresses)' : "";
-        return block("not_allowed_local", t, null, `${t.host} is ${why} and allow_local_binding is false${star}`, localHint(t));
+        const fixes = localFixes(p, t, [addr], ctx, !p.allow.empty && p.allow.match(t) !== null);
+        return block("not_allowed_local", t, null, `${t.host} is ${why} and allow_local_binding is false${star}`, fixes);
       }
       return judgeAddresses(p, t, explicit, [addr], ctx, true);
     }
@@ -175,7 +207,7 @@ function notAllowed(p: CompiledPolicy, t: Target): Block {
   const why = p.allow.empty
     ? "allowed_domains is empty, so every target is blocked until an allowlist is configured"
     : `${formatTarget(t)} matches no allowed_domains entry`;
-  return block("not_allowed", t, null, why, allowHint(t));
+  return block("not_allowed", t, null, why, allowFixes(t));
 }
 
 /**
@@ -198,7 +230,8 @@ export function judgeAddresses(
     if (!p.allowLocalBinding && !localUnlocked) {
       const why = localWhy(a.kind, a.host, ctx);
       if (why !== null && !p.allow.matchIp(a.kind, a.host, t.port, true)) {
-        return block("not_allowed_local", t, null, `${t.host} resolved to ${a.host}, which is ${why}, and allow_local_binding is false`, localHint(t, a));
+        const fixes = localFixes(p, t, addrs, ctx, true);
+        return block("not_allowed_local", t, null, `${t.host} resolved to ${a.host}, which is ${why}, and allow_local_binding is false`, fixes);
       }
     }
     if (isOwnListener(a, t.port, ctx)) {

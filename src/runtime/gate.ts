@@ -176,17 +176,12 @@ export class Gate {
     const state = this.state;
     const line = new DecisionLine(this, "unix-socket", a.client, a.method, a.path, a.counters, "allow", null);
     let block: AdmissionBlock | null = null;
+    const e = admitEntry("unix-socket", a.request, { mode: state.mode, mitm: false });
     if (!allowed) {
-      block = {
-        reason: "not_allowed",
-        explain: `${a.path} is not in allow_unix_sockets`,
-        hint: `the proxy's operator can add ${JSON.stringify(a.path)} to network_proxy.policy.allow_unix_sockets`,
-        mode: null,
-      };
-    } else {
-      const e = admitEntry("unix-socket", a.request, { mode: state.mode, mitm: false });
-      if (e.verdict === "block") block = e.block;
-    }
+      // The path is the first check; its hint only when the method would pass too.
+      const hint = e.verdict === "block" ? null : `the proxy's operator can add ${JSON.stringify(a.path)} to network_proxy.policy.allow_unix_sockets`;
+      block = { reason: "not_allowed", explain: `${a.path} is not in allow_unix_sockets`, hint, mode: null };
+    } else if (e.verdict === "block") block = e.block;
     if (block) {
       this.record(line, block, a.path, null);
       return { kind: "block", block, line };

@@ -459,3 +459,21 @@ describe("runtime failures", () => {
     }
   });
 });
+
+describe("explain from the command line", () => {
+  test("exit 0 when every target is allowed, 1 when any is blocked, 2 for an invalid one; a bare host means port 443", async () => {
+    const h = home();
+    const allow = ["-c", 'network_proxy.policy.allowed_domains=["127.0.0.1", "example.com"]', "--no-dns"];
+    const ok = await runCli(["explain", ...allow, "http://127.0.0.1:9000/", "example.com"], { CODEX_HOME: h });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain("example.com -> example.com:443 (domain; no port given, so 443 as for https)");
+    const some = await runCli(["explain", ...allow, "example.com", "example.org"], { CODEX_HOME: h });
+    expect(some.code).toBe(1);
+    expect(some.stdout).toContain("example.org -> example.org:443 (domain; no port given, so 443 as for https)\n  BLOCK not_allowed");
+    // Allowed as a target, but no entry path may carry it in limited mode without MITM: blocked.
+    const limited = await runCli(["explain", ...allow, "-c", "network_proxy.mode=limited", "example.com:443"], { CODEX_HOME: h });
+    expect(limited.code).toBe(1);
+    const invalid = await runCli(["explain", ...allow, "example.com", "exa mple.com"], { CODEX_HOME: h });
+    expect(invalid.code).toBe(2);
+  });
+});

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { buildConfig, type ConfigSource } from "../../src/config/load.ts";
 import { explainOne } from "../../src/commands/explain.ts";
-import type { DialAddr, Resolver } from "../../src/policy/decide.ts";
+import { admit } from "../../src/policy/admission.ts";
+import { judgeTarget, type DialAddr, type Resolver } from "../../src/policy/decide.ts";
 
 const src: ConfigSource = { path: "/cfg/config.toml", exists: true, dir: "/cfg", overrides: [] };
 
@@ -83,5 +84,125 @@ describe("explain", () => {
       "  via CONNECT: INTERCEPT: HTTPS is inspected (MITM), and each request inside an intercepted tunnel is judged again: only GET, HEAD and OPTIONS",
     );
     expect((await explainOne(c, "http://exa mple.com/", true))[0]).toContain("invalid target");
+  });
+});
+
+describe("every hint is a change that alone allows the target", () => {
+  const policies: Array<{ allow: string[]; deny?: string[]; local?: boolean }> = [
+    { allow: [] },
+    { allow: ["example.com"] },
+    { allow: ["*"] },
+    { allow: ["**.example.com", "**.localhost"] },
+    { allow: ["localhost:1"] },
+    { allow: ["*"], local: true },
+    { allow: ["example.com"], local: true },
+    { allow: ["*"], deny: ["127.0.0.1"] },
+    { allow: ["**.example.com"], deny: ["10.0.0.8"] },
+  ];
+  const targets = [
+    "http://localhost:9000/",
+    "http://dev.localhost:9000/",
+    "127.0.0.1:9000",
+    "[::1]:9000",
+    "http://10.0.0.5/",
+    "http://192.168.1.4:8443/",
+    "api.example.com",
+    "http://sub.a.example.org/",
+    "rebind.example.com",
+    "mixed.example.com:8443",
+    "denied-addr.example.com",
+    "8.8.8.8:53",
+    "127.0.0.1:3128", // the proxy's own listener: nothing may allow it
+    "localhost:8080",
+  ];
+  const table = {
+    "api.example.com": ["93.184.215.14"],
+    "sub.a.example.org": ["93.184.215.15"],
+    "rebind.example.com": ["10.0.0.7", "10.0.0.9"],
+    "mixed.example.com": ["93.184.215.16", "192.168.7.7"],
+    "denied-addr.example.com": ["10.0.0.7", "10.0.0.8"],
+  };
+  const toml = (p: { allow: string[]; deny?: string[]; local?: boolean }) =>
+    `[network_proxy.policy]\nallowed_domains = ${JSON.stringify(p.allow)}\ndenied_domains = ${JSON.stringify(p.deny ?? [])}\nallow_local_binding = ${p.local === true}\n`;
+
+  test("applied one at a time, each alternative turns BLOCK into ALLOW (explained again); own listeners and denials get none", async () => {
+    const d = dns(table);
+    let checked = 0;
+    let chained = 0;
+    const noHint: string[] = [];
+    for (const policy of policies) {
+      for (const t of targets) {
+        const before = await explainOne(config(toml(policy)), t, false, d.resolve);
+        if (!before[1]!.startsWith("  BLOCK")) continue;
+        const line = before.find((l) => l.startsWith("  to allow: "));
+        if (!line) {
+          noHint.push(`${t} ${before[1]!.trim().split(" ")[1]}${policy.deny ? ` deny=${policy.deny}` : ""}`);
+          continue;
+        }
+        // "add "a" and "b" to ...allowed_domains" or "set ...allow_local_binding = true", joined by ", or ".
+        const ways = (l: string) => l.slice("  to allow: the proxy's operator can ".length).split(", or ");
+        const apply = (p: typeof policy, way: string) =>
+          way.startsWith("set ") ? { ...p, local: true } : { ...p, allow: [...p.allow, ...[...way.matchAll(/"([^"]+)"/g)].map((m) => m[1]!)] };
+        for (const way of ways(line)) {
+          expect(way).toMatch(/^(add ("[^"]+"( and )?)+ to network_proxy\.policy\.allowed_domains|set network_proxy\.policy\.allow_local_binding = true)$/);
+          const applied = apply(policy, way);
+          const after = await explainOne(config(toml(applied)), t, false, d.resolve);
+          const what = `${JSON.stringify(policy)} ${t} + ${way}`;
+          checked++;
+          if (after[1]!.startsWith("  ALLOW")) continue;
+          // The one thing a hint cannot know: a name that is not allowed is never resolved, so
+          // its addresses are judged only once it is. Then the new block's hint must be enough.
+          expect(`${what}: ${before[1]!.trim()} -> ${after[1]!.trim()}`).toContain(
+            "BLOCK not_allowed (HTTP 403, x-proxy-error: blocked-by-allowlist) -> BLOCK not_allowed_local",
+          );
+          expect((await explainOne(config(toml(applied)), t, true))[1]).toStartWith("  ALLOW by name");
+          const next = after.find((l) => l.startsWith("  to allow: "))!;
+          for (const second of ways(next)) {
+            const last = await explainOne(config(toml(apply(applied, second))), t, false, d.resolve);
+            expect(`${what} + ${second}: ${last[1]!.trim()}`).toContain(": ALLOW");
+          }
+          chained++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(60);
+    expect(chained).toBeGreaterThan(0);
+    // The only blocks without a hint: our own listeners, what a denylist entry refuses, and
+    // localhost names while 127.0.0.1 is denied (no list change alone would let them through).
+    expect(noHint.filter((n) => !/own_listener|denied/.test(n))).toEqual([
+      "http://localhost:9000/ not_allowed_local deny=127.0.0.1",
+      "http://dev.localhost:9000/ not_allowed_local deny=127.0.0.1",
+    ]);
+    // Both own-listener targets under every policy, except 127.0.0.1:3128 where 127.0.0.1 is denied (deny wins).
+    expect(noHint.filter((n) => n.includes("own_listener")).length).toBe(policies.length * 2 - 1);
+  });
+
+  test("the loopback case users met: allow_local_binding is offered only where an allowlist entry already matches", async () => {
+    const only = await explainOne(config(toml({ allow: ["example.com"] })), "http://127.0.0.1:9000/", true);
+    expect(only.at(-1)).toBe('  to allow: the proxy\'s operator can add "127.0.0.1:9000" to network_proxy.policy.allowed_domains');
+    const star = await explainOne(config(toml({ allow: ["*"] })), "http://127.0.0.1:9000/", true);
+    expect(star.at(-1)).toBe(
+      '  to allow: the proxy\'s operator can add "127.0.0.1:9000" to network_proxy.policy.allowed_domains, or set network_proxy.policy.allow_local_binding = true',
+    );
+    const own = await explainOne(config(toml({ allow: ["example.com"] })), "http://127.0.0.1:8080/health", true);
+    expect(own.slice(1)).toEqual([
+      "  BLOCK own_listener (HTTP 403, x-proxy-error: blocked-by-policy)",
+      "  why: 127.0.0.1:8080 is one of this proxy's own listeners",
+    ]);
+  });
+});
+
+describe("the hint and the entry path", () => {
+  test("a list change is not offered when the entry path would refuse the request in this mode anyway", () => {
+    const c = config('mode = "limited"\n[network_proxy.policy]\nallowed_domains = ["example.com"]\n');
+    const d = judgeTarget(c.policy, { kind: "domain", host: "other.org", port: 443 }, { self: [] });
+    if (d.verdict !== "block") throw new Error("expected a block");
+    expect(d.hint).toContain('add "other.org"');
+    const facts = { mode: "limited" as const, mitm: false };
+    expect(admit("socks5", d, null, facts)).toMatchObject({ verdict: "block", block: { reason: "not_allowed", hint: null } });
+    expect(admit("connect", d, null, facts)).toMatchObject({ verdict: "block", block: { reason: "not_allowed", hint: null } });
+    const get = { method: "GET", hasBody: false, upgrade: false, overrides: [] };
+    expect(admit("http", d, get, facts)).toMatchObject({ verdict: "block", block: { hint: d.hint } });
+    expect(admit("http", d, { ...get, method: "POST" }, facts)).toMatchObject({ verdict: "block", block: { hint: null } });
   });
 });

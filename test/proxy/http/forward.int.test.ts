@@ -270,8 +270,12 @@ describe("blocks", () => {
       host: "not-listed.test",
       reason: "not_allowed",
       explain: "not-listed.test:80 matches no allowed_domains entry",
-      hint: 'the proxy\'s operator can add "not-listed.test" (or a pattern such as "**.not-listed.test") to network_proxy.policy.allowed_domains',
+      hint: 'the proxy\'s operator can add "not-listed.test" to network_proxy.policy.allowed_domains',
     });
+    const sub = JSON.parse((await rawRequest(proxy.port, "GET http://api.not-listed.test/ HTTP/1.1\r\nHost: x\r\n\r\n")).body.toString());
+    expect(sub.hint).toBe(
+      'the proxy\'s operator can add "api.not-listed.test" to network_proxy.policy.allowed_domains, or add "**.not-listed.test" to network_proxy.policy.allowed_domains',
+    );
     const events = proxy.state.blocked.since(0);
     expect(events.map((e) => [e.host, e.reason, e.method, e.mode, e.protocol])).toEqual([
       ["not-listed.test", "not_allowed", "GET", null, "http"],
@@ -279,6 +283,7 @@ describe("blocks", () => {
       ["denied.test", "denied", "GET", null, "http"],
       ["127.0.0.1", "own_listener", "GET", null, "http"],
       ["not-listed.test", "not_allowed", "GET", null, "http"],
+      ["api.not-listed.test", "not_allowed", "GET", null, "http"],
     ]);
     expect(events[0]!.client).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(origin.requests).toBe(0);
