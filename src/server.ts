@@ -2,7 +2,8 @@
  * The running proxy: starts every listener the config asks for, tells the policy their bound
  * addresses (so it can refuse to loop into them), ticks time-outs, and stops gracefully.
  */
-import { startAdmin } from "./admin/server.ts";
+import { handleAdmin, startAdmin } from "./admin/server.ts";
+import { fmtAddr } from "./config/addr.ts";
 import { loadOrCreateToken, newToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
 import { selfAddrs } from "./policy/decide.ts";
@@ -53,17 +54,19 @@ export class ProxyServer {
   }
 
   /**
-   * Start the listeners. `watch` also reloads the config when its file changes. `memoryToken`
-   * (used by `run`) gives the admin API a random token that exists only in this process, so the
-   * command it runs cannot find it in a file and switch the mode or reload the policy.
+   * Start the listeners. `watch` also reloads the config when its file changes. `forCommand`
+   * (used by `run`: a private proxy for one command) gives the admin API a random token that
+   * exists only in this process, so the command cannot find it in a file and switch the mode or
+   * reload the policy, and lets the command read /health, /blocked and /metrics through the
+   * proxy (http/admin-view.ts).
    */
-  async start(opts: { watch?: boolean; memoryToken?: boolean } = {}): Promise<void> {
+  async start(opts: { watch?: boolean; forCommand?: boolean } = {}): Promise<void> {
     const { listeners, np, source } = this.state.config;
     if (np.mitm.enabled) {
       this.ctx.mitm = new MitmLayer(this.ctx, await loadMitmMaterial(this.state.config), this.state.config);
       this.log.info("MITM ready", { ca: np.mitm.ca_cert_path });
     }
-    if (opts.memoryToken) this.#memoryToken = newToken();
+    if (opts.forCommand) this.#memoryToken = newToken();
     else if (!np.dangerously_disable_admin_auth && np.admin_token === "") {
       const path = tokenPath(source.dir);
       const { token, created } = loadOrCreateToken(path);
@@ -89,7 +92,14 @@ export class ProxyServer {
       );
       if (this.state.mode === "limited") this.log.warn('SOCKS5 is blocked in limited mode (it cannot show a method); set mode = "full" to allow SOCKS5');
     }
-    this.services.push(startAdmin(this.state, this.log, listeners.admin, { token: () => this.adminToken() }));
+    const adminOpts = { token: () => this.adminToken() };
+    const admin = startAdmin(this.state, this.log, listeners.admin, adminOpts);
+    this.services.push(admin);
+    if (opts.forCommand) {
+      const addr = admin.address;
+      const host = fmtAddr(addr);
+      this.ctx.adminView = { addr, fetch: (path) => handleAdmin(new Request(`http://${host}${path}`, { headers: { host } }), this.state, addr, adminOpts) };
+    }
     this.state.self = selfAddrs(this.services.map((s) => s.address));
     this.state.bound = {
       http: this.address("HTTP proxy"),

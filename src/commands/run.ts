@@ -33,7 +33,7 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   });
   let bundle: string | null;
   try {
-    await server.start({ memoryToken: true });
+    await server.start({ forCommand: true });
     bundle = await caBundleFor(config);
   } catch (e) {
     io.err(`codex-network-proxy run: ${(e as Error).message}\n`);

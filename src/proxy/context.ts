@@ -31,6 +31,13 @@ export interface MitmHandoff {
   intercept(client: Conn, peer: string, target: Target, line: DecisionLine, early: Buffer | null): Promise<void>;
 }
 
+/** The admin API's read-only answers, for a command under `run` (see http/admin-view.ts). */
+export interface AdminView {
+  readonly addr: { readonly host: string; readonly port: number };
+  /** Answer `GET pathAndQuery` as the admin API would. */
+  fetch(pathAndQuery: string): Promise<Response>;
+}
+
 export class ProxyContext implements TunnelDeps {
   readonly sessions = new Set<Session>();
   readonly gate: Gate;
@@ -38,6 +45,7 @@ export class ProxyContext implements TunnelDeps {
   /** Client connections open on all proxy listeners (leased by the listeners). */
   readonly connectionSlots: Slots;
   mitm: MitmHandoff | null = null;
+  adminView: AdminView | null = null;
 
   constructor(
     readonly state: ProxyState,

@@ -171,6 +171,16 @@ export class Gate {
     }
   }
 
+  /**
+   * A request the proxy answers itself, without dialing anything (the read-only admin view
+   * under `run`): an allow with `rule` naming why, and a line to finish with its status.
+   */
+  answeredHere(a: Omit<Attempt, "request">, rule: string): DecisionLine {
+    const line = new DecisionLine(this, PROTOCOL[a.entry], a.client, a.method, a.target, a.counters, "allow", rule);
+    this.state.metrics.requests.add({ protocol: line.protocol, decision: "allow" });
+    return line;
+  }
+
   /** A unix socket target: allowlisted path, then the method policy. The platform check is the caller's. */
   admitUnix(a: UnixAttempt, allowed: boolean): Verdict {
     const state = this.state;

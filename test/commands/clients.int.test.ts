@@ -105,6 +105,40 @@ describe("run", () => {
     expect(r.stderr.trim().split("\n").at(-1)).toBe("codex-network-proxy: 2 requests blocked: 2 not_allowed_local ([::1]:18006, [::1])");
   });
 
+  test("CODEX_NETWORK_PROXY_ADMIN_URL can be read through the proxy (GET /health, /blocked, /metrics only); nothing else", async () => {
+    const reads = [
+      'curl -sS "$CODEX_NETWORK_PROXY_ADMIN_URL/health"; echo',
+      "curl -s -o /dev/null http://blocked.invalid/",
+      'curl -sS "$CODEX_NETWORK_PROXY_ADMIN_URL/blocked?since=0"; echo',
+      'curl -sS -I "$CODEX_NETWORK_PROXY_ADMIN_URL/metrics" | head -1',
+      "python3 -c \"import os, requests; r = requests.get(os.environ['CODEX_NETWORK_PROXY_ADMIN_URL'] + '/metrics'); print(r.status_code, 'cnp_blocks_total' in r.text)\"",
+    ];
+    const ok = await runCli(["run", "-c", 'network_proxy.policy.allowed_domains=["example.com"]', "--", "sh", "-c", reads.join("; ")], { CODEX_HOME: home() });
+    const [health, blocked, head, viaPython] = ok.stdout.trim().split("\n");
+    expect(health).toBe("ok");
+    expect(JSON.parse(blocked!).blocked.map((e: { host: string; reason: string }) => [e.host, e.reason])).toEqual([["blocked.invalid", "not_allowed"]]);
+    expect(head!.trim()).toBe("HTTP/1.1 200 OK");
+    expect(viaPython).toBe("200 True");
+    // Only the real block is in the summary: the reads are not blocks.
+    expect(ok.stderr.trim().split("\n").at(-1)).toBe("codex-network-proxy: 1 request blocked: 1 not_allowed (blocked.invalid)");
+
+    const writes = [
+      'curl -s -o /dev/null -w "%{http_code}\\n" -X POST -d \'{"mode":"full"}\' "$CODEX_NETWORK_PROXY_ADMIN_URL/mode"',
+      'curl -s -o /dev/null -w "%{http_code}\\n" "$CODEX_NETWORK_PROXY_ADMIN_URL/blocked?drain=1"',
+      'curl -s -o /dev/null -w "%{http_code}\\n" "$CODEX_NETWORK_PROXY_ADMIN_URL/config"',
+      'curl -s -o /dev/null -w "%{http_code}\\n" -x "" "$CODEX_NETWORK_PROXY_ADMIN_URL/blocked?drain=1"',
+      'curl -s -w "\\n" "$CODEX_NETWORK_PROXY_ADMIN_URL/reload" -X POST',
+    ];
+    const no = await runCli(["run", "-c", 'network_proxy.policy.allowed_domains=["example.com"]', "--", "sh", "-c", writes.join("; ")], { CODEX_HOME: home() });
+    const lines = no.stdout.trim().split("\n");
+    // Through the proxy: refused as the proxy's own listener. Directly: the token lives only in
+    // the proxy's memory, so the child cannot drain the audit trail or reload either.
+    expect(lines.slice(0, 4)).toEqual(["403", "403", "403", "401"]);
+    expect(JSON.parse(lines[4]!)).toMatchObject({ status: "blocked", reason: "own_listener" });
+    expect(JSON.parse(lines[4]!).hint).toBeUndefined();
+    expect(no.stderr.trim().split("\n").at(-1)).toMatch(/^codex-network-proxy: 4 requests blocked: 4 own_listener \(127\.0\.0\.1:\d+\)$/);
+  });
+
   test("forwards signals to the command and reports its death by signal", async () => {
     await using p = new CliProcess(["run", "--log-level", "info", "--", "sh", "-c", "trap 'exit 42' TERM; echo ready >&2; while :; do sleep 0.05; done"], {
       CODEX_HOME: home(),

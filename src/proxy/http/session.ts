@@ -10,7 +10,6 @@
 import { isProxyError, ProxyError, type ErrorCode } from "../../outcomes.ts";
 import { stillAllowed, type DecideContext } from "../../policy/decide.ts";
 import type { CompiledPolicy } from "../../policy/rules.ts";
-import { hostHeaderValue } from "../../policy/target.ts";
 import type { DecisionLine } from "../../runtime/gate.ts";
 import { HIGH_WATER, type Conn } from "../conn.ts";
 import type { ProxyContext, Session } from "../context.ts";
@@ -23,10 +22,11 @@ import { HeadReader } from "./head-reader.ts";
 import type { Ingress } from "./ingress.ts";
 import { SpareUpstream } from "./spare.ts";
 import { inspectLine } from "./inspect.ts";
-import { blockJson, blockText, errorReply } from "./reply.ts";
-import { clientResponseHead, headerValue, requestFacts } from "./rewrite.ts";
+import { errorReply } from "./reply.ts";
+import { clientResponseHead, headerValue } from "./rewrite.ts";
 import { PROXY_AUTHENTICATE, proxyAuthorized } from "./proxy-auth.ts";
 import { handleUnix } from "./unix.ts";
+import { handleForward } from "./forward.ts";
 
 type Phase = "idle" | "head" | "busy" | "tunnel" | "done";
 
@@ -139,37 +139,11 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
       const unixPath = headerValue(req.headers, "x-unix-socket");
       if (unixPath !== undefined) return handleUnix(this, req, unixPath);
     }
-    const { target, path } = this.ingress.route(req);
-    const facts = requestFacts(req);
-    const pending = this.ctx.gate.admit({ entry: this.ingress.entry, target, client: this.peer, method: req.method, request: facts, counters: this.client });
-    const v = pending instanceof Promise ? await pending : pending;
-    if (this.#phase !== "busy") return v.line.finish(0, "client_closed"); // the client went away meanwhile
-    if (v.kind === "fail") return this.#failLine(v.line, new ProxyError(v.code, v.message));
-    if (v.kind === "block") {
-      // Never read the body of a blocked request: answer and close if it has one.
-      const close = facts.hasBody || req.minor === 0 || req.connection.has("close");
-      const shown = v.line.target;
-      const answer = this.ingress.blockFormat === "json" ? blockJson(v.block, target.host, shown, close) : blockText(v.block, shown, close);
-      return this.answerLocal(answer, close);
-    }
-    let lease = null;
-    if (req.upgrade !== null) {
-      lease = this.ctx.tunnels.lease();
-      if (!lease) return this.#failLine(v.line, new ProxyError("too_many_tunnels"));
-    }
-    const addrs = v.addresses;
-    const tls = this.ingress.upstreamTls();
-    this.forward({
-      req,
-      target,
-      path,
-      hostHeader: hostHeaderValue(target, this.ingress.defaultPort),
-      upgrade: req.upgrade,
-      dialer: () => this.ctx.tunnels.dial(addrs, target.port, { tls, gone: this.gone }),
-      poolKey: `${tls ? "tls|" : ""}${addrs.map((a) => a.host).join(",")}|${target.port}`,
-      line: v.line,
-      lease,
-    });
+    return handleForward(this, req);
+  }
+
+  get busy(): boolean {
+    return this.#phase === "busy";
   }
 
   forward(spec: ExchangeSpec): void {
@@ -246,7 +220,7 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
       this.client.destroy(true);
       return;
     }
-    if (err) this.#failLine(ex.spec.line, err);
+    if (err) this.failLine(ex.spec.line, err);
     else this.#fatalFrom(e);
   }
 
@@ -282,7 +256,7 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
   // ------------------------------------------------------------------ failures
 
   /** Fail a request that has a decision line: the line (which counts it) and the answer. */
-  #failLine(line: DecisionLine, e: ProxyError): void {
+  failLine(line: DecisionLine, e: ProxyError): void {
     line.fail(e);
     this.#fatal(e.code, e.message, true);
   }
