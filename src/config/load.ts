@@ -13,7 +13,8 @@ import { compilePolicy, type CompiledPolicy } from "../policy/rules.ts";
 import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
 import { locateKey } from "./locate.ts";
-import { allKeys, nearRoot, ROOT, suggest, validate, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
+import { allKeys, nearRoot, ROOT, validate, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
+import { suggest } from "./suggest.ts";
 
 export interface ConfigSource {
   /** Absolute path of the config file that was (or would have been) read. */

@@ -6,6 +6,8 @@
  * suggestion) instead of stopping at the first.
  */
 
+import { editDistance, suggest } from "./suggest.ts";
+
 export type Mode = "full" | "limited";
 export const MODES: readonly Mode[] = ["full", "limited"];
 
@@ -64,8 +66,13 @@ export interface NetworkProxyConfig {
   readonly policy: PolicyConfig;
   readonly mitm: MitmConfig;
   readonly limits: LimitsConfig;
+  readonly log: LogConfig;
   readonly auth: Credentials;
   readonly socks5: Credentials;
+}
+
+export interface LogConfig {
+  readonly access: boolean;
 }
 
 type Spec =
@@ -154,6 +161,13 @@ export const SCHEMA = {
       doc: "Bytes queued for slow readers over all connections; past it, every producer that would queue more is paused.",
     },
     shutdown_grace_ms: { kind: "int", default: 5 * SECOND, min: 0, max: 600_000, doc: "On SIGINT/SIGTERM, time given to in-flight work." },
+  },
+  log: {
+    access: {
+      kind: "bool",
+      default: true,
+      doc: "One info line per allowed request or tunnel when it ends (blocks and errors are always logged).",
+    },
   },
   auth: {
     username: {
@@ -361,36 +375,4 @@ function checkValue(spec: Spec, v: unknown, path: string, problems: Problem[]): 
       return ok ? Object.freeze([...(v as string[])]) : spec.default;
     }
   }
-}
-
-/** The closest known key by edit distance, if it is close enough to be a likely typo. */
-export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  const limit = Math.max(1, Math.floor(word.length / 4));
-  if (best !== undefined && bestDistance <= limit) return best;
-  // A key written in another style (allowedDomains) or missing a prefix/suffix still deserves a hint.
-  const squash = (s: string) => s.toLowerCase().replace(/[_-]/g, "");
-  return candidates.find((c) => squash(c) === squash(word) || (word.length >= 5 && squash(c).includes(squash(word))));
-}
-
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length]!;
 }

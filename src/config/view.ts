@@ -28,6 +28,7 @@ export function effectiveView(c: LoadedConfig, mode: Mode = c.np.mode, bound: Li
       limits: { ...np.limits },
       auth: { ...np.auth, password: secret(np.auth.password) },
       socks5: { ...np.socks5, password: secret(np.socks5.password) },
+      log: { ...np.log },
     },
   };
 }

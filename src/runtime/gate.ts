@@ -97,9 +97,11 @@ export class DecisionLine {
   finish(status: number, error: ErrorCode | null = null, detail: string | null = null, reason: BlockReason | null = null): void {
     if (this.#done) return;
     this.#done = true;
-    const log = this.gate.state.log;
+    const state = this.gate.state;
     const level = this.decision === "block" ? "warn" : "info";
-    if (!log.enabled(level)) return;
+    if (!state.log.enabled(level)) return;
+    // The access log of allowed traffic can be turned off; blocks and failures are always logged.
+    if (error === null && level === "info" && !state.config.np.log.access) return;
     const fields = {
       protocol: this.protocol,
       client: this.client,
@@ -115,8 +117,8 @@ export class DecisionLine {
       bytes_out: this.counters.bytesOut - this.#out0,
       duration_ms: Math.round(performance.now() - this.#t0),
     };
-    if (level === "warn") log.warn("decision", fields);
-    else log.info("decision", fields);
+    if (level === "warn") state.log.warn("decision", fields);
+    else state.log.info("decision", fields);
   }
 
   /** End with an error answered by the proxy: counted, and its status taken from the outcome table. */

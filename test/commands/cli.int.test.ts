@@ -288,6 +288,10 @@ describe("--log-level", () => {
     expect(normal.stderr).toContain("INFO  codex-network-proxy started");
     expect(normal.stderr).toMatch(line);
     expect(normal.stderr).not.toContain("DEBUG");
+    // [network_proxy.log] access = false: no line for allowed traffic.
+    const quiet = await stderrFor(["-c", "network_proxy.log.access=false"]);
+    expect(quiet.stderr).toContain("INFO  codex-network-proxy started");
+    expect(quiet.stderr).not.toContain(" decision ");
   });
 
   test("serve: warn (JSON) logs only warnings: blocks and start-up warnings, no info or debug lines", async () => {

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { listenAddress, parseHostPort } from "../../src/config/addr.ts";
 import { buildConfig, keepListeners, loadConfig, riskWarnings, type ConfigSource, type LoadResult } from "../../src/config/load.ts";
 import { parseOverride } from "../../src/config/overrides.ts";
-import { allKeys, suggest, validate } from "../../src/config/schema.ts";
+import { allKeys, validate } from "../../src/config/schema.ts";
+import { suggest } from "../../src/config/suggest.ts";
 import { effectiveView } from "../../src/config/view.ts";
 
 const src = (overrides: string[] = [], path = "/cfg/config.toml"): ConfigSource => ({ path, exists: true, dir: "/cfg", overrides });

@@ -269,6 +269,10 @@ describe("upstream verification", () => {
       expect(r.stdout).toContain("x-proxy-error: upstream-tls");
       expect(r.stdout.toLowerCase()).toContain(why);
       expect(origin.requests).toBe(0);
+      // The log line of the failure names the target, not just the error.
+      expect(proxy.log).toMatch(
+        new RegExp(`decision protocol=https client=\\S+ method=GET target=localhost:${origin.port} decision=allow .*status=502 error=upstream_tls `),
+      );
     }
   });
 
