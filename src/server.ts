@@ -92,7 +92,7 @@ export class ProxyServer {
       );
       if (this.state.mode === "limited") this.log.warn('SOCKS5 is blocked in limited mode (it cannot show a method); set mode = "full" to allow SOCKS5');
     }
-    const adminOpts = { token: () => this.adminToken() };
+    const adminOpts = { token: () => this.adminToken(), tokenWhere: () => this.#tokenWhere() };
     const admin = startAdmin(this.state, this.log, listeners.admin, adminOpts);
     this.services.push(admin);
     if (opts.forCommand) {
@@ -121,6 +121,17 @@ export class ProxyServer {
     if (c.np.dangerously_disable_admin_auth) return null;
     if (c.np.admin_token !== "") return c.np.admin_token;
     return this.#fileToken ?? this.#loadFileToken(c.source.dir);
+  }
+
+  /** Where the admin token is, for the 401 answer. */
+  #tokenWhere(): string {
+    const c = this.state.config;
+    if (this.#memoryToken !== null) return "exists only in the memory of this proxy, which `run` started: nothing else can change it";
+    if (c.np.admin_token !== "") {
+      const byFlag = c.source.overrides.some((o) => /^\s*network_proxy\.admin_token\s*=/.test(o));
+      return `set by network_proxy.admin_token (${byFlag ? "a -c override" : `in ${c.source.path}`})`;
+    }
+    return `in the file ${tokenPath(c.source.dir)}`;
   }
 
   #loadFileToken(dir: string): string {

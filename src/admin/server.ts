@@ -20,6 +20,8 @@ import { bearerMatches } from "./token.ts";
 export interface AdminOptions {
   /** The bearer token, or null when auth is disabled (read per request: a reload may change it). */
   readonly token: () => string | null;
+  /** Where the token is, in words, for the 401 answer (never the token itself). */
+  readonly tokenWhere: () => string;
 }
 
 /** Is `host` (a Host header value) an acceptable way to address this listener? */
@@ -67,7 +69,7 @@ export async function handleAdmin(req: Request, state: ProxyState, bound: { host
   if (token !== null && !bearerMatches(req.headers.get("authorization"), token)) {
     return jsonError(
       "admin_unauthorized",
-      "missing or wrong bearer token; send Authorization: Bearer <token> (see network_proxy.admin_token)",
+      `missing or wrong bearer token; send Authorization: Bearer <token>, the token ${opts.tokenWhere()}`,
       {},
       { "www-authenticate": 'Bearer realm="codex-network-proxy"', connection: "close" },
     );

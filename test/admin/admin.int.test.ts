@@ -132,6 +132,11 @@ describe("safety", () => {
     const none = await proxy.admin("/mode", { method: "POST", body: '{"mode":"limited"}', auth: false });
     expect(none.status).toBe(401);
     expect(none.headers.get("www-authenticate")).toContain("Bearer");
+    // The 401 says where the token is (never the token itself).
+    expect(await none.json()).toEqual({
+      error: `missing or wrong bearer token; send Authorization: Bearer <token>, the token in the file ${path}`,
+      code: "admin_unauthorized",
+    });
     const wrong = await proxy.admin("/reload", { method: "POST", headers: { authorization: "Bearer nope" } });
     expect(wrong.status).toBe(401);
     const almost = await proxy.admin("/reload", { method: "POST", headers: { authorization: `Bearer ${proxy.token!.slice(0, -1)}` } });
@@ -144,6 +149,8 @@ describe("safety", () => {
 
   test("admin_token from the config; dangerously_disable_admin_auth turns auth off", async () => {
     await using withToken = await startProxy(['network_proxy.admin_token="0123456789abcdef-xyz"']);
+    const where = (await (await withToken.admin("/reload", { method: "POST", auth: false })).json()) as { error: string };
+    expect(where.error).toBe("missing or wrong bearer token; send Authorization: Bearer <token>, the token set by network_proxy.admin_token (a -c override)");
     expect(
       (await withToken.admin("/mode", { method: "POST", body: '{"mode":"full"}', headers: { authorization: "Bearer 0123456789abcdef-xyz" } })).status,
     ).toBe(200);

@@ -128,6 +128,7 @@ describe("run", () => {
       'curl -s -o /dev/null -w "%{http_code}\\n" "$CODEX_NETWORK_PROXY_ADMIN_URL/config"',
       'curl -s -o /dev/null -w "%{http_code}\\n" -x "" "$CODEX_NETWORK_PROXY_ADMIN_URL/blocked?drain=1"',
       'curl -s -w "\\n" "$CODEX_NETWORK_PROXY_ADMIN_URL/reload" -X POST',
+      'curl -s -x "" -X POST "$CODEX_NETWORK_PROXY_ADMIN_URL/reload"',
     ];
     const no = await runCli(["run", "-c", 'network_proxy.policy.allowed_domains=["example.com"]', "--", "sh", "-c", writes.join("; ")], { CODEX_HOME: home() });
     const lines = no.stdout.trim().split("\n");
@@ -136,6 +137,9 @@ describe("run", () => {
     expect(lines.slice(0, 4)).toEqual(["403", "403", "403", "401"]);
     expect(JSON.parse(lines[4]!)).toMatchObject({ status: "blocked", reason: "own_listener" });
     expect(JSON.parse(lines[4]!).hint).toBeUndefined();
+    expect(JSON.parse(lines[5]!).error).toBe(
+      "missing or wrong bearer token; send Authorization: Bearer <token>, the token exists only in the memory of this proxy, which `run` started: nothing else can change it",
+    );
     expect(no.stderr.trim().split("\n").at(-1)).toMatch(/^codex-network-proxy: 4 requests blocked: 4 own_listener \(127\.0\.0\.1:\d+\)$/);
   });
 
