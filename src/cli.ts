@@ -75,7 +75,7 @@ listener clamping). Exits 1 and lists every problem when the config is invalid.`
 Prints the policy decision for each TARGET (a URL such as http://example.com/x, or host:port)
 under the current config, without connecting anywhere. Allowed names are resolved (as the proxy
 would) unless --no-dns is given.`,
-  env: `Usage: codex-network-proxy env [--config PATH] [-c KEY=VALUE]... [--shell sh|fish|powershell|json]
+  env: `Usage: codex-network-proxy env [--config PATH] [-c KEY=VALUE]... [--shell sh|bash|zsh|fish|powershell|json]
 
 Prints the environment variables that point HTTP, HTTPS and SOCKS clients at this proxy.`,
   run: `Usage: codex-network-proxy run [--config PATH] [-c KEY=VALUE]... -- CMD [ARGS...]
@@ -168,8 +168,10 @@ export function parseArgs(argv: readonly string[]): CliResult {
         if (command !== "env") return { kind: "usage", message: "--shell is an option of env" };
         v = value(name, inline);
         if (typeof v !== "string") return v;
+        // bash and zsh take the same `export NAME='value'` lines as sh.
+        if (v === "bash" || v === "zsh") v = "sh";
         if (v !== "sh" && v !== "fish" && v !== "powershell" && v !== "json") {
-          return { kind: "usage", message: `--shell must be sh, fish, powershell or json, not ${JSON.stringify(v)}` };
+          return { kind: "usage", message: `--shell must be sh (or bash, zsh), fish, powershell or json, not ${JSON.stringify(v)}` };
         }
         shell = v;
         break;

@@ -34,7 +34,7 @@ export function clientEnv(addrs: ProxyAddrs, caBundle: string | null, creds: Cre
   const http = `http://${userinfo}${fmtAddr(addrs.http)}`;
   const all = addrs.socks ? `socks5h://${userinfo}${fmtAddr(addrs.socks)}` : http;
   const v: EnvVar[] = [
-    { name: "HTTP_PROXY", value: http, note: "HTTP and HTTPS clients (curl, git, pip, npm, Python, Node with EnvHttpProxyAgent, Go)" },
+    { name: "HTTP_PROXY", value: http, note: "HTTP and HTTPS clients (curl, git, pip, npm, Python, Node, Bun, Go)" },
     { name: "HTTPS_PROXY", value: http },
     { name: "http_proxy", value: http },
     { name: "https_proxy", value: http },
@@ -59,6 +59,11 @@ export function clientEnv(addrs: ProxyAddrs, caBundle: string | null, creds: Cre
     { name: "YARN_HTTP_PROXY", value: http },
     { name: "YARN_HTTPS_PROXY", value: http },
     { name: "PIP_PROXY", value: http },
+    {
+      name: "NODE_USE_ENV_PROXY",
+      value: "1",
+      note: "Node.js 22.21+ and 24+: fetch, http and https use HTTP_PROXY/HTTPS_PROXY (Node 20 ignores this and connects directly)",
+    },
   ];
   if (caBundle) {
     const note = "HTTPS is inspected: trust the system roots plus the proxy's CA";

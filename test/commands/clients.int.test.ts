@@ -5,79 +5,14 @@
  * with example.com replaced by the loopback origin.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CliProcess, ProxyProcess, ROOT, runCli } from "../helpers/cli.ts";
+import { CliProcess, ProxyProcess, runCli } from "../helpers/cli.ts";
+import { FULL, home, limitedMitm, origins, README, runArgs, snippet, trustOrigin } from "../helpers/clients.ts";
 import { GitOrigin, makeRepo } from "../helpers/git.ts";
-import { HttpOrigin } from "../helpers/origin.ts";
 import { freePort } from "../helpers/ops.ts";
 import { NPM_PACKAGE, PackageOrigin, PY_PACKAGE } from "../helpers/packages.ts";
 import { makeTestPki, type TestPki } from "../../scripts/lib/pki.ts";
-
-const README = readFileSync(join(ROOT, "README.md"), "utf8");
-
-/** A README line, asserted to be there, with example.com pointed at `base` (e.g. https://localhost:1234). */
-function snippet(line: string, base: string): string {
-  expect(README).toContain(line);
-  return line.replaceAll("https://example.com", base);
-}
-
-const home = () => mkdtempSync(join(tmpdir(), "cnp-clients-"));
-
-interface Origins {
-  pki: TestPki;
-  https: ReturnType<typeof Bun.serve>;
-  http: HttpOrigin;
-}
-
-async function origins(): Promise<Origins & Disposable> {
-  const pki = await makeTestPki();
-  const leaf = await pki.issue(["localhost", "127.0.0.1"]);
-  const https = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    tls: { key: leaf.key, cert: leaf.cert },
-    fetch: (req) => Response.json({ tls: true, method: req.method, path: new URL(req.url).pathname }),
-  });
-  const http = new HttpOrigin();
-  return {
-    pki,
-    https,
-    http,
-    [Symbol.dispose]() {
-      https.stop(true);
-      http[Symbol.dispose]();
-    },
-  };
-}
-
-/** Environment that makes the origin's private CA look like a public one to every client. */
-function trustOrigin(pki: TestPki): Record<string, string> {
-  const f = pki.caFile;
-  return {
-    SSL_CERT_FILE: f,
-    CURL_CA_BUNDLE: f,
-    REQUESTS_CA_BUNDLE: f,
-    NODE_EXTRA_CA_CERTS: f,
-    GIT_SSL_CAINFO: f,
-    PIP_CERT: f,
-    npm_config_cafile: f,
-    CODEX_HOME: home(),
-  };
-}
-
-const FULL = ['network_proxy.policy.allowed_domains=["localhost"]'];
-const limitedMitm = (pki: TestPki) => [
-  ...FULL,
-  "network_proxy.mode=limited",
-  "network_proxy.mitm.enabled=true",
-  `network_proxy.mitm.upstream_ca_file="${pki.caFile}"`,
-];
-
-function runArgs(config: string[], shell: string): string[] {
-  return ["run", ...config.flatMap((c) => ["-c", c]), "--", "sh", "-c", shell];
-}
 
 describe("run", () => {
   test("passes the exit status through and prints a one-line summary of blocks", async () => {
@@ -245,6 +180,13 @@ describe("env", () => {
       "PIP_PROXY",
     ])
       expect(json[k]).toBeTruthy();
+    expect(json["NODE_USE_ENV_PROXY"]).toBe("1");
+    const plain = await runCli(["env", "--shell", "sh"], { CODEX_HOME: h });
+    expect(plain.stdout).toContain("export HTTP_PROXY='http://127.0.0.1:3128'");
+    for (const alias of ["bash", "zsh"]) expect((await runCli(["env", "--shell", alias], { CODEX_HOME: h })).stdout).toBe(plain.stdout);
+    const bad = await runCli(["env", "--shell", "csh"], { CODEX_HOME: h });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--shell must be sh (or bash, zsh), fish, powershell or json, not "csh"');
     const fish = await runCli(["env", "--shell", "fish", "-c", "network_proxy.enable_socks5=false"], { CODEX_HOME: h });
     expect(fish.stdout).toContain("set -gx ALL_PROXY 'http://127.0.0.1:3128'");
     expect(fish.stdout).not.toContain("SSL_CERT_FILE");
@@ -597,45 +539,6 @@ describe.skipIf(!Bun.which("go"))("Go net/http", () => {
       });
       expect(plain).toStartWith('403 {"status":"blocked","host":"blocked.invalid","reason":"not_allowed"');
       expect(tunnel).toBe('error: Get "https://blocked.invalid/": Forbidden');
-    }
-  });
-});
-
-describe("Node and Bun fetch", () => {
-  test("Node with undici's EnvHttpProxyAgent, full and limited (MITM) mode", async () => {
-    using o = await origins();
-    const base = `https://localhost:${o.https.port}`;
-    const lines = [
-      snippet('const { EnvHttpProxyAgent, setGlobalDispatcher } = require("undici");', base),
-      snippet("setGlobalDispatcher(new EnvHttpProxyAgent());", base),
-      `(async () => { ${snippet('await fetch("https://example.com/");', base).replace("await fetch", "const r = await fetch")} console.log(await r.text());`,
-      `  const b = await fetch("https://blocked.invalid/").then(() => "not blocked", (e) => String(e.cause?.cause?.message ?? e)); console.log(b); })();`,
-    ].join("\n");
-    for (const [config, env] of [
-      [FULL, trustOrigin(o.pki)],
-      [limitedMitm(o.pki), { CODEX_HOME: home() }],
-    ] as const) {
-      const r = await runCli(["run", ...config.flatMap((c) => ["-c", c]), "--", "node", "-e", lines], { ...env, NODE_PATH: join(ROOT, "node_modules") });
-      expect(r.stdout).toContain('"tls":true');
-      expect(r.stdout).toContain("Proxy response (403) !== 200 when HTTP Tunneling");
-    }
-  });
-
-  test("Bun fetch from the environment and with an explicit proxy", async () => {
-    using o = await origins();
-    const base = `https://localhost:${o.https.port}`;
-    const code = [
-      `console.log(await (await fetch("${base}/env")).text());`,
-      `${snippet('await fetch("https://example.com/", { proxy: process.env.HTTPS_PROXY });', base).replace("await fetch", "const r = await fetch")} console.log(await r.text());`,
-      `console.log((await fetch("https://blocked.invalid/").catch((e) => ({ status: String(e) }))).status);`,
-    ].join("\n");
-    for (const [config, env] of [
-      [FULL, trustOrigin(o.pki)],
-      [limitedMitm(o.pki), { CODEX_HOME: home() }],
-    ] as const) {
-      const r = await runCli(["run", ...config.flatMap((c) => ["-c", c]), "--", process.execPath, "-e", code], env);
-      expect(r.stdout.match(/"tls":true/g)?.length).toBe(2);
-      expect(r.stdout).toMatch(/403|Proxy/);
     }
   });
 });
