@@ -1,10 +1,11 @@
-/** Rewrite the outcome tables in README.md from src/outcomes.ts. */
+/** Rewrite the generated parts of README.md: the outcome tables (src/outcomes.ts) and the figures from docs/. */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { withDocFigures } from "./lib/doc-figures.ts";
 import { withOutcomeTables } from "./lib/outcome-tables.ts";
 
 const path = join(import.meta.dir, "..", "README.md");
 const before = readFileSync(path, "utf8");
-const after = withOutcomeTables(before);
+const after = withDocFigures(withOutcomeTables(before));
 if (after !== before) writeFileSync(path, after);
-console.log(after === before ? "README.md outcome tables are up to date" : "rewrote README.md outcome tables");
+console.log(after === before ? "README.md generated parts are up to date" : "rewrote README.md generated parts");

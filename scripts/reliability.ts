@@ -224,11 +224,11 @@ async function tunnelLoad(p: ProxyProcess, via: "CONNECT" | "SOCKS5"): Promise<S
 
 // ------------------------------------------------------------------ suites
 
-async function runTests(label: string, paths: string[], env: Record<string, string> = {}): Promise<Section> {
+async function runTests(label: string, paths: string[], env: Record<string, string> = {}, args: string[] = []): Promise<Section> {
   const t0 = performance.now();
   // The fuzz tests append one line per property to FUZZ_REPORT: {"property","runs","ms"}.
   const report = join(mkdtempSync(join(tmpdir(), "cnp-rel-")), "fuzz.jsonl");
-  const p = Bun.spawn([BUN, "test", "--timeout", "120000", ...paths], {
+  const p = Bun.spawn([BUN, "test", "--timeout", "120000", ...args, ...paths], {
     cwd: ROOT,
     env: { ...process.env, ...env, FUZZ_REPORT: report },
     stdout: "pipe",
@@ -342,6 +342,11 @@ if (!LOAD_ONLY) {
       "test/runtime/reload.int.test.ts",
     ]),
   );
+  // README quotes these two times (scripts/lib/doc-figures.ts). The Node client tests need the
+  // Node releases npm's pretest fetches.
+  if (Bun.spawnSync([BUN, "scripts/get-node.ts"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" }).exitCode !== 0) fail("bun scripts/get-node.ts failed");
+  sections.push(await runTests("The whole test suite (npm test)", []));
+  sections.push(await runTests("The unit tests (npm run test:unit)", [], {}, ["--path-ignore-patterns", "**/*.int.test.ts"]));
 }
 
 const md = [
