@@ -22,7 +22,16 @@ export const SOCKS_REPLY = {
 
 const S = SOCKS_REPLY;
 
-export type BlockReason = "not_allowed" | "not_allowed_local" | "denied" | "method_not_allowed" | "mitm_required" | "own_listener" | "sni_mismatch";
+export type BlockReason =
+  | "not_allowed"
+  | "not_allowed_local"
+  | "denied"
+  | "method_not_allowed"
+  | "mitm_required"
+  | "mitm_hook_no_match"
+  | "mitm_hook_plaintext"
+  | "own_listener"
+  | "sni_mismatch";
 
 export type ErrorCode =
   | "bad_request"
@@ -107,6 +116,16 @@ export const OUTCOMES: Readonly<Record<OutcomeCode, Outcome>> = {
     "limited mode: not GET/HEAD/OPTIONS, or an upgrade, a method override, a body; SOCKS5",
   ),
   mitm_required: block("blocked-by-mitm-required", "Codex blocked this request: MITM required for limited HTTPS.", "limited mode: HTTPS CONNECT without MITM"),
+  mitm_hook_no_match: block(
+    "blocked-by-mitm-hook",
+    "Codex blocked this request: no MITM hook allows it.",
+    "the host has `mitm_hooks` and none matches the request (method, path, query, headers), or its path is ambiguous",
+  ),
+  mitm_hook_plaintext: block(
+    "blocked-by-mitm-hook",
+    "Codex blocked this request: credentials are injected only over TLS.",
+    "a plain-HTTP request matched a hook that injects a credential (see `dangerously_allow_plaintext_credential_injection`)",
+  ),
   own_listener: block("blocked-by-policy", "Codex blocked this request by network policy.", "the target is one of the proxy's own listeners"),
   sni_mismatch: block(
     "blocked-by-policy",

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fmtAddr } from "../config/addr.ts";
+import type { HookConfig } from "../config/hooks.ts";
 import type { Credentials } from "../config/schema.ts";
 import { FileExistsError, writeFileCreateNew } from "../fsutil.ts";
 import { pemCertificates, publicRoots } from "../mitm/roots.ts";
@@ -29,7 +30,7 @@ export interface EnvVar {
  * proxy's `[network_proxy.auth]`), every proxy URL carries them, percent-encoded, as clients
  * expect them there.
  */
-export function clientEnv(addrs: ProxyAddrs, caBundle: string | null, creds: Credentials | null = null): EnvVar[] {
+export function clientEnv(addrs: ProxyAddrs, caBundle: string | null, creds: Credentials | null = null, secretVars: readonly string[] = []): EnvVar[] {
   const userinfo = creds ? `${encodeURIComponent(creds.username)}:${encodeURIComponent(creds.password)}@` : "";
   const http = `http://${userinfo}${fmtAddr(addrs.http)}`;
   const all = addrs.socks ? `socks5h://${userinfo}${fmtAddr(addrs.socks)}` : http;
@@ -65,6 +66,10 @@ export function clientEnv(addrs: ProxyAddrs, caBundle: string | null, creds: Cre
       note: "Node.js 22.21+ and 24+: fetch, http and https use HTTP_PROXY/HTTPS_PROXY (Node 20 ignores this and connects directly)",
     },
   ];
+  secretVars.forEach((name, i) => {
+    const note = i === 0 ? "the proxy injects these credentials itself (mitm_hooks): the client holds only placeholders" : undefined;
+    v.push({ name, value: placeholder(name), ...(note ? { note } : {}) });
+  });
   if (caBundle) {
     const note = "HTTPS is inspected: trust the system roots plus the proxy's CA";
     v.push({ name: "SSL_CERT_FILE", value: caBundle, note });
@@ -82,6 +87,17 @@ export function clientEnv(addrs: ProxyAddrs, caBundle: string | null, creds: Cre
     }
   }
   return v;
+}
+
+/** What a client holds instead of a credential the proxy injects. */
+export function placeholder(name: string): string {
+  return `codex-network-proxy-placeholder-${name}`;
+}
+
+/** The environment variables the config's hooks read their secrets from, each once. */
+export function hookSecretVars(hooks: readonly HookConfig[]): string[] {
+  const names = hooks.flatMap((h) => h.actions.inject_request_headers.flatMap((i) => (i.secret_env_var !== null ? [i.secret_env_var] : [])));
+  return [...new Set(names)];
 }
 
 function quoteSh(s: string): string {

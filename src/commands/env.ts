@@ -3,7 +3,7 @@
  */
 import { dirname } from "node:path";
 import type { CliOptions } from "../cli.ts";
-import { clientEnv, ensureCaBundle, formatEnv } from "./client-env.ts";
+import { clientEnv, ensureCaBundle, formatEnv, hookSecretVars } from "./client-env.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import { loadOrCreateCa } from "../mitm/ca.ts";
 import { loadOrReport, makeLogger, type Io } from "./common.ts";
@@ -26,6 +26,6 @@ export async function envCommand(o: CliOptions, io: Io): Promise<number> {
     io.err(`codex-network-proxy env: ${(e as Error).message}\n`);
     return 1;
   }
-  io.out(formatEnv(clientEnv(c.listeners, bundle, c.proxyAuth), o.shell));
+  io.out(formatEnv(clientEnv(c.listeners, bundle, c.proxyAuth, hookSecretVars(c.np.mitm_hooks)), o.shell));
   return 0;
 }

@@ -6,8 +6,10 @@
 import type { CliOptions } from "../cli.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import { OUTCOMES } from "../outcomes.ts";
-import { admitEntry, type Entry } from "../policy/admission.ts";
-import { evaluateTarget, explainAllow, judgeTarget, selfAddrs, type Decision, type DialAddr } from "../policy/decide.ts";
+import { admit, type AdmissionFacts, type Entry } from "../policy/admission.ts";
+import { evaluateTarget, explainAllow, judgeTarget, selfAddrs, type Allow, type Decision, type DialAddr } from "../policy/decide.ts";
+import type { CompiledHook } from "../policy/hooks.ts";
+import type { MethodRequest } from "../policy/method.ts";
 import { formatTarget, parseAbsoluteUrl, parseAuthority, TargetError, type Target } from "../policy/target.ts";
 import { hostAddresses } from "../runtime/host-addresses.ts";
 import { systemResolver } from "../runtime/resolver.ts";
@@ -20,8 +22,10 @@ export async function explainCommand(o: CliOptions, io: Io): Promise<number> {
   // (or cannot be resolved), 2 when one is not a valid target at all.
   let bad = false;
   let blocked = false;
-  for (const arg of o.args) {
-    const lines = await explainOne(c, arg, o.noDns);
+  // `explain POST https://...`: a leading method names the request to judge.
+  const method = o.args.length > 1 && /^[A-Z]+$/.test(o.args[0]!) ? o.args[0]! : null;
+  for (const arg of method ? o.args.slice(1) : o.args) {
+    const lines = await explainOne(c, arg, o.noDns, systemResolver, method);
     io.out(lines.join("\n") + "\n");
     if (lines[0]?.includes("invalid target")) bad = true;
     else if (!/^ {2}ALLOW/.test(lines[1] ?? "") || lines.some((l) => /^ {2}via .*: BLOCK /.test(l))) blocked = true;
@@ -51,13 +55,19 @@ const LABEL: Readonly<Record<Entry, string>> = {
   "unix-socket": "x-unix-socket",
 };
 
-export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, resolve = systemResolver): Promise<string[]> {
+/**
+ * The decision for one target. `method` (from `explain POST https://...`) judges that request:
+ * its method and path against the mode and the host's `mitm_hooks`; without one, a GET.
+ */
+export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, resolve = systemResolver, method: string | null = null): Promise<string[]> {
   let target: Target;
   let entries: Entry[];
+  let path = "/";
   try {
     if (arg.includes("://")) {
       const u = parseAbsoluteUrl(arg);
       target = u.target;
+      path = u.path;
       entries = u.scheme === "https" ? ["connect", "socks5"] : ["http", "socks5"];
     } else {
       target = bareHost(arg);
@@ -68,10 +78,11 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
     throw e;
   }
   const assumed = !arg.includes("://") && target.port === 443 && assumesPort(arg);
-  const head = `${arg} -> ${formatTarget(target)} (${target.kind}${assumed ? "; no port given, so 443 as for https" : ""})`;
+  const head = `${method ? `${method} ` : ""}${arg} -> ${formatTarget(target)} (${target.kind}${assumed ? "; no port given, so 443 as for https" : ""})`;
   // The proxy refuses its own listeners; judge them at the addresses the config gives them.
   const { http, socks, admin } = c.listeners;
   const ctx = { self: selfAddrs(socks ? [http, socks, admin] : [http, admin]), localAddrs: hostAddresses() };
+  const request: MethodRequest = { method: method ?? "GET", hasBody: false, upgrade: false, overrides: [], path, headers: [] };
   let d: Decision;
   if (noDns) {
     const first = judgeTarget(c.policy, target, ctx);
@@ -79,7 +90,7 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
       return [
         head,
         `  ALLOW by name: allowed_domains entry ${JSON.stringify(first.rule.raw)} matches; each resolved address would still be checked (skipped: --no-dns)`,
-        ...entryLines(c, entries),
+        ...entryLines(c, { verdict: "allow", target, rule: first.rule, addresses: [] }, entries, request),
       ];
     }
     d = first;
@@ -100,22 +111,40 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
         head,
         `  ALLOW: ${explainAllow(d)}`,
         `  would dial: ${d.addresses.map((a: DialAddr) => (a.kind === "ipv6" ? `[${a.host}]` : a.host) + ":" + target.port).join(", ")}`,
-        ...entryLines(c, entries),
+        ...entryLines(c, d, entries, request),
       ];
   }
 }
 
-/** The admission for each entry path, under the configured mode (requests judged as a GET). */
-function entryLines(c: LoadedConfig, entries: readonly Entry[]): string[] {
-  const facts = { mode: c.np.mode, mitm: c.np.mitm.enabled };
-  const get = { method: "GET", hasBody: false, upgrade: false, overrides: [] };
-  return entries.map((entry) => {
-    const a = admitEntry(entry, entry === "http" ? get : null, facts);
-    const via = `  via ${LABEL[entry]}: `;
+/** What a hook does to the request, in words (secrets by their source only). */
+function hookActions(h: CompiledHook): string {
+  const stripped = [...h.strip].filter((n) => !h.inject.some((i) => i.lower === n));
+  const parts = [...(stripped.length ? [`strips ${stripped.join(", ")}`] : []), ...h.inject.map((i) => `injects ${i.name} (from ${i.source})`)];
+  return parts.length ? `; ${parts.join("; ")}` : "";
+}
+
+/** The admission of `request` on each entry path under the configured mode (the proxy's own function). */
+function entryLines(c: LoadedConfig, d: Allow, entries: readonly Entry[], request: MethodRequest): string[] {
+  const facts: AdmissionFacts = {
+    mode: c.np.mode,
+    mitm: c.np.mitm.enabled,
+    hooks: c.hooks,
+    plaintextInjection: c.np.dangerously_allow_plaintext_credential_injection,
+  };
+  const what = `${request.method} ${request.path}`;
+  const line = (entry: Entry): string => {
+    const a = admit(entry, d, entry === "http" || entry === "https" ? request : null, facts);
+    const via = `  via ${LABEL[entry]}${entry === "http" || entry === "https" ? ` (${what})` : ""}: `;
     if (a.verdict === "block") return `${via}BLOCK ${a.block.reason} (x-proxy-error: ${OUTCOMES[a.block.reason].header}): ${a.block.explain}`;
-    if (a.verdict === "intercept") return `${via}INTERCEPT: HTTPS is inspected (MITM), and each ${LABEL.https} is judged again: only GET, HEAD and OPTIONS`;
-    if (entry === "http")
-      return `${via}ALLOW ${c.np.mode === "full" ? "every method" : "GET, HEAD and OPTIONS only (no bodies, upgrades or method overrides)"}`;
+    if (a.verdict === "fail") return `${via}FAIL ${a.code}: ${a.explain}`;
+    if (a.verdict === "intercept") return `${via}INTERCEPT: HTTPS is inspected (MITM), and each ${LABEL.https} is judged again`;
+    if (a.hook) return `${via}ALLOW by ${a.hook.label}${hookActions(a.hook)}`;
+    if (entry === "http" || entry === "https") {
+      return `${via}ALLOW ${c.np.mode === "full" ? "(full mode: every method)" : "(limited mode: GET, HEAD and OPTIONS only, no bodies, upgrades or method overrides)"}`;
+    }
     return `${via}ALLOW (a tunnel: the bytes inside are not inspected)`;
-  });
+  };
+  const out = entries.map(line);
+  if (entries.includes("connect") && admit("connect", d, null, facts).verdict === "intercept") out.push(line("https"));
+  return out;
 }

@@ -4,7 +4,7 @@
  */
 import { constants } from "node:os";
 import type { CliOptions } from "../cli.ts";
-import { clientEnv } from "./client-env.ts";
+import { clientEnv, hookSecretVars } from "./client-env.ts";
 import { loadConfig } from "../config/load.ts";
 import { hardenProcess } from "../harden.ts";
 import { systemResolver } from "../runtime/resolver.ts";
@@ -42,7 +42,8 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   }
   const addrs = { http: server.address("HTTP proxy"), socks: config.listeners.socks ? server.address("SOCKS5 proxy") : null };
   const env: Record<string, string> = { ...(io.env as Record<string, string>) };
-  for (const v of clientEnv(addrs, bundle, config.proxyAuth)) env[v.name] = v.value;
+  // The hooks' secrets were read from our environment; the command gets placeholders instead.
+  for (const v of clientEnv(addrs, bundle, config.proxyAuth, hookSecretVars(config.np.mitm_hooks))) env[v.name] = v.value;
   env["CODEX_NETWORK_PROXY_ADMIN_URL"] = `http://127.0.0.1:${server.address("admin API").port}`;
 
   // Handlers go in before the child exists: a signal that arrives in between is held, not fatal.

@@ -17,10 +17,22 @@ export function diffConfig(prev: LoadedConfig, next: LoadedConfig): string[] {
       const B = new Set((b as string[]).map((s) => s.toLowerCase()));
       for (const s of b as string[]) if (!A.has(s.toLowerCase())) out.push(`added to ${label}: ${s}`);
       for (const s of a as string[]) if (!B.has(s.toLowerCase())) out.push(`removed from ${label}: ${s}`);
+    } else if (spec.kind === "hooks") {
+      if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`mitm_hooks: ${(a as unknown[]).length} -> ${(b as unknown[]).length} entries, changed`);
     } else if (a !== b) {
       if (spec.kind === "string" && spec.secret) out.push(`${name} changed`);
       else out.push(`${name}: ${JSON.stringify(a)} -> ${JSON.stringify(b)}`);
     }
+  }
+  // A secret rotated behind the same source: named, never shown.
+  for (const [host, hooks] of next.hooks) {
+    const before = prev.hooks.get(host) ?? [];
+    hooks.forEach((h, i) => {
+      for (const inj of h.inject) {
+        const old = before[i]?.inject.find((x) => x.lower === inj.lower && x.source === inj.source);
+        if (old && old.value.reveal() !== inj.value.reveal()) out.push(`${h.label}: the ${inj.name} secret (${inj.source}) changed`);
+      }
+    });
   }
   return out;
 }

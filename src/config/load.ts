@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
+import { compileHooks, type HookTable, type SecretReader } from "../policy/hooks.ts";
 import { compilePolicy, type CompiledPolicy } from "../policy/rules.ts";
 import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
@@ -42,7 +43,23 @@ export interface LoadedConfig {
   readonly proxyAuth: Credentials | null;
   /** Warnings to log once (unknown keys, clamps). */
   readonly warnings: readonly string[];
+  /** `mitm_hooks` by host, with their secrets read. */
+  readonly hooks: HookTable;
 }
+
+/** Where hook secrets come from: the environment and files (relative to the config's directory). */
+export interface SecretIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readFile(path: string): string;
+}
+
+/** For pure uses (tests, explain of a config text): no environment, no files. */
+export const NO_SECRETS: SecretIo = {
+  env: {},
+  readFile: () => {
+    throw new Error("no file access here");
+  },
+};
 
 export type LoadResult =
   | { ok: true; config: LoadedConfig }
@@ -85,11 +102,11 @@ export function loadConfig(opts: LoadOptions = {}): LoadResult {
   }
   const source: ConfigSource = { path, exists: text !== null, dir: dirname(path), overrides };
   if (readError) return { ok: false, source, problems: [readError], usage: opts.configPath !== undefined && text === null };
-  return buildConfig(text, source);
+  return buildConfig(text, source, { env: opts.env ?? process.env, readFile: (p) => readFileSync(p, "utf8") });
 }
 
 /** Pure: the config that `text` (null when there is no file) and the overrides describe. */
-export function buildConfig(text: string | null, source: ConfigSource): LoadResult {
+export function buildConfig(text: string | null, source: ConfigSource, io: SecretIo = NO_SECRETS): LoadResult {
   const problems: string[] = [];
   let doc: Record<string, unknown> = {};
   if (text !== null) {
@@ -134,6 +151,12 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
     }),
   });
 
+  if (np.mitm_hooks.length > 0 && !np.mitm.enabled) {
+    const message = "hooks need [network_proxy.mitm] enabled = true: requests to a hooked host are judged inside intercepted tunnels";
+    problems.push(place({ severity: "error", key: `${ROOT}.mitm_hooks`, message }));
+  }
+  const hooks = compileHooks(np.mitm_hooks, secretReader(io, source.dir));
+  for (const p of hooks.problems) problems.push(place(p));
   const compiled = compilePolicy(np.policy);
   for (const p of compiled.problems) problems.push(place(p));
   warnings.push(...compiled.warnings.map(place));
@@ -185,7 +208,8 @@ export function buildConfig(text: string | null, source: ConfigSource): LoadResu
 
   if (problems.length) return { ok: false, source, problems };
   const frozenSource = Object.freeze({ ...source, overrides: Object.freeze([...source.overrides]) });
-  return { ok: true, config: Object.freeze({ source: frozenSource, np, listeners, policy: compiled.policy, proxyAuth, warnings: Object.freeze(warnings) }) };
+  const config = { source: frozenSource, np, listeners, policy: compiled.policy, proxyAuth, warnings: Object.freeze(warnings), hooks: hooks.table };
+  return { ok: true, config: Object.freeze(config) };
 }
 
 /** The keys that decide where the listeners are; a running proxy cannot move them on reload. */
@@ -276,6 +300,22 @@ export function riskWarnings(np: NetworkProxyConfig, platform: string = process.
   return out;
 }
 
+/** Read a hook's secret; errors name the source and never hold the value. */
+function secretReader(io: SecretIo, dir: string): SecretReader {
+  return (h) => {
+    if (h.secret_env_var !== null) {
+      const v = io.env[h.secret_env_var];
+      return v === undefined ? { error: `the environment variable ${h.secret_env_var} is not set` } : { value: v };
+    }
+    const path = resolvePath(dir, h.secret_file!);
+    try {
+      return { value: io.readFile(path).replace(/(\r?\n)+$/, "") };
+    } catch (e) {
+      return { error: `cannot read secret_file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    }
+  };
+}
+
 function resolvePath(dir: string, p: string): string {
   return isAbsolute(p) ? p : join(dir, p);
 }
@@ -287,12 +327,14 @@ export function formatProblem(p: Problem, at = ""): string {
 
 /** Where a problem's key was set: the last `-c` that set it (or a table above it), else its file line. */
 function where(key: string, text: string | null, source: ConfigSource, overrides: readonly Override[]): string {
-  const path = key.replace(/\[\d+\]/g, "").split(".");
+  const plain = key.replace(/\[\d+\]/g, "").split(".");
   const under = (a: readonly string[], b: readonly string[]) => a.length <= b.length && a.every((s, i) => s === b[i]);
   for (let i = overrides.length - 1; i >= 0; i--) {
     const o = overrides[i]!;
-    if (under(o.path, path) || under(path, o.path)) return `-c ${JSON.stringify(o.source)}`;
+    if (under(o.path, plain) || under(plain, o.path)) return `-c ${JSON.stringify(o.source)}`;
   }
+  // `a[2].b` is in the third table of the array `a` (or the third element of its value).
+  const path = key.replace(/\[(\d+)\]/g, "#$1").split(".");
   if (text === null || !key) return "";
   const line = locateKey(text, path);
   return line ? `${source.path}:${line}` : source.path;

@@ -7,11 +7,16 @@
  * reported without a line.
  */
 
-/** 1-based line where `path` (or the nearest table or key holding it) is set; 0 when unknown. */
+/**
+ * 1-based line where `path` (or the nearest table or key holding it) is set; 0 when unknown. A
+ * segment `name#2` is the third `[[...name]]` table of an array of tables; on the last segment it
+ * may also be an element of an array value, whose line is its key's.
+ */
 export function locateKey(text: string, path: readonly string[]): number {
-  const want = path.join("\u0000");
+  const arrays = new Map<string, number>();
   let table: string[] = [];
-  let fallback = 0;
+  let best = 0;
+  let bestDepth = 0;
   let open: '"""' | "'''" | null = null;
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
@@ -21,10 +26,17 @@ export function locateKey(text: string, path: readonly string[]): number {
       if (line.includes(open)) open = null;
       continue;
     }
-    const header = /^\s*\[\[?([^\]]*)\]\]?\s*(#.*)?$/.exec(line);
+    const header = /^\s*(\[\[?)([^\]]*)\]\]?\s*(#.*)?$/.exec(line);
     let found: string[] | null = null;
     if (header) {
-      table = splitDotted(header[1]!) ?? [];
+      table = splitDotted(header[2]!) ?? [];
+      if (header[1] === "[[" && table.length > 0) {
+        // One more table of this array: its keys are under `name#index`.
+        const key = table.join("\u0000");
+        const n = arrays.get(key) ?? 0;
+        arrays.set(key, n + 1);
+        table = [...table.slice(0, -1), `${table.at(-1)}#${n}`];
+      }
       found = table;
     } else {
       const eq = keyEnd(line);
@@ -39,12 +51,32 @@ export function locateKey(text: string, path: readonly string[]): number {
       }
     }
     if (!found) continue;
-    const got = found.join("\u0000");
-    if (got === want) return i + 1;
-    // A table or inline table that holds the key: the best line when the key itself is not on one.
-    if (fallback === 0 && found.length > 0 && want.startsWith(got + "\u0000")) fallback = i + 1;
+    const d = depth(found, path);
+    if (d === path.length && found.length === path.length && found.every((f, j) => f === path[j])) return i + 1;
+    if (d > bestDepth) {
+      best = i + 1;
+      bestDepth = d;
+    }
   }
-  return fallback;
+  return best;
+}
+
+/**
+ * How much of `want` the key or table `found` places (its length), or 0 when it is not on that
+ * path. Its last segment may stand for an element of `want` (`a` for `a#2`: an array value's line)
+ * or for the whole array (`a#0` for `a`: the first of its tables).
+ */
+function depth(found: readonly string[], want: readonly string[]): number {
+  if (found.length === 0 || found.length > want.length) return 0;
+  for (let i = 0; i < found.length; i++) {
+    const f = found[i]!;
+    const w = want[i]!;
+    if (f === w) continue;
+    const lastOfFound = i === found.length - 1;
+    if (lastOfFound && (w.replace(/#\d+$/, "") === f || f.replace(/#\d+$/, "") === w)) continue;
+    return 0;
+  }
+  return found.length;
 }
 
 /** Index of the `=` that ends a key at the start of `line`, or -1 (quotes respected). */

@@ -6,7 +6,11 @@
  * suggestion) instead of stopping at the first.
  */
 
+import { checkHooks, type HookConfig } from "./hooks.ts";
+import type { Problem } from "./problem.ts";
 import { editDistance, suggest } from "./suggest.ts";
+
+export type { Problem } from "./problem.ts";
 
 export type Mode = "full" | "limited";
 export const MODES: readonly Mode[] = ["full", "limited"];
@@ -63,6 +67,8 @@ export interface NetworkProxyConfig {
   readonly admin_token: string;
   readonly dangerously_disable_admin_auth: boolean;
   readonly max_blocked_events: number;
+  readonly mitm_hooks: readonly HookConfig[];
+  readonly dangerously_allow_plaintext_credential_injection: boolean;
   readonly policy: PolicyConfig;
   readonly mitm: MitmConfig;
   readonly limits: LimitsConfig;
@@ -80,7 +86,8 @@ type Spec =
   | { kind: "string"; default: string; doc: string; secret?: true }
   | { kind: "strings"; default: readonly string[]; doc: string }
   | { kind: "int"; default: number; min: number; max: number; doc: string }
-  | { kind: "enum"; default: string; values: readonly string[]; doc: string };
+  | { kind: "enum"; default: string; values: readonly string[]; doc: string }
+  | { kind: "hooks"; default: readonly HookConfig[]; doc: string };
 
 type Table = { readonly [key: string]: Spec | Table };
 
@@ -112,6 +119,16 @@ export const SCHEMA = {
   },
   dangerously_disable_admin_auth: { kind: "bool", default: false, doc: "Let anyone who can reach the admin API change mode and reload." },
   max_blocked_events: { kind: "int", default: 200, min: 1, max: 100_000, doc: "Size of the ring buffer behind GET /blocked." },
+  mitm_hooks: {
+    kind: "hooks",
+    default: [],
+    doc: "Per-host request rules and header actions (`[[network_proxy.mitm_hooks]]`; see Per-host rules and credentials).",
+  },
+  dangerously_allow_plaintext_credential_injection: {
+    kind: "bool",
+    default: false,
+    doc: "Let a hook inject its secret into a plain-HTTP request (refused by default: it would cross the network in clear).",
+  },
   policy: {
     allowed_domains: { kind: "strings", default: [], doc: "Allowlist patterns. Empty blocks everything." },
     denied_domains: { kind: "strings", default: [], doc: "Denylist patterns. Deny always wins." },
@@ -188,13 +205,6 @@ export const ALIASES: Readonly<Record<string, string>> = {
   dangerously_allow_non_loopback_proxy: "dangerously_allow_non_loopback",
 };
 
-export interface Problem {
-  readonly severity: "error" | "warning";
-  /** Dotted key, e.g. `network_proxy.policy.allowed_domains[2]`, or "" for the whole file. */
-  readonly key: string;
-  readonly message: string;
-}
-
 export const ROOT = "network_proxy";
 
 /** Every dotted key (under `network_proxy.`) with its spec; for docs, `check` and suggestions. */
@@ -210,7 +220,7 @@ export function allKeys(): Array<{ key: string; spec: Spec }> {
   return out;
 }
 
-for (const { spec } of allKeys()) if (spec.kind === "strings") Object.freeze(spec.default);
+for (const { spec } of allKeys()) if (spec.kind === "strings" || spec.kind === "hooks") Object.freeze(spec.default);
 
 /** Keys whose values must never be shown (admin token, SOCKS password). */
 export const SECRET_KEYS: ReadonlySet<string> = new Set(
@@ -363,6 +373,8 @@ function checkValue(spec: Spec, v: unknown, path: string, problems: Problem[]): 
       }
       return n;
     }
+    case "hooks":
+      return Object.freeze(checkHooks(v, path, problems));
     case "strings": {
       if (!Array.isArray(v)) return bad("an array of strings");
       let ok = true;

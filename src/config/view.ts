@@ -29,6 +29,19 @@ export function effectiveView(c: LoadedConfig, mode: Mode = c.np.mode, bound: Li
       auth: { ...np.auth, password: secret(np.auth.password) },
       socks5: { ...np.socks5, password: secret(np.socks5.password) },
       log: { ...np.log },
+      // Hooks as configured, each injected value shown only as redacted, beside its source.
+      mitm_hooks: np.mitm_hooks.map((h) => ({
+        ...h,
+        actions: {
+          ...h.actions,
+          inject_request_headers: h.actions.inject_request_headers.map((i) => ({
+            name: i.name,
+            ...(i.secret_env_var !== null ? { secret_env_var: i.secret_env_var } : { secret_file: i.secret_file }),
+            prefix: i.prefix,
+            value: REDACTED,
+          })),
+        },
+      })),
     },
   };
 }

@@ -17,7 +17,8 @@
 import type { Mode } from "../config/schema.ts";
 import type { BlockInfo, BlockReason } from "../outcomes.ts";
 import type { Allow, Decision } from "./decide.ts";
-import { methodBlock, type MethodRequest } from "./method.ts";
+import { matchHooks, type CompiledHook, type HookTable } from "./hooks.ts";
+import { LIMITED_METHODS, methodBlock, type MethodRequest } from "./method.ts";
 
 export type Entry = "http" | "https" | "connect" | "socks5" | "unix-socket";
 
@@ -27,6 +28,10 @@ export interface AdmissionFacts {
   readonly mode: Mode;
   /** HTTPS interception is configured and ready. */
   readonly mitm: boolean;
+  /** `mitm_hooks` by host (NO_HOOKS when there are none). */
+  readonly hooks: HookTable;
+  /** `dangerously_allow_plaintext_credential_injection`. */
+  readonly plaintextInjection: boolean;
 }
 
 /** A block with the mode it depends on: "limited" for mode blocks, null for target blocks. */
@@ -35,7 +40,7 @@ export interface AdmissionBlock extends BlockInfo {
 }
 
 export type Admission =
-  | { readonly verdict: "pass"; readonly target: Allow }
+  | { readonly verdict: "pass"; readonly target: Allow; readonly hook: CompiledHook | null }
   | { readonly verdict: "intercept"; readonly target: Allow }
   | { readonly verdict: "block"; readonly block: AdmissionBlock }
   | { readonly verdict: "fail"; readonly code: "dns_failed" | "dns_timeout" | "dns_overloaded"; readonly explain: string };
@@ -88,8 +93,43 @@ export function admit(entry: Entry, target: Decision, request: MethodRequest | n
     case "dns_error":
       return { verdict: "fail", code: target.code, explain: target.explain };
     case "allow": {
+      const hooks = facts.hooks.size > 0 ? facts.hooks.get(target.target.host) : undefined;
+      if (hooks) return admitHooked(entry, target, request, facts, hooks);
       const e = admitEntry(entry, request, facts);
-      return e.verdict === "block" ? e : { verdict: e.verdict, target };
+      return e.verdict === "block" ? e : e.verdict === "pass" ? { verdict: "pass", target, hook: null } : { verdict: "intercept", target };
     }
   }
+}
+
+const hookBlock = (reason: BlockReason, explain: string): Admission => ({ verdict: "block", block: { reason, explain, hint: null, mode: null } });
+
+/**
+ * Step 2 for a host with `mitm_hooks`: its traffic is intercepted in either mode (a raw tunnel
+ * would hide the requests), and each request must match one of its hooks, which then decides the
+ * method. What limited mode refuses besides the method (a body on a safe method, an upgrade the
+ * hook does not name) stays refused.
+ */
+function admitHooked(entry: Entry, target: Allow, request: MethodRequest | null, facts: AdmissionFacts, hooks: readonly CompiledHook[]): Admission {
+  const host = target.target.host;
+  if (entry === "connect") return { verdict: "intercept", target };
+  if (entry === "socks5" || entry === "unix-socket" || request === null) {
+    return hookBlock("mitm_required", `${host} has mitm_hooks, so its requests must be inspected, and SOCKS5 cannot show them; use the HTTP proxy`);
+  }
+  const v = matchHooks(host, hooks, { method: request.method, target: request.path, headers: request.headers, overrides: request.overrides });
+  if (v.kind === "refuse") return hookBlock(v.reason, v.explain);
+  const hook = v.hook;
+  if (facts.mode === "limited") {
+    if (request.upgrade && !hook.upgrade)
+      return { verdict: "block", block: modeBlock("method_not_allowed", `${hook.label} does not name the upgrade header, and limited mode refuses upgrades`) };
+    if (request.hasBody && LIMITED_METHODS.has(request.method)) {
+      return { verdict: "block", block: modeBlock("method_not_allowed", `a ${request.method} request with a body is not allowed in limited mode`) };
+    }
+  }
+  if (entry === "http" && hook.inject.length > 0 && !facts.plaintextInjection) {
+    return hookBlock(
+      "mitm_hook_plaintext",
+      `${hook.label} injects ${hook.inject.map((h) => h.name).join(", ")}, and this request is plain HTTP: credentials go only over TLS`,
+    );
+  }
+  return { verdict: "pass", target, hook };
 }

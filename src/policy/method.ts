@@ -19,6 +19,9 @@ export interface MethodRequest {
   readonly upgrade: boolean;
   /** Values of method-override headers. */
   readonly overrides: readonly string[];
+  /** The request target in origin form, and the headers (lower-case names): for `mitm_hooks`. */
+  readonly path: string;
+  readonly headers: ReadonlyArray<{ readonly lower: string; readonly value: string }>;
 }
 
 /** Null when allowed; otherwise why it is blocked (reason `method_not_allowed`). */

@@ -88,7 +88,7 @@ export class ProxyContext implements TunnelDeps {
     buffered.limit = this.limits().max_buffered_bytes;
     const policy = this.state.config.policy;
     const ctx = this.state.decideContext();
-    const closed = this.tunnels.rejudge(policy, ctx);
+    const closed = this.tunnels.rejudge(policy, ctx, this.state.config.hooks);
     for (const s of [...this.sessions]) s.rejudge?.(policy, ctx);
     if (closed > 0) this.log.warn("closed tunnels the new policy blocks", { count: closed });
   }

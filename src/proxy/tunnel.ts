@@ -14,6 +14,7 @@ import type { Logger } from "../log.ts";
 import { isProxyError, ProxyError, type ErrorCode } from "../outcomes.ts";
 import { modeBlock, type AdmissionBlock } from "../policy/admission.ts";
 import { stillAllowed, type DecideContext, type DialAddr } from "../policy/decide.ts";
+import { NO_HOOKS, type HookTable } from "../policy/hooks.ts";
 import type { CompiledPolicy } from "../policy/rules.ts";
 import type { Target } from "../policy/target.ts";
 import type { DecisionLine, Gate } from "../runtime/gate.ts";
@@ -161,10 +162,15 @@ export class Tunnels {
    * The policy changed: close every tunnel it now blocks (by the target and the address that
    * was dialed), and record each closure. Returns how many were closed.
    */
-  rejudge(policy: CompiledPolicy, ctx: DecideContext): number {
+  rejudge(policy: CompiledPolicy, ctx: DecideContext, hooks: HookTable = NO_HOOKS): number {
     let closed = 0;
     for (const t of [...this.open]) {
-      const b = stillAllowed(policy, t.spec.target, t.spec.up.remote, ctx);
+      const { kind, target } = t.spec;
+      // A raw tunnel to a host that now has mitm_hooks carries requests no hook can judge.
+      const hooked = kind !== "upgrade" && hooks.has(target.host);
+      const b = hooked
+        ? { reason: "mitm_required" as const, explain: `${target.host} now has mitm_hooks, so its requests must be inspected`, hint: null }
+        : stillAllowed(policy, target, t.spec.up.remote, ctx);
       if (!b) continue;
       closed++;
       recordRevoked(this.state, t.spec.line, t.spec.target, b);

@@ -11,8 +11,9 @@
  */
 import type { BlockReason, ErrorCode } from "../outcomes.ts";
 import { OUTCOMES } from "../outcomes.ts";
-import { admit, admitEntry, type AdmissionBlock, type Entry } from "../policy/admission.ts";
+import { admit, admitEntry, type AdmissionBlock, type AdmissionFacts, type Entry } from "../policy/admission.ts";
 import type { Decision, DialAddr } from "../policy/decide.ts";
+import type { CompiledHook } from "../policy/hooks.ts";
 import type { MethodRequest } from "../policy/method.ts";
 import type { Rule } from "../policy/pattern.ts";
 import { formatTarget, type Target } from "../policy/target.ts";
@@ -46,7 +47,14 @@ export interface UnixAttempt {
 }
 
 export type Verdict =
-  | { readonly kind: "allow" | "intercept"; readonly addresses: readonly DialAddr[]; readonly rule: Rule | null; readonly line: DecisionLine }
+  | {
+      readonly kind: "allow" | "intercept";
+      readonly addresses: readonly DialAddr[];
+      readonly rule: Rule | null;
+      /** The `mitm_hooks` entry whose actions apply to this request, or null. */
+      readonly hook: CompiledHook | null;
+      readonly line: DecisionLine;
+    }
   | { readonly kind: "block"; readonly block: AdmissionBlock; readonly line: DecisionLine }
   | { readonly kind: "fail"; readonly code: ErrorCode; readonly message: string; readonly line: DecisionLine };
 
@@ -139,6 +147,12 @@ export class DecisionLine {
   }
 }
 
+/** What admission needs to know about the running proxy. */
+export function admissionFacts(state: ProxyState): AdmissionFacts {
+  const c = state.config;
+  return { mode: state.mode, mitm: c.np.mitm.enabled, hooks: c.hooks, plaintextInjection: c.np.dangerously_allow_plaintext_credential_injection };
+}
+
 export class Gate {
   constructor(readonly state: ProxyState) {}
 
@@ -153,15 +167,17 @@ export class Gate {
 
   #verdict(a: Attempt, decision: Decision): Verdict {
     const state = this.state;
-    const d = admit(a.entry, decision, a.request, { mode: state.mode, mitm: state.config.np.mitm.enabled });
+    const d = admit(a.entry, decision, a.request, admissionFacts(state));
     const line = new DecisionLine(this, PROTOCOL[a.entry], a.client, a.method, a.target, a.counters, "allow", null);
     switch (d.verdict) {
       case "pass":
       case "intercept": {
         line.decision = d.verdict === "pass" ? "allow" : "intercept";
-        line.rule = d.target.rule?.raw ?? null;
+        const hook = d.verdict === "pass" ? d.hook : null;
+        // A hooked request's line names the hook and what it injects (never the values).
+        line.rule = hook ? `${hook.label}${hook.inject.length ? ` injects ${hook.inject.map((h) => h.name).join(", ")}` : ""}` : (d.target.rule?.raw ?? null);
         state.metrics.requests.add({ protocol: line.protocol, decision: d.verdict === "pass" ? "allow" : "mitm" });
-        return { kind: line.decision, addresses: d.target.addresses, rule: d.target.rule, line };
+        return { kind: line.decision, addresses: d.target.addresses, rule: d.target.rule, hook, line };
       }
       case "block":
         this.record(line, d.block, a.target.host, a.target.port);
@@ -188,7 +204,7 @@ export class Gate {
     const state = this.state;
     const line = new DecisionLine(this, "unix-socket", a.client, a.method, a.path, a.counters, "allow", null);
     let block: AdmissionBlock | null = null;
-    const e = admitEntry("unix-socket", a.request, { mode: state.mode, mitm: false });
+    const e = admitEntry("unix-socket", a.request, { ...admissionFacts(state), mitm: false });
     if (!allowed) {
       // The path is the first check; its hint only when the method would pass too.
       const hint = e.verdict === "block" ? null : `the proxy's operator can add ${JSON.stringify(a.path)} to network_proxy.policy.allow_unix_sockets`;
@@ -200,7 +216,7 @@ export class Gate {
     }
     line.rule = a.path;
     state.metrics.requests.add({ protocol: "unix-socket", decision: "allow" });
-    return { kind: "allow", addresses: [], rule: null, line };
+    return { kind: "allow", addresses: [], rule: null, hook: null, line };
   }
 
   /**

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { buildConfig, type ConfigSource } from "../../src/config/load.ts";
 import { explainOne } from "../../src/commands/explain.ts";
 import { admit } from "../../src/policy/admission.ts";
+import { NO_HOOKS } from "../../src/policy/hooks.ts";
 import { judgeTarget, type DialAddr, type Resolver } from "../../src/policy/decide.ts";
 
 const src: ConfigSource = { path: "/cfg/config.toml", exists: true, dir: "/cfg", overrides: [] };
@@ -76,13 +77,15 @@ describe("explain", () => {
       "  via SOCKS5: BLOCK method_not_allowed (x-proxy-error: blocked-by-method-policy): SOCKS5 cannot show a method, so it is blocked in limited mode",
     ]);
     expect((await explainOne(limited, "http://example.com/", true)).slice(-2)).toEqual([
-      "  via HTTP proxy request: ALLOW GET, HEAD and OPTIONS only (no bodies, upgrades or method overrides)",
+      "  via HTTP proxy request (GET /): ALLOW (limited mode: GET, HEAD and OPTIONS only, no bodies, upgrades or method overrides)",
       "  via SOCKS5: BLOCK method_not_allowed (x-proxy-error: blocked-by-method-policy): SOCKS5 cannot show a method, so it is blocked in limited mode",
     ]);
     const mitm = config('mode = "limited"\n[network_proxy.mitm]\nenabled = true\n[network_proxy.policy]\nallowed_domains = ["example.com"]\n');
-    expect((await explainOne(mitm, "https://example.com/", true)).at(-2)).toBe(
-      "  via CONNECT: INTERCEPT: HTTPS is inspected (MITM), and each request inside an intercepted tunnel is judged again: only GET, HEAD and OPTIONS",
-    );
+    expect((await explainOne(mitm, "https://example.com/", true)).slice(-3)).toEqual([
+      "  via CONNECT: INTERCEPT: HTTPS is inspected (MITM), and each request inside an intercepted tunnel is judged again",
+      "  via SOCKS5: BLOCK method_not_allowed (x-proxy-error: blocked-by-method-policy): SOCKS5 cannot show a method, so it is blocked in limited mode",
+      "  via request inside an intercepted tunnel (GET /): ALLOW (limited mode: GET, HEAD and OPTIONS only, no bodies, upgrades or method overrides)",
+    ]);
     expect((await explainOne(c, "http://exa mple.com/", true))[0]).toContain("invalid target");
   });
 });
@@ -198,10 +201,10 @@ describe("the hint and the entry path", () => {
     const d = judgeTarget(c.policy, { kind: "domain", host: "other.org", port: 443 }, { self: [] });
     if (d.verdict !== "block") throw new Error("expected a block");
     expect(d.hint).toContain('add "other.org"');
-    const facts = { mode: "limited" as const, mitm: false };
+    const facts = { mode: "limited" as const, mitm: false, hooks: NO_HOOKS, plaintextInjection: false };
     expect(admit("socks5", d, null, facts)).toMatchObject({ verdict: "block", block: { reason: "not_allowed", hint: null } });
     expect(admit("connect", d, null, facts)).toMatchObject({ verdict: "block", block: { reason: "not_allowed", hint: null } });
-    const get = { method: "GET", hasBody: false, upgrade: false, overrides: [] };
+    const get = { method: "GET", hasBody: false, upgrade: false, overrides: [], path: "/", headers: [] };
     expect(admit("http", d, get, facts)).toMatchObject({ verdict: "block", block: { hint: d.hint } });
     expect(admit("http", d, { ...get, method: "POST" }, facts)).toMatchObject({ verdict: "block", block: { hint: null } });
   });

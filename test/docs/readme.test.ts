@@ -11,7 +11,12 @@ describe("README stays true to the code", () => {
   test("every config key is documented with its default", () => {
     for (const { key, spec } of allKeys()) {
       const short = key.replace(/^network_proxy\./, "");
-      const def = spec.kind === "strings" ? "[]" : spec.kind === "string" || spec.kind === "enum" ? JSON.stringify(spec.default) : String(spec.default);
+      const def =
+        spec.kind === "strings" || spec.kind === "hooks"
+          ? "[]"
+          : spec.kind === "string" || spec.kind === "enum"
+            ? JSON.stringify(spec.default)
+            : String(spec.default);
       expect(readme).toContain(`| \`${short}\` | \`${def}\` |`);
     }
   });

@@ -33,8 +33,14 @@ export class GitOrigin implements Disposable {
   readonly root = mkdtempSync(join(tmpdir(), "cnp-gitroot-"));
   readonly server: ReturnType<typeof Bun.serve>;
   readonly methods: string[] = [];
+  /** Every request: method, path with query, and whether it carried `auth` (true when none is required). */
+  readonly requests: Array<{ method: string; path: string; authorized: boolean }> = [];
 
-  constructor(tls?: { key: string; cert: string }) {
+  /** `auth`: the Authorization value every request must carry (else 401), or none. */
+  constructor(
+    tls?: { key: string; cert: string },
+    readonly auth?: string,
+  ) {
     this.server = Bun.serve({
       hostname: "127.0.0.1",
       port: 0,
@@ -46,6 +52,9 @@ export class GitOrigin implements Disposable {
   async #cgi(req: Request): Promise<Response> {
     this.methods.push(req.method);
     const url = new URL(req.url);
+    const authorized = this.auth === undefined || req.headers.get("authorization") === this.auth;
+    this.requests.push({ method: req.method, path: url.pathname + url.search, authorized });
+    if (!authorized) return new Response("authentication required", { status: 401, headers: { "www-authenticate": 'Basic realm="git"' } });
     const repo = decodeURIComponent(url.pathname).split("/").filter(Boolean)[0] ?? "";
     if (existsSync(join(this.root, repo, "dumb-only"))) {
       // Static files, as a plain web server would serve them; `..` is not in test paths.

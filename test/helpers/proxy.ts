@@ -59,6 +59,10 @@ export interface ProxyOptions {
   /** Written to a config.toml in a fresh directory, which the proxy reloads from (and watches with `watch`). */
   configText?: string | null;
   watch?: boolean;
+  /** The proxy's environment, as the config sees it (hook secrets); CODEX_HOME is set apart. */
+  env?: Record<string, string>;
+  /** Files written beside config.toml before it is loaded (hook secret files). */
+  files?: Record<string, string>;
 }
 
 /** `overrides` are `-c` style (`network_proxy.mode=limited`). Listeners bind 127.0.0.1:0. */
@@ -67,8 +71,9 @@ export async function startProxy(overrides: string[] = [], opts: ProxyOptions = 
   const dir = mkdtempSync(join(tmpdir(), "cnp-test-"));
   const path = join(dir, "config.toml");
   if (opts.configText != null) writeFileSync(path, opts.configText);
+  for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text, { mode: 0o600 });
   // The default location (CODEX_HOME), which unlike --config may be missing: no file, defaults.
-  const load = () => loadConfig({ overrides: all, env: { CODEX_HOME: dir } });
+  const load = () => loadConfig({ overrides: all, env: { ...opts.env, CODEX_HOME: dir } });
   const r = load();
   if (!r.ok) throw new Error(r.problems.join("\n"));
   const lines: string[] = [];

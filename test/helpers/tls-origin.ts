@@ -29,6 +29,8 @@ export class CountingTlsOrigin implements Disposable {
     tls: { key: string; cert: string },
     readonly body = "TLS REACHED",
     hostname = "127.0.0.1",
+    /** A whole raw response for a request head, or null for the fixed 200. */
+    readonly answer: (head: string) => string | null = () => null,
   ) {
     this.listener = Bun.listen<TlsConnState>({
       hostname,
@@ -62,6 +64,11 @@ export class CountingTlsOrigin implements Disposable {
       if (buf.length < end + 4 + len) return;
       s.data.buf = buf.subarray(end + 4 + len);
       this.requests.push({ head, connection: this.connections });
+      const custom = this.answer(head);
+      if (custom !== null) {
+        s.write(Buffer.from(custom, "latin1"));
+        continue;
+      }
       const b = Buffer.from(this.body);
       s.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${b.length}\r\n\r\n`, "latin1"), b]));
     }

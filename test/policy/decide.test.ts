@@ -325,7 +325,15 @@ describe("explanations", () => {
 });
 
 describe("method policy (limited mode, hardened)", () => {
-  const req = (method: string, extra: Partial<Parameters<typeof methodBlock>[1]> = {}) => ({ method, hasBody: false, upgrade: false, overrides: [], ...extra });
+  const req = (method: string, extra: Partial<Parameters<typeof methodBlock>[1]> = {}) => ({
+    method,
+    hasBody: false,
+    upgrade: false,
+    overrides: [],
+    path: "/",
+    headers: [],
+    ...extra,
+  });
   test("full mode allows everything", () => {
     expect(methodBlock("full", req("DELETE", { hasBody: true, upgrade: true }))).toBeNull();
   });

@@ -11,6 +11,7 @@
 import type { Lease } from "../slots.ts";
 import { isProxyError, OUTCOMES, ProxyError, type ErrorCode } from "../../outcomes.ts";
 import { stillAllowed, type DecideContext } from "../../policy/decide.ts";
+import type { CompiledHook } from "../../policy/hooks.ts";
 import { methodBlock } from "../../policy/method.ts";
 import type { CompiledPolicy } from "../../policy/rules.ts";
 import type { Target } from "../../policy/target.ts";
@@ -44,6 +45,8 @@ export interface ExchangeSpec {
   readonly line: DecisionLine;
   /** The tunnel slot a pending upgrade holds, or null. */
   readonly lease: Lease | null;
+  /** The `mitm_hooks` entry whose actions (strip, inject) apply, or null. */
+  readonly hook: CompiledHook | null;
 }
 
 /** What an exchange needs from the session that runs it. */
@@ -123,7 +126,7 @@ export class Exchange {
     up.onEnd = () => this.#upstreamGone(undefined);
     up.onClose = (err) => this.#upstreamGone(err);
     up.listen((chunk) => this.#onUpstreamData(chunk));
-    const head = upstreamRequestHead(this.spec.req, this.spec.path, this.spec.hostHeader, this.upgrade);
+    const head = upstreamRequestHead(this.spec.req, this.spec.path, this.spec.hostHeader, this.upgrade, this.spec.hook);
     this.phase = "waiting";
     const first = this.#pendingBytes > 0 ? Buffer.concat([head, ...this.#pending]) : head;
     this.#bodyBytesSent += this.#pendingBytes;
@@ -344,7 +347,7 @@ export class Exchange {
 
   /** The mode just became limited: cut this exchange if limited mode would refuse it (a write, an upgrade, a body). */
   onLimited(): void {
-    const why = methodBlock("limited", { ...requestFacts(this.spec.req), upgrade: this.upgrade !== null });
+    const why = methodBlock("limited", { ...requestFacts(this.spec.req, this.spec.path), upgrade: this.upgrade !== null });
     if (why) this.fail(new ProxyError("upstream_closed", `the proxy switched to limited mode: ${why}`));
   }
 

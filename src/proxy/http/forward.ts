@@ -13,7 +13,7 @@ import { requestFacts } from "./rewrite.ts";
 export async function handleForward(s: SessionHandle, req: RequestHead): Promise<void> {
   const ingress = s.ingress;
   const { target, path } = ingress.route(req);
-  const facts = requestFacts(req);
+  const facts = requestFacts(req, path);
   if (ingress.outer && s.ctx.adminView && isAdminView(s.ctx.adminView, req, target, path, facts)) return answerAdminView(s, req, target, path);
   const pending = s.ctx.gate.admit({ entry: ingress.entry, target, client: s.peer, method: req.method, request: facts, counters: s.client });
   const v = pending instanceof Promise ? await pending : pending;
@@ -43,5 +43,6 @@ export async function handleForward(s: SessionHandle, req: RequestHead): Promise
     poolKey: `${tls ? "tls|" : ""}${addrs.map((a) => a.host).join(",")}|${target.port}`,
     line: v.line,
     lease,
+    hook: v.hook,
   });
 }

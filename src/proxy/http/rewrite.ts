@@ -4,6 +4,7 @@
  * including every header named in `Connection`, `Proxy-Connection`, and spellings that some
  * servers fold to a hop-by-hop name (`Proxy_Authorization`).
  */
+import { foldName, type CompiledHook } from "../../policy/hooks.ts";
 import { METHOD_OVERRIDE_HEADERS, type MethodRequest } from "../../policy/method.ts";
 import type { Header, RequestHead, ResponseHead } from "./head.ts";
 
@@ -43,9 +44,16 @@ function framingLines(f: Framing): string {
  * The request head sent upstream. `upgrade` keeps `Connection: Upgrade` + `Upgrade` (WebSocket
  * pass-through in full mode).
  */
-export function upstreamRequestHead(req: RequestHead, path: string, hostHeader: string, upgrade: string | null): Buffer {
+export function upstreamRequestHead(req: RequestHead, path: string, hostHeader: string, upgrade: string | null, hook: CompiledHook | null = null): Buffer {
   let s = `${req.method} ${path} HTTP/1.${req.minor}\r\nHost: ${hostHeader}\r\n`;
-  for (const h of req.headers) if (!dropped(h, req.connection)) s += `${h.name}: ${h.value}\r\n`;
+  if (hook === null) {
+    for (const h of req.headers) if (!dropped(h, req.connection)) s += `${h.name}: ${h.value}\r\n`;
+  } else {
+    // The hook's actions: its stripped and injected names go, in every spelling the client
+    // used, and the injected values (the only place a secret is revealed) come last.
+    for (const h of req.headers) if (!dropped(h, req.connection) && !hook.strip.has(foldName(h.lower))) s += `${h.name}: ${h.value}\r\n`;
+    for (const h of hook.inject) s += `${h.name}: ${h.value.reveal()}\r\n`;
+  }
   s += framingLines(req);
   if (upgrade !== null) s += `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n`;
   return Buffer.from(s + "\r\n", "latin1");
@@ -70,9 +78,16 @@ export function clientResponseHead(res: ResponseHead, opts: { close: boolean; up
   return Buffer.from(s + "\r\n", "latin1");
 }
 
-/** What the method policy judges about a request. */
-export function requestFacts(req: RequestHead): MethodRequest {
-  return { method: req.method, hasBody: hasBody(req), upgrade: req.upgrade !== null, overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS) };
+/** What the method policy and the hooks judge about a request; `path` is its origin-form target. */
+export function requestFacts(req: RequestHead, path: string): MethodRequest {
+  return {
+    method: req.method,
+    hasBody: hasBody(req),
+    upgrade: req.upgrade !== null,
+    overrides: overrideValues(req, METHOD_OVERRIDE_HEADERS),
+    path,
+    headers: req.headers,
+  };
 }
 
 export function hasBody(req: RequestHead): boolean {

@@ -17,7 +17,7 @@ export async function handleUnix(s: SessionHandle, req: RequestHead, path: strin
   if (process.platform !== "darwin") throw new ProxyError("unix_sockets_unsupported", "unix sockets unsupported: x-unix-socket works on macOS only");
   const state = s.ctx.state;
   const allowed = unixSocketAllowed(path, state.config.policy.unixSockets);
-  const v = s.ctx.gate.admitUnix({ path, client: s.peer, method: req.method, request: requestFacts(req), counters: s.client }, allowed);
+  const v = s.ctx.gate.admitUnix({ path, client: s.peer, method: req.method, request: requestFacts(req, req.target), counters: s.client }, allowed);
   if (v.kind === "block") {
     // Never read the body of a blocked request: answer and close if it has one.
     const close = hasBody(req) || req.minor === 0 || req.connection.has("close");
@@ -41,6 +41,7 @@ export async function handleUnix(s: SessionHandle, req: RequestHead, path: strin
     poolKey: null,
     line: v.line,
     lease: null,
+    hook: null,
   });
 }
 
