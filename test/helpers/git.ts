@@ -16,13 +16,15 @@ function git(args: string[], cwd: string): void {
 }
 
 /** Make `<root>/<name>.git` with one commit holding README.md = `content`. */
-export function makeRepo(root: string, name: string, content: string, opts: { dumbOnly?: boolean } = {}): void {
+export function makeRepo(root: string, name: string, content: string, opts: { dumbOnly?: boolean; writable?: boolean } = {}): void {
   const work = mkdtempSync(join(tmpdir(), "cnp-gitwork-"));
   git(["init", "-q", "-b", "main", work], root);
   writeFileSync(join(work, "README.md"), content);
   git(["add", "README.md"], work);
   git(["commit", "-q", "-m", "initial"], work);
   git(["clone", "-q", "--bare", work, join(root, `${name}.git`)], root);
+  // git http-backend takes pushes only where http.receivepack says so (no REMOTE_USER here).
+  if (opts.writable) git(["config", "http.receivepack", "true"], join(root, `${name}.git`));
   if (opts.dumbOnly) {
     git(["update-server-info"], join(root, `${name}.git`));
     writeFileSync(join(root, `${name}.git`, "dumb-only"), "");

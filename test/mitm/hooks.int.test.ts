@@ -237,13 +237,17 @@ describe("credential injection with Python requests", () => {
   });
 });
 
-describe("read-only git with a credential, through a hook", () => {
-  test("git fetch works with the injected token; git push is refused", async () => {
+describe("git with a credential, through hooks: fetch everywhere, push to one repository", () => {
+  test("fetches and the push to the writable repository carry the injected token; a push anywhere else is refused", async () => {
     const pki = await makeTestPki();
     const token = `Basic ${btoa(`git:${SECRET}`)}`;
     using g = new GitOrigin(await pki.issue(["localhost"]), token);
-    makeRepo(g.root, "repo", "hello through a hook\n");
+    makeRepo(g.root, "repo", "hello through a hook\n", { writable: true });
+    makeRepo(g.root, "widgets", "push here\n", { writable: true });
     const dir = mkdtempSync(join(tmpdir(), "cnp-hooks-git-"));
+    // README's example, for a host called localhost.
+    const readme = readFileSync(join(import.meta.dir, "../../README.md"), "utf8");
+    const example = /```toml\n(# git\.example\.com: fetch[\s\S]*?)```/.exec(readme)![1]!.replaceAll("git.example.com", "localhost").replaceAll("/acme/", "/");
     const config = `[network_proxy]
 mode = "limited"
 [network_proxy.policy]
@@ -251,37 +255,33 @@ allowed_domains = ["localhost"]
 [network_proxy.mitm]
 enabled = true
 upstream_ca_file = "${pki.caFile}"
-[[network_proxy.mitm_hooks]]
-host = "localhost"
-match.methods = ["GET"]
-match.path_prefixes = ["/repo.git/info/refs"]
-match.query = { service = ["git-upload-pack"] }
-actions.inject_request_headers = [{ name = "authorization", secret_file = "git.token" }]
-[[network_proxy.mitm_hooks]]
-host = "localhost"
-match.methods = ["POST"]
-match.path_prefixes = ["/repo.git/git-upload-pack"]
-actions.inject_request_headers = [{ name = "authorization", secret_file = "git.token" }]
-`;
+${example}`;
     await using proxy = await startProxy([], { configText: config, files: { "git.token": `${token}\n` } });
     const env = { ...process.env, HOME: dir, GIT_CONFIG_NOSYSTEM: "1", GIT_SSL_CAINFO: proxy.state.config.np.mitm.ca_cert_path, HTTPS_PROXY: proxy.url };
     // Asynchronously: the proxy runs in this process and must keep serving meanwhile.
     const git = async (args: string[], cwd = dir) => {
-      const p = Bun.spawn(["git", ...args], { cwd, env, stderr: "pipe", stdout: "pipe" });
+      const p = Bun.spawn(["git", "-c", "user.email=a@b", "-c", "user.name=a", ...args], { cwd, env, stderr: "pipe", stdout: "pipe" });
       const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
       return { stderr, code };
     };
-    const clone = await git(["clone", `https://localhost:${g.port}/repo.git`, "clone"]);
-    expect(clone.stderr).not.toContain("fatal");
-    expect(readFileSync(join(dir, "clone", "README.md"), "utf8")).toBe("hello through a hook\n");
-    expect((await git(["fetch"], join(dir, "clone"))).code).toBe(0);
-    writeFileSync(join(dir, "clone", "new.txt"), "x");
-    await git(["-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qam", "x", "--allow-empty"], join(dir, "clone"));
-    const push = await git(["push", "origin", "HEAD"], join(dir, "clone"));
-    expect(push.code).not.toBe(0);
-    expect(push.stderr).toContain("403");
-    expect(g.requests.map((r) => `${r.method} ${r.path} ${r.authorized}`).every((l) => l.endsWith(" true"))).toBe(true);
-    expect(g.requests.some((r) => r.path.includes("receive-pack"))).toBe(false);
+    for (const repo of ["repo", "widgets"]) {
+      const clone = await git(["clone", `https://localhost:${g.port}/${repo}.git`, repo]);
+      expect(clone.stderr).not.toContain("fatal");
+      expect((await git(["fetch"], join(dir, repo))).code).toBe(0);
+      await git(["commit", "-q", "--allow-empty", "-m", "change"], join(dir, repo));
+    }
+    expect(readFileSync(join(dir, "repo", "README.md"), "utf8")).toBe("hello through a hook\n");
+    const allowed = await git(["push", "origin", "HEAD"], join(dir, "widgets"));
+    expect(allowed.code).toBe(0);
+    const refused = await git(["push", "origin", "HEAD"], join(dir, "repo"));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("403");
+    // Every request that reached the origin carried the token; the refused push never reached it.
+    expect(g.requests.every((r) => r.authorized)).toBe(true);
+    expect(g.requests.filter((r) => r.path.includes("receive-pack")).map((r) => r.path.split("?")[0])).toEqual([
+      "/widgets.git/info/refs",
+      "/widgets.git/git-receive-pack",
+    ]);
     expect(proxy.state.blocked.since(0).map((e) => [e.method, e.reason])).toEqual([["GET", "mitm_hook_no_match"]]);
   });
 });
