@@ -57,6 +57,9 @@ export type ErrorCode =
   | "upstream_reset"
   | "upstream_closed"
   | "upstream_timeout"
+  | "upstream_proxy_unreachable"
+  | "upstream_proxy_auth_failed"
+  | "upstream_proxy_refused"
   | "upstream_bad_response"
   | "upstream_tls"
   | "unix_sockets_unsupported"
@@ -185,6 +188,27 @@ export const OUTCOMES: Readonly<Record<OutcomeCode, Outcome>> = {
     S.GENERAL_FAILURE,
     "too many names are being resolved",
     "`limits.max_dns_lookups` names are being resolved already (fails closed, at once)",
+  ),
+  upstream_proxy_unreachable: error(
+    502,
+    "upstream-proxy-unreachable",
+    S.GENERAL_FAILURE,
+    "the upstream proxy cannot be reached",
+    "the upstream proxy (`[network_proxy.upstream]` or the environment's) refused or did not answer the connection",
+  ),
+  upstream_proxy_auth_failed: error(
+    502,
+    "upstream-proxy-auth-failed",
+    S.GENERAL_FAILURE,
+    "the upstream proxy refused our credentials",
+    "the upstream proxy answered 407, or refused the SOCKS5 username and password",
+  ),
+  upstream_proxy_refused: error(
+    502,
+    "upstream-proxy-refused",
+    S.NOT_ALLOWED,
+    "the upstream proxy refused the request",
+    "the upstream proxy refused the CONNECT (403 or another status, in the body) or the SOCKS5 request",
   ),
   upstream_refused: error(502, "upstream-refused", S.CONNECTION_REFUSED, "upstream refused the connection", "the upstream refused the connection"),
   upstream_unreachable: error(502, "upstream-unreachable", S.NETWORK_UNREACHABLE, "upstream network unreachable", "no route to the upstream's network"),

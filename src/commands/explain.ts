@@ -10,6 +10,7 @@ import { admit, type AdmissionFacts, type Entry } from "../policy/admission.ts";
 import { evaluateTarget, explainAllow, judgeTarget, selfAddrs, type Allow, type Decision, type DialAddr } from "../policy/decide.ts";
 import type { CompiledHook } from "../policy/hooks.ts";
 import type { MethodRequest } from "../policy/method.ts";
+import { upstreamFor, type UpstreamProxy } from "../policy/route.ts";
 import { formatTarget, parseAbsoluteUrl, parseAuthority, TargetError, type Target } from "../policy/target.ts";
 import { hostAddresses } from "../runtime/host-addresses.ts";
 import { systemResolver } from "../runtime/resolver.ts";
@@ -95,7 +96,9 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
     }
     d = first;
   } else {
-    d = await evaluateTarget(c.policy, target, { ...ctx, resolve, dnsTimeoutMs: c.np.limits.dns_timeout_ms });
+    const r = c.route;
+    const byName = r.resolve === "upstream" ? (t: Target) => upstreamFor(r, t, true) !== null && upstreamFor(r, t, false) !== null : undefined;
+    d = await evaluateTarget(c.policy, target, { ...ctx, resolve, dnsTimeoutMs: c.np.limits.dns_timeout_ms, byName });
   }
   switch (d.verdict) {
     case "block": {
@@ -110,10 +113,21 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
       return [
         head,
         `  ALLOW: ${explainAllow(d)}`,
-        `  would dial: ${d.addresses.map((a: DialAddr) => (a.kind === "ipv6" ? `[${a.host}]` : a.host) + ":" + target.port).join(", ")}`,
+        d.addresses.length > 0
+          ? `  would dial: ${d.addresses.map((a: DialAddr) => (a.kind === "ipv6" ? `[${a.host}]` : a.host) + ":" + target.port).join(", ")}`
+          : '  would dial: nothing here: the upstream proxy resolves the name (upstream.resolve = "upstream")',
+        routeLine(c, target),
         ...entryLines(c, d, entries, request),
       ];
   }
+}
+
+/** Which way an allowed target goes: directly or through the upstream proxy, for tunnels and plain HTTP. */
+function routeLine(c: LoadedConfig, t: Target): string {
+  const way = (up: UpstreamProxy | null) => (up ? `through the upstream proxy ${up.label}` : "directly");
+  const tls = way(upstreamFor(c.route, t, true));
+  const plain = way(upstreamFor(c.route, t, false));
+  return tls === plain ? `  route: ${tls}` : `  route: tunnels and HTTPS ${tls}; plain HTTP ${plain}`;
 }
 
 /** What a hook does to the request, in words (secrets by their source only). */

@@ -5,17 +5,20 @@
  * `$CODEX_HOME/config.toml`, CODEX_HOME defaulting to `~/.codex`) < `-c key=value` overrides.
  * `buildConfig()` is pure; `loadConfig()` adds the file read.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
-import { compileHooks, type HookTable, type SecretReader } from "../policy/hooks.ts";
+import { compileHooks, type HookTable } from "../policy/hooks.ts";
+import { NO_SECRETS, secretReader, type SecretIo } from "./secret-io.ts";
+import type { Route } from "../policy/route.ts";
 import { compilePolicy, type CompiledPolicy } from "../policy/rules.ts";
 import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
 import { locateKey } from "./locate.ts";
 import { allKeys, nearRoot, ROOT, validate, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
 import { suggest } from "./suggest.ts";
+import { compileRoute } from "./upstream.ts";
 
 export interface ConfigSource {
   /** Absolute path of the config file that was (or would have been) read. */
@@ -45,21 +48,9 @@ export interface LoadedConfig {
   readonly warnings: readonly string[];
   /** `mitm_hooks` by host, with their secrets read. */
   readonly hooks: HookTable;
+  /** Direct, or through an upstream proxy (policy/route.ts). */
+  readonly route: Route;
 }
-
-/** Where hook secrets come from: the environment and files (relative to the config's directory). */
-export interface SecretIo {
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readFile(path: string): string;
-}
-
-/** For pure uses (tests, explain of a config text): no environment, no files. */
-export const NO_SECRETS: SecretIo = {
-  env: {},
-  readFile: () => {
-    throw new Error("no file access here");
-  },
-};
 
 export type LoadResult =
   | { ok: true; config: LoadedConfig }
@@ -102,7 +93,18 @@ export function loadConfig(opts: LoadOptions = {}): LoadResult {
   }
   const source: ConfigSource = { path, exists: text !== null, dir: dirname(path), overrides };
   if (readError) return { ok: false, source, problems: [readError], usage: opts.configPath !== undefined && text === null };
-  return buildConfig(text, source, { env: opts.env ?? process.env, readFile: (p) => readFileSync(p, "utf8") });
+  const io: SecretIo = {
+    env: opts.env ?? process.env,
+    readFile: (p) => readFileSync(p, "utf8"),
+    fileMode: (p) => {
+      try {
+        return statSync(p).mode & 0o777;
+      } catch {
+        return null;
+      }
+    },
+  };
+  return buildConfig(text, source, io);
 }
 
 /** Pure: the config that `text` (null when there is no file) and the overrides describe. */
@@ -157,6 +159,9 @@ export function buildConfig(text: string | null, source: ConfigSource, io: Secre
   }
   const hooks = compileHooks(np.mitm_hooks, secretReader(io, source.dir));
   for (const p of hooks.problems) problems.push(place(p));
+  const routed = compileRoute(np, io, source.dir, source.path);
+  for (const p of routed.problems) problems.push(place(p));
+  warnings.push(...routed.warnings);
   const compiled = compilePolicy(np.policy);
   for (const p of compiled.problems) problems.push(place(p));
   warnings.push(...compiled.warnings.map(place));
@@ -205,10 +210,30 @@ export function buildConfig(text: string | null, source: ConfigSource, io: Secre
     admin: Object.freeze(admin.addr),
   });
   checkPortClashes(listeners, problems);
+  for (const up of new Set([routed.route.http, routed.route.tls])) {
+    // An upstream that is one of our own listeners would send every request round in a circle.
+    if (
+      up &&
+      [listeners.http, listeners.socks].some(
+        (l) => l !== null && l.port === up.port && (l.host === up.host || (up.host === "localhost" && l.host.startsWith("127."))),
+      )
+    ) {
+      problems.push(`${up.label} is this proxy's own listener: an upstream must be another proxy (is HTTPS_PROXY in this environment pointing at us?)`);
+    }
+  }
 
   if (problems.length) return { ok: false, source, problems };
   const frozenSource = Object.freeze({ ...source, overrides: Object.freeze([...source.overrides]) });
-  const config = { source: frozenSource, np, listeners, policy: compiled.policy, proxyAuth, warnings: Object.freeze(warnings), hooks: hooks.table };
+  const config = {
+    source: frozenSource,
+    np,
+    listeners,
+    policy: compiled.policy,
+    proxyAuth,
+    warnings: Object.freeze(warnings),
+    hooks: hooks.table,
+    route: routed.route,
+  };
   return { ok: true, config: Object.freeze(config) };
 }
 
@@ -300,25 +325,11 @@ export function riskWarnings(np: NetworkProxyConfig, platform: string = process.
   return out;
 }
 
-/** Read a hook's secret; errors name the source and never hold the value. */
-function secretReader(io: SecretIo, dir: string): SecretReader {
-  return (h) => {
-    if (h.secret_env_var !== null) {
-      const v = io.env[h.secret_env_var];
-      return v === undefined ? { error: `the environment variable ${h.secret_env_var} is not set` } : { value: v };
-    }
-    const path = resolvePath(dir, h.secret_file!);
-    try {
-      return { value: io.readFile(path).replace(/(\r?\n)+$/, "") };
-    } catch (e) {
-      return { error: `cannot read secret_file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
-    }
-  };
-}
-
 function resolvePath(dir: string, p: string): string {
   return isAbsolute(p) ? p : join(dir, p);
 }
+
+export { NO_SECRETS, type SecretIo } from "./secret-io.ts";
 
 export function formatProblem(p: Problem, at = ""): string {
   const text = p.key ? `${p.key}: ${p.message}` : p.message;

@@ -9,77 +9,11 @@
 import { checkHooks, type HookConfig } from "./hooks.ts";
 import type { Problem } from "./problem.ts";
 import { editDistance, suggest } from "./suggest.ts";
+import { MODES, type NetworkProxyConfig } from "./types.ts";
 
 export type { Problem } from "./problem.ts";
-
-export type Mode = "full" | "limited";
-export const MODES: readonly Mode[] = ["full", "limited"];
-
-export interface PolicyConfig {
-  readonly allowed_domains: readonly string[];
-  readonly denied_domains: readonly string[];
-  readonly allow_unix_sockets: readonly string[];
-  readonly allow_local_binding: boolean;
-}
-
-export interface MitmConfig {
-  readonly enabled: boolean;
-  readonly inspect: boolean;
-  readonly max_body_bytes: number;
-  readonly ca_cert_path: string;
-  readonly ca_key_path: string;
-  readonly upstream_ca_file: string;
-  readonly leaf_cache_size: number;
-  readonly leaf_validity_days: number;
-  readonly log_query: boolean;
-}
-
-export interface LimitsConfig {
-  readonly max_head_bytes: number;
-  readonly max_headers: number;
-  readonly head_timeout_ms: number;
-  readonly connect_timeout_ms: number;
-  readonly dns_timeout_ms: number;
-  readonly max_dns_lookups: number;
-  readonly response_timeout_ms: number;
-  readonly idle_timeout_ms: number;
-  readonly tunnel_idle_timeout_ms: number;
-  readonly max_connections: number;
-  readonly max_tunnels: number;
-  readonly max_buffered_bytes: number;
-  readonly shutdown_grace_ms: number;
-}
-
-export interface Credentials {
-  readonly username: string;
-  readonly password: string;
-}
-
-export interface NetworkProxyConfig {
-  readonly enabled: boolean;
-  readonly proxy_url: string;
-  readonly admin_url: string;
-  readonly socks_url: string;
-  readonly enable_socks5: boolean;
-  readonly mode: Mode;
-  readonly dangerously_allow_non_loopback: boolean;
-  readonly dangerously_allow_non_loopback_admin: boolean;
-  readonly admin_token: string;
-  readonly dangerously_disable_admin_auth: boolean;
-  readonly max_blocked_events: number;
-  readonly mitm_hooks: readonly HookConfig[];
-  readonly dangerously_allow_plaintext_credential_injection: boolean;
-  readonly policy: PolicyConfig;
-  readonly mitm: MitmConfig;
-  readonly limits: LimitsConfig;
-  readonly log: LogConfig;
-  readonly auth: Credentials;
-  readonly socks5: Credentials;
-}
-
-export interface LogConfig {
-  readonly access: boolean;
-}
+export type { Credentials, LimitsConfig, LogConfig, MitmConfig, Mode, NetworkProxyConfig, PolicyConfig, UpstreamConfig } from "./types.ts";
+export { MODES } from "./types.ts";
 
 type Spec =
   | { kind: "bool"; default: boolean; doc: string }
@@ -178,6 +112,26 @@ export const SCHEMA = {
       doc: "Bytes queued for slow readers over all connections; past it, every producer that would queue more is paused.",
     },
     shutdown_grace_ms: { kind: "int", default: 5 * SECOND, min: 0, max: 600_000, doc: "On SIGINT/SIGTERM, time given to in-flight work." },
+  },
+  allow_upstream_proxy: {
+    kind: "bool",
+    default: false,
+    doc: "Send allowed traffic through the upstream proxy named by the environment the proxy started with (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY).",
+  },
+  upstream: {
+    url: { kind: "string", default: "", doc: "Upstream proxy (http://, https:// or socks5h://, socks5://); wins over allow_upstream_proxy." },
+    username: { kind: "string", default: "", doc: "Upstream username (or in the URL, percent-encoded)." },
+    password_env: { kind: "string", default: "", doc: "Environment variable holding the upstream password." },
+    password_file: { kind: "string", default: "", doc: "File holding the upstream password (relative to the config file; trailing newlines trimmed)." },
+    no_proxy: { kind: "strings", default: [], doc: "Targets dialed directly (names and .suffixes, IPs, CIDRs, `*`), after the policy allowed them." },
+    resolve: {
+      kind: "enum",
+      default: "local",
+      values: ["local", "upstream"],
+      doc: '"local": names are resolved and judged here, then sent by name; "upstream": names are judged by name alone and resolved by the upstream.',
+    },
+    ca_file: { kind: "string", default: "", doc: "Extra PEM roots trusted for an https:// upstream." },
+    pin_addresses: { kind: "bool", default: false, doc: 'Send the vetted address to the upstream instead of the name (resolve = "local" only).' },
   },
   log: {
     access: {

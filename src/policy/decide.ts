@@ -91,7 +91,8 @@ export interface Allow {
 /** Why an allow happened, in words. Kept out of the decision itself: the hot path never reads it. */
 export function explainAllow(a: Allow): string {
   const via = a.rule ? `allowed_domains entry ${q(a.rule.raw)} matches ${formatTarget(a.target)}` : "allow_local_binding is true";
-  return a.target.kind === "domain" ? `${via}; dialing ${a.addresses.map((x) => x.host).join(", ")}` : via;
+  if (a.target.kind !== "domain") return via;
+  return a.addresses.length > 0 ? `${via}; dialing ${a.addresses.map((x) => x.host).join(", ")}` : `${via}; not resolved here (the upstream proxy resolves it)`;
 }
 
 export interface NeedsResolve {
@@ -275,6 +276,11 @@ export type Resolver = (name: string) => Promise<readonly DialAddr[]>;
 export interface EvaluateDeps extends DecideContext {
   readonly resolve: Resolver;
   readonly dnsTimeoutMs: number;
+  /**
+   * Names that go to an upstream proxy which resolves them (`upstream.resolve = "upstream"`):
+   * allowed by name alone, with no address (the upstream connects by name).
+   */
+  readonly byName?: ((t: Target) => boolean) | undefined;
 }
 
 export class DnsTimeoutError extends Error {
@@ -288,6 +294,7 @@ export class DnsTimeoutError extends Error {
 export function evaluateTarget(p: CompiledPolicy, t: Target, deps: EvaluateDeps): Decision | Promise<Decision> {
   const first = judgeTarget(p, t, deps);
   if (first.verdict !== "resolve") return first;
+  if (deps.byName?.(t)) return { verdict: "allow", target: t, rule: first.rule, addresses: [] };
   return resolveAndJudge(p, t, first.rule, deps);
 }
 

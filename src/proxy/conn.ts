@@ -9,6 +9,7 @@
  */
 import type { Socket, SocketHandler } from "bun";
 import type { DialAddr } from "../policy/decide.ts";
+import type { UpstreamProxy } from "../policy/route.ts";
 
 export type Sock = Socket<Conn>;
 
@@ -55,6 +56,11 @@ export class Conn {
   idleMs = 0;
   /** For upstream connections: the vetted address this one was dialed at. */
   remote: DialAddr | null = null;
+  /**
+   * For a connection to an HTTP upstream proxy that plain requests are forwarded to (in
+   * absolute form): that proxy; else null.
+   */
+  forwardProxy: UpstreamProxy | null = null;
 
   onData: (chunk: Buffer) => void = (chunk) => this.#held?.push(chunk);
   /** The queue drained completely: the producer may resume. */
@@ -67,6 +73,15 @@ export class Conn {
   afterClose: (() => void) | null = null;
 
   constructor(readonly label: string) {}
+
+  /**
+   * Hold data again until the next `listen`, starting with `rest`: a handshake read by one owner
+   * (an upstream proxy's CONNECT answer) gives what followed it to the next.
+   */
+  hold(rest: Buffer | null): void {
+    this.#held = rest && rest.length > 0 ? [rest] : [];
+    this.onData = (chunk) => this.#held?.push(chunk);
+  }
 
   /** Start delivering data to `onData` (including anything that arrived before). */
   listen(onData: (chunk: Buffer) => void): void {

@@ -13,8 +13,9 @@
 import type { Logger } from "../log.ts";
 import { isProxyError, ProxyError, type ErrorCode } from "../outcomes.ts";
 import { modeBlock, type AdmissionBlock } from "../policy/admission.ts";
-import { stillAllowed, type DecideContext, type DialAddr } from "../policy/decide.ts";
+import { stillAllowed, type DecideContext, type DialAddr, type Resolver } from "../policy/decide.ts";
 import { NO_HOOKS, type HookTable } from "../policy/hooks.ts";
+import { upstreamFor, type Route, type UpstreamProxy } from "../policy/route.ts";
 import type { CompiledPolicy } from "../policy/rules.ts";
 import type { Target } from "../policy/target.ts";
 import type { DecisionLine, Gate } from "../runtime/gate.ts";
@@ -23,6 +24,8 @@ import type { Conn } from "./conn.ts";
 import { type ClientGone, dial, DialAbortedError, type UpstreamTls } from "./dial.ts";
 import { Relay, type RelayOwner } from "./relay.ts";
 import { Slots, type Lease } from "./slots.ts";
+import { dialProxy, dialThrough, startTls } from "./upstream.ts";
+import { rootCertificates } from "node:tls";
 
 export type TunnelKind = "connect" | "socks5" | "upgrade";
 
@@ -98,18 +101,26 @@ export class Tunnels {
     return l;
   }
 
-  /** Dial the vetted addresses, counted as pending while it lasts and timed into the connect histogram. */
+  /**
+   * Connect to an allowed target: to its vetted addresses, or through the upstream proxy its
+   * route names (`plain`: a plain HTTP request, which an HTTP upstream takes in absolute form).
+   * Counted as pending while it lasts and timed into the connect histogram.
+   */
   async dial(
-    addrs: Parameters<typeof dial>[0],
-    port: number,
-    o: { gone?: ClientGone | undefined; tls?: UpstreamTls | undefined; label?: string },
+    target: Target,
+    addrs: readonly DialAddr[],
+    o: { gone?: ClientGone | undefined; tls?: UpstreamTls | undefined; plain?: boolean; label?: string },
   ): Promise<Conn> {
     const m = this.state.metrics;
     const t0 = performance.now();
     this.pendingDials++;
     m.pendingDials.add({}, 1);
     try {
-      return await dial(addrs, port, { timeoutMs: this.state.config.np.limits.connect_timeout_ms, label: o.label ?? "upstream", tls: o.tls, gone: o.gone });
+      const timeoutMs = this.state.config.np.limits.connect_timeout_ms;
+      const route = this.state.config.route;
+      const up = upstreamFor(route, target, o.plain !== true);
+      if (!up) return await dial(addrs, target.port, { timeoutMs, label: o.label ?? "upstream", tls: o.tls, gone: o.gone });
+      return await viaUpstream(up, route, target, addrs, { ...o, timeoutMs, resolve: (name) => this.state.dns.resolve(name) });
     } finally {
       this.pendingDials--;
       m.pendingDials.add({}, -1);
@@ -178,6 +189,34 @@ export class Tunnels {
     }
     return closed;
   }
+}
+
+/** The roots an https:// upstream proxy is verified against: the bundled public ones plus its ca_file. */
+const ROOTS: readonly string[] = [...rootCertificates];
+
+async function viaUpstream(
+  up: UpstreamProxy,
+  route: Route,
+  target: Target,
+  addrs: readonly DialAddr[],
+  o: { gone?: ClientGone | undefined; tls?: UpstreamTls | undefined; plain?: boolean; timeoutMs: number; resolve: Resolver },
+): Promise<Conn> {
+  const deadline = performance.now() + o.timeoutMs;
+  const through = { timeoutMs: o.timeoutMs, gone: o.gone, resolve: o.resolve, roots: ROOTS };
+  // The vetted address goes upstream when asked to (pin_addresses) and when the upstream takes
+  // only addresses (socks5://); otherwise the name, which the upstream resolves again.
+  const first = addrs[0];
+  const byAddress = target.kind === "domain" && first !== undefined && (route.pin || up.scheme === "socks5");
+  const dest = byAddress ? { kind: first.kind, host: first.host, port: target.port } : target;
+  if (o.plain && (up.scheme === "http" || up.scheme === "https")) {
+    const conn = await dialProxy(up, through);
+    conn.forwardProxy = up;
+    conn.remote = first ?? null;
+    return conn;
+  }
+  const conn = await dialThrough(up, dest, through);
+  conn.remote = first ?? null;
+  return o.tls ? startTls(conn, o.tls, Math.max(1, deadline - performance.now())) : conn;
 }
 
 /** A /blocked record for a connection the new policy revoked (its decision line stays an allow that ended). */
@@ -257,7 +296,7 @@ export async function openTunnel(deps: TunnelDeps, req: TunnelRequest): Promise<
   }
   let up: Conn;
   try {
-    up = await tunnels.dial(v.addresses, req.target.port, { gone: req.gone });
+    up = await tunnels.dial(req.target, v.addresses, { gone: req.gone });
   } catch (e) {
     lease.release();
     if (e instanceof DialAbortedError) return line.finish(0, "client_closed");

@@ -4,7 +4,7 @@
  * blocks, counts them, and writes exactly one decision line per request or tunnel, allowed or
  * not, with fixed field names (the access log):
  *
- *   protocol client method target decision reason rule status error detail bytes_in bytes_out duration_ms
+ *   protocol client method target decision reason rule route status error detail bytes_in bytes_out duration_ms
  *
  * Allowed traffic is logged at info when it ends (with its status, bytes and duration), blocks
  * at warn when they happen.
@@ -16,6 +16,7 @@ import type { Decision, DialAddr } from "../policy/decide.ts";
 import type { CompiledHook } from "../policy/hooks.ts";
 import type { MethodRequest } from "../policy/method.ts";
 import type { Rule } from "../policy/pattern.ts";
+import { upstreamFor } from "../policy/route.ts";
 import { formatTarget, type Target } from "../policy/target.ts";
 import type { Protocol } from "./blocked.ts";
 import type { ProxyState } from "./state.ts";
@@ -72,6 +73,8 @@ export class DecisionLine {
   readonly #in0: number;
   readonly #out0: number;
   #done = false;
+  /** Where an allowed request or tunnel goes: "direct" or "upstream" (the upstream proxy). */
+  route: "direct" | "upstream" | null = null;
 
   constructor(
     private readonly gate: Gate,
@@ -118,6 +121,7 @@ export class DecisionLine {
       decision: this.decision,
       reason,
       rule: this.rule,
+      route: this.route,
       status,
       error,
       detail,
@@ -177,6 +181,11 @@ export class Gate {
         // A hooked request's line names the hook and what it injects (never the values).
         line.rule = hook ? `${hook.label}${hook.inject.length ? ` injects ${hook.inject.map((h) => h.name).join(", ")}` : ""}` : (d.target.rule?.raw ?? null);
         state.metrics.requests.add({ protocol: line.protocol, decision: d.verdict === "pass" ? "allow" : "mitm" });
+        if (d.verdict === "pass") {
+          // Plain HTTP takes the plain route; tunnels and TLS to the origin the other.
+          line.route = upstreamFor(state.config.route, a.target, a.entry !== "http") ? "upstream" : "direct";
+          state.metrics.routes.add({ protocol: line.protocol, route: line.route });
+        }
         return { kind: line.decision, addresses: d.target.addresses, rule: d.target.rule, hook, line };
       }
       case "block":

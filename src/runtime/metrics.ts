@@ -80,6 +80,10 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export class Metrics {
   readonly requests = new Family("cnp_requests_total", "Requests and tunnels by protocol and decision.", "counter", ["decision", "protocol"]);
   readonly blocks = new Family("cnp_blocks_total", "Blocked requests by reason.", "counter", ["reason"]);
+  readonly routes = new Family("cnp_routed_total", "Allowed requests and tunnels by protocol and route (direct or through the upstream proxy).", "counter", [
+    "protocol",
+    "route",
+  ]);
   readonly errors = new Family("cnp_errors_total", "Requests that failed (not blocked) by error code.", "counter", ["code"]);
   readonly bytes = new Family("cnp_bytes_total", "Bytes relayed, by direction (in: from clients, out: to clients).", "counter", ["direction"]);
   readonly active = new Family("cnp_active_connections", "Open client connections by listener.", "gauge", ["listener"]);
@@ -98,6 +102,7 @@ export class Metrics {
   render(): string {
     return [
       this.requests,
+      this.routes,
       this.blocks,
       this.errors,
       this.bytes,

@@ -10,6 +10,7 @@ import { keepListeners, type Listeners, type LoadedConfig, type LoadResult } fro
 import type { Mode } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { evaluateTarget, type Decision, type DecideContext, type Resolver, type SelfAddr } from "../policy/decide.ts";
+import { upstreamFor } from "../policy/route.ts";
 import type { Target } from "../policy/target.ts";
 import { hostAddresses } from "./host-addresses.ts";
 import { BlockedLog, type BlockedEvent, type NewBlockedEvent } from "./blocked.ts";
@@ -112,8 +113,15 @@ export class ProxyState {
       localAddrs: this.localAddrs(),
       resolve: this.#timedResolve,
       dnsTimeoutMs: c.np.limits.dns_timeout_ms,
+      byName: c.route.resolve === "upstream" ? this.#byName : undefined,
     });
   }
+
+  /** Resolved by the upstream: names that every route sends to it (plain HTTP and tunnels alike). */
+  #byName = (t: Target): boolean => {
+    const r = this.#config.route;
+    return upstreamFor(r, t, true) !== null && upstreamFor(r, t, false) !== null;
+  };
 
   #timedResolve: Resolver = async (name) => {
     const t0 = performance.now();

@@ -281,7 +281,7 @@ describe("--log-level", () => {
     const debug = await stderrFor(["--log-level", "debug"]);
     expect(debug.stderr).toContain(`DEBUG watching the config file path=${join(debug.h, "config.toml")}`);
     const line =
-      /INFO {2}decision protocol=http client=127\.0\.0\.1:\d+ method=GET target=127\.0\.0\.1:\d+ decision=allow reason=null rule=127\.0\.0\.1 status=200 error=null detail=null bytes_in=\d+ bytes_out=\d+ duration_ms=\d+/;
+      /INFO {2}decision protocol=http client=127\.0\.0\.1:\d+ method=GET target=127\.0\.0\.1:\d+ decision=allow reason=null rule=127\.0\.0\.1 route=direct status=200 error=null detail=null bytes_in=\d+ bytes_out=\d+ duration_ms=\d+/;
     expect(debug.stderr).toMatch(line);
     expect(debug.stderr).toContain("INFO  codex-network-proxy started");
     const normal = await stderrFor([]);

@@ -34,6 +34,7 @@ describe("explain", () => {
       "https://api.example.com/x?y -> api.example.com:443 (domain)",
       '  ALLOW: allowed_domains entry "**.example.com" matches api.example.com:443; dialing 93.184.215.14, 2606:2800:21f:cb07:6820:80da:af6b:8b2c',
       "  would dial: 93.184.215.14:443, [2606:2800:21f:cb07:6820:80da:af6b:8b2c]:443",
+      "  route: directly",
       "  via CONNECT: ALLOW (a tunnel: the bytes inside are not inspected)",
       "  via SOCKS5: ALLOW (a tunnel: the bytes inside are not inspected)",
     ]);
@@ -207,5 +208,22 @@ describe("the hint and the entry path", () => {
     const get = { method: "GET", hasBody: false, upgrade: false, overrides: [], path: "/", headers: [] };
     expect(admit("http", d, get, facts)).toMatchObject({ verdict: "block", block: { hint: d.hint } });
     expect(admit("http", d, { ...get, method: "POST" }, facts)).toMatchObject({ verdict: "block", block: { hint: null } });
+  });
+});
+
+describe("explain and the upstream proxy", () => {
+  test("the route a target takes: the upstream, or directly (no_proxy, loopback); by name when the upstream resolves", async () => {
+    const c = config(
+      '[network_proxy.policy]\nallowed_domains = ["**.example.com", "127.0.0.1"]\n[network_proxy.upstream]\nurl = "http://proxy.corp.example:3128"\nno_proxy = ["internal.example.com"]\nresolve = "upstream"\n',
+    );
+    const d = dns({ "internal.example.com": ["93.184.215.14"] });
+    expect((await explainOne(c, "https://api.example.com/", false, d.resolve)).slice(1, 4)).toEqual([
+      '  ALLOW: allowed_domains entry "**.example.com" matches api.example.com:443; not resolved here (the upstream proxy resolves it)',
+      '  would dial: nothing here: the upstream proxy resolves the name (upstream.resolve = "upstream")',
+      "  route: through the upstream proxy http://proxy.corp.example:3128",
+    ]);
+    expect((await explainOne(c, "https://internal.example.com/", false, d.resolve))[3]).toBe("  route: directly");
+    expect((await explainOne(c, "http://127.0.0.1:8000/", false, d.resolve))[3]).toBe("  route: directly");
+    expect(d.asked).toEqual(["internal.example.com"]);
   });
 });

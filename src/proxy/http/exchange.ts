@@ -19,6 +19,7 @@ import type { ProxyState } from "../../runtime/state.ts";
 import { recordRevoked } from "../tunnel.ts";
 import type { DecisionLine } from "../../runtime/gate.ts";
 import { ByteQueue } from "../bytes.ts";
+import { basicAuth } from "../upstream.ts";
 import type { Conn } from "../conn.ts";
 import { ChunkedReader, CloseDelimitedReader, LengthReader, NO_BODY, type BodyReader } from "./chunked.ts";
 import { findHeadEnd, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from "./head.ts";
@@ -126,7 +127,10 @@ export class Exchange {
     up.onEnd = () => this.#upstreamGone(undefined);
     up.onClose = (err) => this.#upstreamGone(err);
     up.listen((chunk) => this.#onUpstreamData(chunk));
-    const head = upstreamRequestHead(this.spec.req, this.spec.path, this.spec.hostHeader, this.upgrade, this.spec.hook);
+    // To an HTTP upstream proxy: absolute form, with its credentials (never the client's).
+    const via = up.forwardProxy;
+    const target = via ? `http://${this.spec.hostHeader}${this.spec.path}` : this.spec.path;
+    const head = upstreamRequestHead(this.spec.req, target, this.spec.hostHeader, this.upgrade, this.spec.hook, via ? basicAuth(via) : null);
     this.phase = "waiting";
     const first = this.#pendingBytes > 0 ? Buffer.concat([head, ...this.#pending]) : head;
     this.#bodyBytesSent += this.#pendingBytes;
@@ -182,6 +186,13 @@ export class Exchange {
       const rest = buf.subarray(end);
       this.#resBuf.clear();
       this.#resScan = 0;
+      // A 407 through an HTTP upstream is the upstream refusing our credentials: ours to report,
+      // not the client's to answer (it never sent any).
+      const via = this.up?.forwardProxy;
+      if (res.status === 407 && via) {
+        const why = via.auth ? `the upstream proxy ${via.label} refused our credentials` : `the upstream proxy ${via.label} asks for credentials`;
+        return this.fail(new ProxyError("upstream_proxy_auth_failed", why));
+      }
       if (res.status === 101) {
         if (this.upgrade === null)
           return this.fail(new ProxyError("upstream_bad_response", "101 Switching Protocols to a request that did not ask to upgrade"));

@@ -44,8 +44,16 @@ function framingLines(f: Framing): string {
  * The request head sent upstream. `upgrade` keeps `Connection: Upgrade` + `Upgrade` (WebSocket
  * pass-through in full mode).
  */
-export function upstreamRequestHead(req: RequestHead, path: string, hostHeader: string, upgrade: string | null, hook: CompiledHook | null = null): Buffer {
+export function upstreamRequestHead(
+  req: RequestHead,
+  path: string,
+  hostHeader: string,
+  upgrade: string | null,
+  hook: CompiledHook | null = null,
+  proxyAuthorization: string | null = null,
+): Buffer {
   let s = `${req.method} ${path} HTTP/1.${req.minor}\r\nHost: ${hostHeader}\r\n`;
+  if (proxyAuthorization !== null) s += `Proxy-Authorization: ${proxyAuthorization}\r\n`;
   if (hook === null) {
     for (const h of req.headers) if (!dropped(h, req.connection)) s += `${h.name}: ${h.value}\r\n`;
   } else {

@@ -288,7 +288,7 @@ describe("blocks", () => {
     expect(events[0]!.client).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(origin.requests).toBe(0);
     expect(proxy.log).toMatch(
-      /WARN {2}decision protocol=http client=127\.0\.0\.1:\d+ method=GET target=not-listed\.test:80 decision=block reason=not_allowed rule=null status=403 /,
+      /WARN {2}decision protocol=http client=127\.0\.0\.1:\d+ method=GET target=not-listed\.test:80 decision=block reason=not_allowed rule=null route=null status=403 /,
     );
   });
 
