@@ -24,6 +24,8 @@ export type RowKey =
   | "forward_rps"
   | "forward_p50"
   | "forward_p99"
+  | "forward_chain_rps"
+  | "connect_chain_mbps"
   | "connect_mbps"
   | "socks_mbps"
   | "connect_rate"

@@ -21,7 +21,14 @@ export const COLUMNS: readonly SystemId[] = ["ours", "direct", "squid", "tinypro
  * tunnels through untouched for "tunnel" (otherwise it would intercept), and our proxy runs in
  * limited mode with MITM for "mitm".
  */
-export type Profile = "forward" | "tunnel" | "socks" | "mitm";
+export type Profile = "forward" | "tunnel" | "socks" | "mitm" | "chain";
+
+/**
+ * The origin's name in the chained rows (ours with squid as its upstream): squid maps it to
+ * 127.0.0.1 from its hosts file, and ours leaves it to squid (`upstream.resolve = "upstream"`),
+ * since loopback literals always go directly.
+ */
+export const CHAIN_HOST = "origin.bench";
 
 export interface StartContext {
   origin: OriginPorts;
@@ -35,6 +42,8 @@ export interface Running {
   readonly socks?: number;
   /** PEM a client must trust for intercepted HTTPS. */
   readonly mitmCa?: string;
+  /** The name clients must use for the origin (the chained rows); else HOST. */
+  readonly host?: string;
   stop(): Promise<void>;
 }
 
@@ -89,9 +98,10 @@ const squid: Peer = {
   pkg: "squid",
   bin: "squid",
   version: () => firstLine(["squid", "-v"]),
-  async start(_profile, _ctx) {
+  async start(profile, _ctx) {
     const dir = makeTempDir("squid");
     const port = freePort();
+    writeFileSync(join(dir, "hosts"), `127.0.0.1 localhost\n127.0.0.1 ${CHAIN_HOST}\n`);
     // No caching at all (cache deny all, no cache_dir, cache_mem 0) and no logging, so squid
     // does the same work as the other proxies: forward and relay. DNS, ICMP, ICP and HTCP point
     // at nothing, so squid itself sends no packet off 127.0.0.0/8.
@@ -107,7 +117,7 @@ cache deny all
 cache_mem 0 MB
 netdb_filename none
 dns_nameservers 127.0.0.1
-pinger_enable off
+${profile === "chain" ? `hosts_file ${dir}/hosts\n` : ""}pinger_enable off
 icp_port 0
 htcp_port 0
 visible_hostname bench.invalid
@@ -122,7 +132,7 @@ http_access deny all
     );
     // Started as root, squid switches to the "proxy" user, which must be able to write here.
     const user = systemUser("proxy");
-    if (user) for (const f of [dir, join(dir, "squid.conf")]) chownSync(f, user.uid, user.gid);
+    if (user) for (const f of [dir, join(dir, "squid.conf"), join(dir, "hosts")]) chownSync(f, user.uid, user.gid);
     const proc = await launch("squid", ["squid", "-N", "-f", join(dir, "squid.conf")], dir, [port]);
     return { proc, http: port, stop: stopper(proc, dir) };
   },
@@ -259,6 +269,12 @@ export async function startOurs(info: OursInfo, profile: Profile, ctx: StartCont
     mitmCa = join(dir, "network_proxy/mitm/ca.pem");
     config.push("network_proxy.mode=limited", "network_proxy.mitm.enabled=true", `network_proxy.mitm.upstream_ca_file="${ctx.certs.caPem}"`);
   }
+  // Chained: a squid of its own as the upstream, which resolves the origin's name.
+  const upstream = profile === "chain" ? await squid.start("chain", ctx) : null;
+  if (upstream) {
+    config[0] = `network_proxy.policy.allowed_domains=["${CHAIN_HOST}"]`;
+    config.push(`network_proxy.upstream.url="http://${HOST}:${upstream.http}"`, 'network_proxy.upstream.resolve="upstream"');
+  }
   const p = await ProxyProcess.start({ binary: info.binary, config, args: ["--log-level", "warn"], env, readyTimeoutMs: READY_TIMEOUT_MS });
   adopt(p.proc);
   return {
@@ -266,8 +282,10 @@ export async function startOurs(info: OursInfo, profile: Profile, ctx: StartCont
     http: p.http,
     ...(p.ready.socks ? { socks: p.socks } : {}),
     ...(mitmCa ? { mitmCa } : {}),
+    ...(upstream ? { host: CHAIN_HOST } : {}),
     stop: async () => {
       await p.stop();
+      await upstream?.stop();
       removeTempDir(dir);
     },
   };

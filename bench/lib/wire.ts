@@ -11,7 +11,8 @@ import tls from "node:tls";
 import { HOST } from "./net.ts";
 
 /** How a client reaches its target: serializable, it is passed to client processes as JSON. */
-export type Via = { kind: "direct" } | { kind: "http"; port: number } | { kind: "socks5"; port: number };
+/** How a client reaches the origin; `host` names it in the CONNECT (default HOST). */
+export type Via = { kind: "direct" } | { kind: "http"; port: number; host?: string } | { kind: "socks5"; port: number };
 
 type Duplex = net.Socket | tls.TLSSocket;
 
@@ -163,7 +164,8 @@ export async function openTunnel(via: Via, port: number): Promise<Wire> {
   const w = await Wire.connect(via.port);
   try {
     if (via.kind === "http") {
-      w.write(`CONNECT ${HOST}:${port} HTTP/1.1\r\nHost: ${HOST}:${port}\r\n\r\n`);
+      const host = via.host ?? HOST;
+      w.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n\r\n`);
       const { status, headers } = await w.readHead();
       if (status !== 200)
         throw new Error(`CONNECT answered ${status}${headers.has("x-proxy-error") ? ` (x-proxy-error: ${headers.get("x-proxy-error")})` : ""}`);

@@ -45,5 +45,25 @@ export async function bulk(b: Bench): Promise<Row[]> {
     );
   await race("CONNECT bulk", connect, "http", "tunnel", ["ours", "direct", peer("squid"), peer("tinyproxy"), peer("mitmproxy")]);
   await race("SOCKS5 bulk", socks, "socks5", "socks", socksTargets(b, [socks], ["direct", peer("dante"), peer("microsocks")]));
-  return [connect, socks];
+  // The cost of the extra hop: ours with squid as its upstream, against squid alone.
+  const chain = row("connect_chain_mbps", `CONNECT tunnel through squid as our upstream (ours: ours → squid), one ${size} download`, "MB/s", "higher");
+  fill(
+    [chain],
+    await interleaved(
+      b,
+      "CONNECT bulk, chained",
+      [
+        ["ours", "chain"],
+        [peer("squid"), "tunnel"],
+      ],
+      [chain.key],
+      p.bulkRuns,
+      async (run) => {
+        await bulkMBps(b, viaFor(run, "http"), p.warmBulkBytes);
+        return null;
+      },
+      async (run) => ({ values: { connect_chain_mbps: await bulkMBps(b, viaFor(run, "http"), p.bulkBytes) } }),
+    ),
+  );
+  return [connect, socks, chain];
 }

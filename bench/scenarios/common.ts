@@ -242,7 +242,7 @@ export function viaFor(r: Running | null, kind: "http" | "socks5"): Via {
   if (!r) return { kind: "direct" };
   const port = kind === "http" ? r.http : r.socks;
   if (port === undefined) throw new Error(`no ${kind} port`);
-  return { kind, port };
+  return kind === "http" && r.host ? { kind, port, host: r.host } : { kind, port };
 }
 
 export const NOT_YET_SOCKS =

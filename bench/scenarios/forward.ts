@@ -20,11 +20,11 @@ function ms(value: string, unit: string): number {
   return Number(value) * (unit === "us" ? 1e-3 : unit === "s" ? 1e3 : 1);
 }
 
-async function wrk(b: Bench, port: number, path: string, seconds: number): Promise<WrkResult> {
+async function wrk(b: Bench, port: number, path: string, seconds: number, host = HOST): Promise<WrkResult> {
   // wrk has no proxy option: connecting it to the proxy and making the request target the
   // absolute URL is exactly what an HTTP client configured with a proxy sends.
   const script = join(b.tmp, `wrk-${port}.lua`);
-  writeFileSync(script, `wrk.path = ${JSON.stringify(path)}\nwrk.headers["Host"] = "${HOST}:${b.ctx.origin.http}"\n`);
+  writeFileSync(script, `wrk.path = ${JSON.stringify(path)}\nwrk.headers["Host"] = "${host}:${b.ctx.origin.http}"\n`);
   const p = new Proc("wrk", ["wrk", "-t1", `-c${b.params.wrkConnections}`, `-d${seconds}s`, "--latency", "-s", script, `http://${HOST}:${port}/`]);
   p.sub.stdin.end();
   const code = await p.sub.exited;
@@ -59,7 +59,7 @@ export async function forwarding(b: Bench): Promise<Row[]> {
     for (const r of rows) for (const t of targets) r.cells[idOf(t)] = { kind: "skipped", why: `wrk: ${b.missing.get("wrk")}` };
     return rows;
   }
-  const target = (r: Running | null): [number, string] => (r ? [r.http!, `http://${HOST}:${b.ctx.origin.http}/small`] : [b.ctx.origin.http, "/small"]);
+  const target = (r: Running | null): [number, string] => (r ? [r.http!, `http://${r.host ?? HOST}:${b.ctx.origin.http}/small`] : [b.ctx.origin.http, "/small"]);
   const results = await interleaved(
     b,
     "HTTP forwarding (wrk)",
@@ -81,5 +81,29 @@ export async function forwarding(b: Bench): Promise<Row[]> {
     },
   );
   fill(rows, results);
-  return rows;
+  // The cost of the extra hop: ours with squid as its upstream, against squid alone.
+  const chain = row("forward_chain_rps", "HTTP forwarding through squid as our upstream (ours: ours → squid), same load", "requests/s", "higher");
+  fill(
+    [chain],
+    await interleaved(
+      b,
+      "HTTP forwarding, chained (wrk)",
+      [
+        ["ours", "chain"],
+        [peer("squid"), "forward"],
+      ],
+      [chain.key],
+      p.runs,
+      async (r) => {
+        await wrk(b, ...target(r), 1, r?.host);
+        return null;
+      },
+      async (r) => {
+        const w = await wrk(b, ...target(r), p.wrkSeconds, r?.host);
+        if (w.non2xx > 0) throw new Error(`${w.non2xx} responses were not 2xx`);
+        return { values: { forward_chain_rps: w.rps } };
+      },
+    ),
+  );
+  return [...rows, chain];
 }

@@ -48,6 +48,13 @@ export function performanceSummary(md: string): string {
     `- policy decisions per second with 10, 1,000 and 100,000 patterns: ${c("Policy decisions (parse + judge), 10 ", "ours")}, ${c("Policy decisions (parse + judge), 1,000 ", "ours")}, ${c("Policy decisions (parse + judge), 100,000 ", "ours")};`,
     `- start-up until every listener accepts: ${c("Start-up", "ours")} ms (squid ${c("Start-up", "squid")} ms).`,
   ];
+  // Runs before the chained rows existed have no such line.
+  if (md.includes("through squid as our upstream")) {
+    lines[lines.length - 1] = lines.at(-1)!.replace(/\.$/, ";");
+    lines.push(
+      `- with squid as our upstream (ours → squid against squid alone): forwarding ${c("HTTP forwarding through squid", "ours")} requests/s, ${c("HTTP forwarding through squid", "ours/best peer")}; CONNECT ${c("CONNECT tunnel through squid", "ours")} MB/s, ${c("CONNECT tunnel through squid", "ours/best peer")}.`,
+    );
+  }
   return lines.join("\n");
 }
 
