@@ -59,7 +59,8 @@ export async function forwarding(b: Bench): Promise<Row[]> {
     for (const r of rows) for (const t of targets) r.cells[idOf(t)] = { kind: "skipped", why: `wrk: ${b.missing.get("wrk")}` };
     return rows;
   }
-  const target = (r: Running | null): [number, string] => (r ? [r.http!, `http://${r.host ?? HOST}:${b.ctx.origin.http}/small`] : [b.ctx.origin.http, "/small"]);
+  const target = (r: Running | null): [number, string] =>
+    r ? [r.http!, `http://${r.host ?? HOST}:${b.ctx.origin.http}/small`] : [b.ctx.origin.http, "/small"];
   const results = await interleaved(
     b,
     "HTTP forwarding (wrk)",
