@@ -118,9 +118,12 @@ function admitHooked(entry: Entry, target: Allow, request: MethodRequest | null,
   const v = matchHooks(host, hooks, { method: request.method, target: request.path, headers: request.headers, overrides: request.overrides });
   if (v.kind === "refuse") return hookBlock(v.reason, v.explain);
   const hook = v.hook;
+  // An upgrade opens a two-way channel no hook judges after the handshake: only a hook that
+  // names the upgrade header in match.headers asks for that, in either mode.
+  if (request.upgrade && !hook.upgrade) {
+    return hookBlock("mitm_hook_no_match", `${hook.label} matches, but does not name the upgrade header, and an upgrade would open a channel no hook judges`);
+  }
   if (facts.mode === "limited") {
-    if (request.upgrade && !hook.upgrade)
-      return { verdict: "block", block: modeBlock("method_not_allowed", `${hook.label} does not name the upgrade header, and limited mode refuses upgrades`) };
     if (request.hasBody && LIMITED_METHODS.has(request.method)) {
       return { verdict: "block", block: modeBlock("method_not_allowed", `a ${request.method} request with a body is not allowed in limited mode`) };
     }

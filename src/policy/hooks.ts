@@ -9,7 +9,7 @@
 import type { HookConfig, InjectedHeaderConfig } from "../config/hooks.ts";
 import type { Problem } from "../config/problem.ts";
 import { Secret } from "../secret.ts";
-import { globToRegExp, normalizePath, parseQuery } from "./http-path.ts";
+import { globMatcher, normalizePath, parseQuery } from "./http-path.ts";
 import { canonicalHost } from "./target.ts";
 
 export interface InjectedHeader {
@@ -47,6 +47,9 @@ export const NO_HOOKS: HookTable = new Map();
 export type SecretReader = (h: InjectedHeaderConfig) => { value: string } | { error: string };
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Headers some servers (IIS, Symfony) take the request path from instead of the request line. */
+const PATH_OVERRIDES: ReadonlySet<string> = new Set(["x-original-url", "x-rewrite-url"]);
+
 /** Names the proxy owns on the wire: a hook cannot set or remove them. */
 const RESERVED = new Set(["host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection"]);
 
@@ -55,8 +58,7 @@ export const foldName = (lower: string) => (lower.includes("_") ? lower.replaceA
 
 function valueMatcher(v: string): Matcher {
   if (v.startsWith("pattern:")) {
-    const re = globToRegExp(v.slice(8), false);
-    return (s) => re.test(s);
+    return globMatcher(v.slice(8), false);
   }
   const lit = v.startsWith("literal:") ? v.slice(8) : v;
   return (s) => s === lit;
@@ -91,10 +93,8 @@ export function compileHooks(hooks: readonly HookConfig[], readSecret: SecretRea
         err(".match.path_prefixes", `${JSON.stringify(p)} is not a usable path: ${n.ok ? "it has a query" : n.why}`);
         continue;
       }
-      if (glob) {
-        const re = globToRegExp(text, true);
-        paths.push((s) => re.test(s));
-      } else {
+      if (glob) paths.push(globMatcher(text, true));
+      else {
         const prefix = n.path;
         paths.push((s) => s.startsWith(prefix));
       }
@@ -134,7 +134,7 @@ export function compileHooks(hooks: readonly HookConfig[], readSecret: SecretRea
       host,
       methods: new Set(h.match.methods),
       paths,
-      query: Object.entries(h.match.query).map(([k, vs]) => [k, vs.map(valueMatcher)] as const),
+      query: Object.entries(h.match.query).map(([k, vs]) => [k.toLowerCase(), vs.map(valueMatcher)] as const),
       headers: headerNames.map((n, j) => [n, Object.values(h.match.headers)[j]!.map(valueMatcher)] as const),
       strip,
       inject,
@@ -183,9 +183,19 @@ export function matchHooks(host: string, hooks: readonly CompiledHook[], r: Hook
     };
   const p = normalizePath(r.target);
   if (!p.ok) return { kind: "refuse", reason: "mitm_hook_no_match", explain: `${host} has mitm_hooks and ${p.why}, so no hook can judge the request` };
-  const query = parseQuery(p.query);
+  // Query keys in any case: some servers read them without it.
+  const query = parseQuery(p.query)?.map(([k, v]) => [k.toLowerCase(), v] as const) ?? null;
   const headers = r.headers.map((h) => [foldName(h.lower), h.value] as const);
-  const overrides = r.overrides.map((o) => o.trim().toUpperCase());
+  // Headers that make some servers take another path than the request line's: nothing a hook can judge.
+  const rewrite = headers.find(([n]) => PATH_OVERRIDES.has(n));
+  if (rewrite)
+    return {
+      kind: "refuse",
+      reason: "mitm_hook_no_match",
+      explain: `${host} has mitm_hooks, and the ${rewrite[0]} header would make some servers use another path`,
+    };
+  // Method overrides: the headers, and the `_method` parameter frameworks read from the query.
+  const overrides = [...r.overrides, ...(query ?? []).filter(([k]) => k === "_method").map(([, v]) => v)].map((o) => o.trim().toUpperCase());
   for (const hook of hooks) {
     if (!hook.methods.has(r.method) || !overrides.every((o) => hook.methods.has(o))) continue;
     if (!hook.paths.some((m) => m(p.path))) continue;

@@ -4,8 +4,10 @@
  * The path is compared after the normalisation origins apply: percent-encoded unreserved
  * characters are decoded (`%61` is `a`, `%2E` is `.`), other escapes are kept in one spelling
  * (upper-case hex). What origins disagree about is refused rather than guessed: a target that is
- * not origin-form, an encoded or back slash, a dot segment (`.`, `..`, also `..;x` which some
- * servers read as `..`), a malformed escape, a control or non-ASCII byte, a fragment.
+ * not origin-form, an encoded or back slash, a dot segment, a `;` (path parameters, which some
+ * servers strip, so `..;` reads as `..`), a malformed escape, an encoded control character,
+ * escapes that are not UTF-8 or that Unicode folds into other characters, a raw control or
+ * non-ASCII byte, a fragment.
  */
 
 export type PathResult = { readonly ok: true; readonly path: string; readonly query: string | null } | { readonly ok: false; readonly why: string };
@@ -24,21 +26,36 @@ export function normalizePath(target: string): PathResult {
     const code = c.charCodeAt(0);
     if (code <= 0x20 || code >= 0x7f) return { ok: false, why: "the path has a control, space or non-ASCII character" };
     if (c === "\\") return { ok: false, why: "the path has a backslash, which some servers read as /" };
+    if (c === ";") return { ok: false, why: "the path has a ; (a path parameter), which some servers strip before matching" };
     if (c !== "%") {
       path += c;
       continue;
     }
     const hex = raw.slice(i + 1, i + 3);
     if (!HEX.test(hex)) return { ok: false, why: "the path has a malformed %-escape" };
-    const ch = String.fromCharCode(Number.parseInt(hex, 16));
+    const code2 = Number.parseInt(hex, 16);
+    const ch = String.fromCharCode(code2);
     if (ch === "/" || ch === "\\") return { ok: false, why: "the path has an encoded slash (%2F or %5C), which servers read differently" };
     if (ch === "%") return { ok: false, why: "the path has an encoded % (%25), which some servers decode twice" };
+    if (ch === ";") return { ok: false, why: "the path has an encoded ; (%3B), which some servers read as a path parameter" };
+    if (code2 < 0x20 || code2 === 0x7f)
+      return { ok: false, why: "the path has an encoded control character (such as %00), which servers cut or read differently" };
     path += UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
     i += 2;
   }
   for (const seg of path.split("/")) {
-    const bare = seg.split(";", 1)[0]!;
-    if (bare === "." || bare === "..") return { ok: false, why: "the path has a dot segment (. or ..)" };
+    if (seg === "." || seg === "..") return { ok: false, why: "the path has a dot segment (. or ..)" };
+  }
+  // Escaped bytes beyond ASCII must be UTF-8, and in a form no server folds into another
+  // (overlong sequences, fullwidth dots and slashes): those are how old traversal bugs read.
+  if (path.includes("%")) {
+    let text: string;
+    try {
+      text = decodeURIComponent(path);
+    } catch {
+      return { ok: false, why: "the path has escapes that are not UTF-8 (such as an overlong %C0%AE)" };
+    }
+    if (text.normalize("NFKC") !== text) return { ok: false, why: "the path has characters servers may fold into others (such as a fullwidth . or /)" };
   }
   return { ok: true, path, query: q < 0 ? null : target.slice(q + 1) };
 }
@@ -64,20 +81,51 @@ export function parseQuery(query: string | null): Array<[string, string]> | null
   return out;
 }
 
+type GlobToken = { readonly kind: "char"; readonly c: string } | { readonly kind: "star" } | { readonly kind: "any" };
+
 /**
  * A `pattern:` glob as a whole-string matcher. In paths `*` stays within one segment and `**`
  * crosses segments; in query and header values (`segments = false`) `*` matches anything.
+ * Matched by walking the set of pattern positions along the subject (an NFA), so the time is
+ * linear in the subject for a given glob: a hostile path cannot make it backtrack.
  */
-export function globToRegExp(glob: string, segments: boolean): RegExp {
-  let re = "^";
+export function globMatcher(glob: string, segments: boolean): (s: string) => boolean {
+  const tokens: GlobToken[] = [];
   for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === "*") {
-      if (segments && glob[i + 1] === "*") {
-        re += ".*";
-        i++;
-      } else re += segments ? "[^/]*" : ".*";
-    } else re += c.replace(/[.+?^${}()|[\]\\/-]/g, "\\$&");
+    if (glob[i] !== "*") tokens.push({ kind: "char", c: glob[i]! });
+    else if (segments && glob[i + 1] === "*") {
+      tokens.push({ kind: "any" });
+      i++;
+    } else tokens.push({ kind: segments ? "star" : "any" });
   }
-  return new RegExp(`${re}$`, "s");
+  const m = tokens.length;
+  // A star at position j may match nothing: position j+1 is reachable wherever j is.
+  const close = (set: Uint8Array) => {
+    for (let j = 0; j < m; j++) if (set[j] && tokens[j]!.kind !== "char") set[j + 1] = 1;
+  };
+  return (s) => {
+    let cur = new Uint8Array(m + 1);
+    let next = new Uint8Array(m + 1);
+    cur[0] = 1;
+    close(cur);
+    for (let i = 0; i < s.length; i++) {
+      const c = s[i]!;
+      next.fill(0);
+      let alive = false;
+      for (let j = 0; j < m; j++) {
+        if (!cur[j]) continue;
+        const t = tokens[j]!;
+        if (t.kind === "char") {
+          if (t.c !== c) continue;
+          next[j + 1] = 1;
+        } else if (t.kind === "any" || c !== "/") next[j] = 1;
+        else continue;
+        alive = true;
+      }
+      if (!alive) return false;
+      close(next);
+      [cur, next] = [next, cur];
+    }
+    return cur[m] === 1;
+  };
 }

@@ -313,6 +313,9 @@ export async function openTunnel(deps: TunnelDeps, req: TunnelRequest): Promise<
   let late: AdmissionBlock | null = null;
   if (state.isLimited()) {
     late = modeBlock(req.entry === "connect" ? "mitm_required" : "method_not_allowed", "the proxy switched to limited mode while the tunnel was being set up");
+  } else if (state.config.hooks.has(req.target.host)) {
+    // A reload gave the host mitm_hooks meanwhile: a raw tunnel would carry requests no hook judges.
+    late = { reason: "mitm_required", explain: `${req.target.host} got mitm_hooks while the tunnel was being set up`, hint: null, mode: null };
   } else {
     const b = stillAllowed(state.config.policy, req.target, up.remote, state.decideContext());
     if (b) late = { reason: b.reason, explain: b.explain, hint: b.hint, mode: null };

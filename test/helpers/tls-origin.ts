@@ -29,8 +29,8 @@ export class CountingTlsOrigin implements Disposable {
     tls: { key: string; cert: string },
     readonly body = "TLS REACHED",
     hostname = "127.0.0.1",
-    /** A whole raw response for a request head, or null for the fixed 200. */
-    readonly answer: (head: string) => string | null = () => null,
+    /** A whole raw response for a request head (and whether to close after it), or null for the fixed 200. */
+    readonly answer: (head: string) => string | { response: string; close: true } | null = () => null,
   ) {
     this.listener = Bun.listen<TlsConnState>({
       hostname,
@@ -66,7 +66,8 @@ export class CountingTlsOrigin implements Disposable {
       this.requests.push({ head, connection: this.connections });
       const custom = this.answer(head);
       if (custom !== null) {
-        s.write(Buffer.from(custom, "latin1"));
+        s.write(Buffer.from(typeof custom === "string" ? custom : custom.response, "latin1"));
+        if (typeof custom !== "string") return void s.end();
         continue;
       }
       const b = Buffer.from(this.body);

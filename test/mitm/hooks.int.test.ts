@@ -16,6 +16,7 @@ import { HttpOrigin } from "../helpers/origin.ts";
 import { startProxy, type TestProxy } from "../helpers/proxy.ts";
 import { curl } from "../helpers/raw.ts";
 import { CountingTlsOrigin } from "../helpers/tls-origin.ts";
+import { tlsThroughConnect } from "../helpers/tls-tunnel.ts";
 
 const SECRET = `ghp_${crypto.randomUUID().replaceAll("-", "")}`;
 const KEY = `key-${crypto.randomUUID()}`;
@@ -323,5 +324,53 @@ describe("the secret is nowhere but on the allowed requests", () => {
     );
     expect(r.stdout).toBe("TLS REACHED");
     expect(headerLines(origin.requests.at(-1)!.head, "authorization")).toEqual([`Bearer ${SECRET}`]);
+  });
+});
+
+describe("upgrades to a hooked host", () => {
+  test("only a hook that names the upgrade header lets one through, in limited mode too; the handshake carries the credential", async () => {
+    const pki = await makeTestPki();
+    const leaf = await pki.issue(["localhost"]);
+    using origin = new CountingTlsOrigin(leaf, "ORIGIN OK", "127.0.0.1", (head) =>
+      // The 101, then the end of the channel (so the client's read of it ends).
+      /\r\nupgrade: websocket/i.test(head)
+        ? { response: "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", close: true }
+        : null,
+    );
+    const hooks = (named: boolean) => `[network_proxy]
+mode = "${named ? "limited" : "full"}"
+[network_proxy.policy]
+allowed_domains = ["localhost"]
+[network_proxy.mitm]
+enabled = true
+upstream_ca_file = "${pki.caFile}"
+[[network_proxy.mitm_hooks]]
+host = "localhost"
+match.methods = ["GET"]
+match.path_prefixes = ["/ws"]
+${named ? 'match.headers = { upgrade = ["websocket"] }' : ""}
+actions.inject_request_headers = [{ name = "authorization", secret_env_var = "CNP_TEST_TOKEN", prefix = "Bearer " }]
+`;
+    const request = `GET /ws HTTP/1.1\r\nHost: localhost:${origin.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`;
+    for (const named of [true, false]) {
+      await using proxy = await startProxy([], { configText: hooks(named), env: { CNP_TEST_TOKEN: SECRET } });
+      const before = origin.requests.length;
+      const r = await tlsThroughConnect({
+        proxyPort: proxy.port,
+        authority: `localhost:${origin.port}`,
+        caPem: readFileSync(proxy.state.config.np.mitm.ca_cert_path, "utf8"),
+        sni: "localhost",
+        request,
+      });
+      if (named) {
+        expect(r.status).toBe(101);
+        expect(headerLines(origin.requests.at(-1)!.head, "authorization")).toEqual([`Bearer ${SECRET}`]);
+      } else {
+        // Full mode, and the hook allows GET /ws: but not an upgrade, which no hook would judge afterwards.
+        expect(r.status).toBe(403);
+        expect(r.headers["x-proxy-error"]).toBe("blocked-by-mitm-hook");
+        expect(origin.requests.length).toBe(before);
+      }
+    }
   });
 });

@@ -4,7 +4,8 @@ import { effectiveView } from "../../src/config/view.ts";
 import { admit, type AdmissionFacts } from "../../src/policy/admission.ts";
 import type { Allow } from "../../src/policy/decide.ts";
 import { matchHooks, type HookTable } from "../../src/policy/hooks.ts";
-import { globToRegExp, normalizePath } from "../../src/policy/http-path.ts";
+import { globMatcher, normalizePath } from "../../src/policy/http-path.ts";
+import { ChunkedReader } from "../../src/proxy/http/chunked.ts";
 import type { MethodRequest } from "../../src/policy/method.ts";
 
 const SECRET = "s3cr3t-value-0123456789";
@@ -154,6 +155,9 @@ describe("matching a request against a host's hooks", () => {
     // Every copy of a constrained key must match.
     expect(m("GET", "/search?state=open&state=merged")).toStartWith("mitm_hook_no_match");
     expect(m("GET", "/search?state=%zz")).toStartWith("mitm_hook_no_match");
+    // Keys in any case are the same key: some servers read them without case.
+    expect(m("GET", "/search?state=open&STATE=merged")).toStartWith("mitm_hook_no_match");
+    expect(m("GET", "/search?State=open")).toBe(search);
     expect(m("GET", "/repos/acme/widgetsX")).toStartWith("mitm_hook_no_match");
     expect(m("GET", "/meta")).toStartWith("mitm_hook_no_match"); // the header is required
     expect(m("GET", "/meta", [["x-api-version", "1"]])).toBe("mitm_hooks[1] (api.example.com)");
@@ -170,6 +174,11 @@ describe("matching a request against a host's hooks", () => {
       "/repos/acme/widgets/\\..\\x",
       "/repos/acme/widgets/%zz",
       "/repos/acme/widgets/%25",
+      "/repos/acme/widgets/..%3B/..%3B/admin",
+      "/repos/acme/widgets/x;.pdf",
+      "/repos/acme/widgets/x%00.pdf",
+      "/repos/acme/widgets/%C0%AE%C0%AE/x",
+      "/repos/acme/widgets/%EF%BC%8E%EF%BC%8E/x",
       "http://api.example.com/repos/acme/widgets/",
     ]) {
       expect(`${t}: ${m("GET", t)}`).toStartWith(`${t}: mitm_hook_no_match: api.example.com has mitm_hooks and`);
@@ -182,6 +191,14 @@ describe("matching a request against a host's hooks", () => {
   test("a method override must be a method the hook allows; TRACE is refused outright", () => {
     expect(m("POST", "/repos/acme/widgets/x", [], ["GET"])).toBe(first);
     expect(m("POST", "/repos/acme/widgets/x", [], ["DELETE"])).toStartWith("mitm_hook_no_match");
+    // The `_method` query parameter frameworks honour on POST is an override too.
+    expect(m("POST", "/repos/acme/widgets/x?_method=DELETE")).toStartWith("mitm_hook_no_match");
+    expect(m("POST", "/repos/acme/widgets/x?_METHOD=get")).toBe(first);
+    // Headers that make servers take another path are refused, whatever the hook.
+    expect(m("GET", "/repos/acme/widgets/x", [["x-original-url", "/admin"]])).toStartWith(
+      "mitm_hook_no_match: api.example.com has mitm_hooks, and the x-original-url header",
+    );
+    expect(m("GET", "/repos/acme/widgets/x", [["x_rewrite_url", "/admin"]])).toStartWith("mitm_hook_no_match");
     expect(m("TRACE", "/repos/acme/widgets/x")).toStartWith("method_not_allowed: TRACE to api.example.com is refused");
   });
 });
@@ -220,8 +237,17 @@ describe("admission for a hooked host", () => {
     );
     expect(verdict(admit("https", allow, req("GET", "/repos/acme/widgets/i", { hasBody: true }), facts("limited")))).toBe("method_not_allowed");
     expect(verdict(admit("https", allow, req("GET", "/repos/acme/widgets/i", { hasBody: true }), facts("full")))).toBe("pass mitm_hooks[0] (api.example.com)");
-    expect(verdict(admit("https", allow, req("GET", "/repos/acme/widgets/i", { upgrade: true }), facts("limited")))).toBe("method_not_allowed");
-    expect(verdict(admit("https", allow, req("GET", "/repos/acme/widgets/i", { upgrade: true }), facts("full")))).toBe("pass mitm_hooks[0] (api.example.com)");
+    // An upgrade opens a channel no hook judges: only a hook naming the upgrade header allows it, in either mode.
+    expect(verdict(admit("https", allow, req("GET", "/repos/acme/widgets/i", { upgrade: true }), facts("limited")))).toBe("mitm_hook_no_match");
+    expect(verdict(admit("https", allow, req("GET", "/repos/acme/widgets/i", { upgrade: true }), facts("full")))).toBe("mitm_hook_no_match");
+    const ws = ok(
+      load(
+        '[network_proxy.mitm]\nenabled = true\n[[network_proxy.mitm_hooks]]\nhost = "api.example.com"\nmatch.methods = ["GET"]\nmatch.path_prefixes = ["/ws"]\nmatch.headers = { upgrade = ["websocket"] }\n',
+      ),
+    ).hooks;
+    const upgrade = req("GET", "/ws", { upgrade: true, headers: [{ lower: "upgrade", value: "websocket" }] });
+    expect(verdict(admit("https", allow, upgrade, facts("limited", ws)))).toBe("pass mitm_hooks[0] (api.example.com)");
+    expect(verdict(admit("https", allow, upgrade, facts("full", ws)))).toBe("pass mitm_hooks[0] (api.example.com)");
     expect(verdict(admit("https", allow, req("DELETE", "/repos/acme/widgets/i"), facts("full")))).toBe("mitm_hook_no_match");
   });
 
@@ -241,15 +267,33 @@ describe("admission for a hooked host", () => {
   });
 });
 
+describe("what a hook's request may carry", () => {
+  test("a chunked body to a hooked host may not have trailers (origins that merge them into headers)", () => {
+    const body = Buffer.from("3\r\nabc\r\n0\r\nAuthorization: Bearer attacker\r\n\r\n");
+    expect(new ChunkedReader("bad_request", true).feed(body)).toBe(body.length);
+    expect(() => new ChunkedReader("bad_request", false).feed(body)).toThrow("trailer fields are not accepted on requests to a host with mitm_hooks");
+    const plain = Buffer.from("3\r\nabc\r\n0\r\n\r\n");
+    expect(new ChunkedReader("bad_request", false).feed(plain)).toBe(plain.length);
+  });
+
+  test("globs take linear time: a hostile path cannot stall the proxy", () => {
+    // Backtracking regular expressions took hours on this (cubic in the length of the run).
+    const glob = globMatcher("/releases/*-*-*.tar.gz", true);
+    expect(glob(`/releases/${"-".repeat(32 * 1024)}`)).toBe(false);
+    expect(glob("/releases/a-b-c.tar.gz")).toBe(true);
+    expect(globMatcher("*a*a*a*b", false)("a".repeat(32 * 1024))).toBe(false);
+  });
+});
+
 describe("path helpers", () => {
   test("normalizePath keeps the query apart and spells escapes one way", () => {
     expect(normalizePath("/a%7eb/%3a?q=%2F")).toEqual({ ok: true, path: "/a~b/%3A", query: "q=%2F" });
   });
   test("globs: * stays in a segment in paths, crosses everything in values", () => {
-    expect(globToRegExp("/a/*/c", true).test("/a/b/c")).toBe(true);
-    expect(globToRegExp("/a/*/c", true).test("/a/b/x/c")).toBe(false);
-    expect(globToRegExp("/a/**", true).test("/a/b/x/c")).toBe(true);
-    expect(globToRegExp("v*", false).test("v1/2")).toBe(true);
-    expect(globToRegExp("a.b", false).test("axb")).toBe(false);
+    expect(globMatcher("/a/*/c", true)("/a/b/c")).toBe(true);
+    expect(globMatcher("/a/*/c", true)("/a/b/x/c")).toBe(false);
+    expect(globMatcher("/a/**", true)("/a/b/x/c")).toBe(true);
+    expect(globMatcher("v*", false)("v1/2")).toBe(true);
+    expect(globMatcher("a.b", false)("axb")).toBe(false);
   });
 });

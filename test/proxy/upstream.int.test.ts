@@ -107,7 +107,22 @@ describe("through squid", () => {
     await using good = await startProxy([], { configText: cfg(PASSWORD), resolver, env: { CORP_PW: PASSWORD } });
     expect((await curl(["-x", good.url, `http://origin.test:${origin.port}/auth`])).code).toBe(0);
     expect((await curl(["-x", good.url, "--cacert", tls.pki.caFile, `https://origin.test:${tls.server.port}/auth`])).stdout).toBe("tls /auth");
-    expect(squid.log()).toContain("alice");
+    const socksIn = await curl([
+      "--proxy",
+      `socks5h://127.0.0.1:${good.socksPort}`,
+      "--cacert",
+      tls.pki.caFile,
+      `https://origin.test:${tls.server.port}/socks`,
+    ]);
+    expect(socksIn.stdout).toBe("tls /socks");
+    const mitmCfg = cfg(PASSWORD).replace(
+      "[network_proxy]\n",
+      `[network_proxy]\nmode = "limited"\n[network_proxy.mitm]\nenabled = true\nupstream_ca_file = "${tls.pki.caFile}"\n`,
+    );
+    await using mitm = await startProxy([], { configText: mitmCfg, resolver, env: { CORP_PW: PASSWORD } });
+    const inspected = await curl(["-x", mitm.url, "--cacert", mitm.state.config.np.mitm.ca_cert_path, `https://origin.test:${tls.server.port}/mitm`]);
+    expect(inspected.stdout).toBe("tls /mitm");
+    await until(() => (squid.log().match(/ alice /g)?.length ?? 0) >= 4, "squid to log all four as alice");
     // Our credentials for squid never come back to the client, in any answer.
     await using bad = await startProxy([], { configText: cfg("nope"), resolver, env: { CORP_PW: "nope" } });
     for (const url of [`http://origin.test:${origin.port}/x`, `https://origin.test:${tls.server.port}/x`]) {

@@ -55,7 +55,14 @@ export class ChunkedReader {
   /** Total payload bytes seen (without framing). */
   payload = 0;
 
-  constructor(private readonly errorCode: ErrorCode = "bad_request") {}
+  /**
+   * `trailers: false` refuses trailer fields (requests carrying a hook's credential: an origin
+   * that merges trailers into headers would take a client's `Authorization` from them).
+   */
+  constructor(
+    private readonly errorCode: ErrorCode = "bad_request",
+    private readonly trailers = true,
+  ) {}
 
   get done(): boolean {
     return this.#s === S.Done;
@@ -145,6 +152,7 @@ export class ChunkedReader {
           if (c === 0x0d) {
             this.#s = S.FinalLf;
           } else if (TCHAR[c]) {
+            if (!this.trailers) this.#fail("trailer fields are not accepted on requests to a host with mitm_hooks");
             this.#s = S.TrailerName;
           } else {
             this.#fail("malformed trailer field");

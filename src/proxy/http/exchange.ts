@@ -94,7 +94,7 @@ export class Exchange {
     private readonly host: ExchangeHost,
   ) {
     const req = spec.req;
-    this.reqBody = req.chunked ? new ChunkedReader("bad_request") : req.contentLength ? new LengthReader(req.contentLength) : NO_BODY;
+    this.reqBody = req.chunked ? new ChunkedReader("bad_request", spec.hook === null) : req.contentLength ? new LengthReader(req.contentLength) : NO_BODY;
     this.upgrade = spec.upgrade;
     this.lease = spec.lease;
     this.closeAfter = req.minor === 0 || req.connection.has("close");

@@ -226,7 +226,10 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
 
   upgraded(ex: Exchange, res: ResponseHead, rest: Buffer): void {
     // The mode may have changed while the upgrade was pending: a two-way channel must not open now.
-    if (this.ctx.state.isLimited()) return ex.fail(new ProxyError("upstream_closed", "the proxy switched to limited mode before the upgrade completed"));
+    // (A hook that names the upgrade asked for it, in limited mode too.)
+    if (this.ctx.state.isLimited() && !ex.spec.hook?.upgrade) {
+      return ex.fail(new ProxyError("upstream_closed", "the proxy switched to limited mode before the upgrade completed"));
+    }
     if (this.#ex === ex) this.#ex = null;
     const { up, lease } = ex.handOver();
     this.becomeTunnel();
