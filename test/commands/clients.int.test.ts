@@ -538,7 +538,8 @@ describe.skipIf(!Bun.which("go"))("Go net/http", () => {
           mode === "full" ? '200 {"tls":true,"method":"POST"}' : expect.stringContaining("403 Codex blocked this request: method not allowed in limited mode."),
       });
       expect(plain).toStartWith('403 {"status":"blocked","host":"blocked.invalid","reason":"not_allowed"');
-      expect(tunnel).toBe('error: Get "https://blocked.invalid/": Forbidden');
+      // Go prints the status line's reason phrase.
+      expect(tunnel).toBe('error: Get "https://blocked.invalid/": Blocked by codex-network-proxy: blocked.invalid:443 not_allowed');
     }
   });
 });
