@@ -20,6 +20,8 @@ export interface CliOptions {
   readonly shell: "sh" | "fish" | "powershell" | "json";
   /** explain: do not resolve names. */
   readonly noDns: boolean;
+  /** run: in namespaces where the proxy is the only way out. */
+  readonly isolate: boolean;
   /** serve: write the bound addresses here (JSON) once every listener accepts. */
   readonly readyFile: string | undefined;
   /** explain: targets; run: the command and its arguments. */
@@ -78,10 +80,13 @@ would) unless --no-dns is given.`,
   env: `Usage: codex-network-proxy env [--config PATH] [-c KEY=VALUE]... [--shell sh|bash|zsh|fish|powershell|json]
 
 Prints the environment variables that point HTTP, HTTPS and SOCKS clients at this proxy.`,
-  run: `Usage: codex-network-proxy run [--config PATH] [-c KEY=VALUE]... -- CMD [ARGS...]
+  run: `Usage: codex-network-proxy run [--config PATH] [-c KEY=VALUE]... [--isolate] -- CMD [ARGS...]
 
 Starts a private proxy on free loopback ports, runs CMD with the environment pointing at it,
-prints a summary of blocked requests when CMD exits, and exits with CMD's status.`,
+prints a summary of blocked requests when CMD exits, and exits with CMD's status.
+
+--isolate (Linux) runs CMD in its own user and network namespaces, where the proxy is the only
+way out: programs that ignore the proxy variables cannot reach the network at all.`,
 };
 
 export function parseArgs(argv: readonly string[]): CliResult {
@@ -94,6 +99,7 @@ export function parseArgs(argv: readonly string[]): CliResult {
   let format: "toml" | "json" = "toml";
   let shell: CliOptions["shell"] = "sh";
   let noDns = false;
+  let isolate = false;
   let readyFile: string | undefined;
   const args: string[] = [];
   let help = false;
@@ -181,6 +187,10 @@ export function parseArgs(argv: readonly string[]): CliResult {
         if (typeof v !== "string") return v;
         readyFile = v;
         break;
+      case "--isolate":
+        if (command !== "run") return { kind: "usage", message: "--isolate is an option of run" };
+        isolate = true;
+        break;
       case "--no-dns":
         if (command !== "explain") return { kind: "usage", message: "--no-dns is an option of explain" };
         noDns = true;
@@ -203,5 +213,5 @@ export function parseArgs(argv: readonly string[]): CliResult {
   if (command === "run" && args.length === 0)
     return { kind: "usage", message: "run needs a command after --, e.g. codex-network-proxy run -- curl http://example.com/" };
   if (command !== "run" && command !== "explain" && args.length > 0) return { kind: "usage", message: `unexpected arguments after --: ${args.join(" ")}` };
-  return { kind: "ok", options: { command, configPath, overrides, logFormat, logLevel, logLevelSet, format, shell, noDns, readyFile, args } };
+  return { kind: "ok", options: { command, configPath, overrides, logFormat, logLevel, logLevelSet, format, shell, noDns, isolate, readyFile, args } };
 }

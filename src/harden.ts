@@ -22,7 +22,8 @@ export interface Hardening {
   readonly ok: boolean;
 }
 
-function libcCandidates(): string[] {
+/** Where libc may be, for bun:ffi (glibc, then musl). */
+export function libcCandidates(): string[] {
   const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
   return ["libc.so.6", "libc.so", `/lib/ld-musl-${arch}.so.1`];
 }

@@ -9,9 +9,12 @@ import { explainCommand } from "./commands/explain.ts";
 import { initCommand } from "./commands/init.ts";
 import { runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { isolatedMain } from "./isolate/bridge.ts";
 import { VERSION } from "./version.ts";
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  // The inside of `run --isolate` (not a user command).
+  if (argv[0] === "__isolated") return isolatedMain(argv.slice(1));
   const r = parseArgs(argv);
   switch (r.kind) {
     case "version":

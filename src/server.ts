@@ -9,6 +9,8 @@ import type { Logger } from "./log.ts";
 import { selfAddrs } from "./policy/decide.ts";
 import { loadMitmMaterial, materialChanges, MitmLayer } from "./mitm/intercept.ts";
 import { ProxyContext } from "./proxy/context.ts";
+import type { Conn } from "./proxy/conn.ts";
+import { join } from "node:path";
 import { plainIngress } from "./proxy/http/ingress.ts";
 import { HttpSession } from "./proxy/http/session.ts";
 import { errorReply } from "./proxy/http/reply.ts";
@@ -60,7 +62,7 @@ export class ProxyServer {
    * reload the policy, and lets the command read /health, /blocked and /metrics through the
    * proxy (http/admin-view.ts).
    */
-  async start(opts: { watch?: boolean; forCommand?: boolean } = {}): Promise<void> {
+  async start(opts: { watch?: boolean; forCommand?: boolean; bridgeDir?: string } = {}): Promise<void> {
     const { listeners, np, source } = this.state.config;
     if (np.mitm.enabled) {
       this.ctx.mitm = new MitmLayer(this.ctx, await loadMitmMaterial(this.state.config), this.state.config);
@@ -73,23 +75,27 @@ export class ProxyServer {
       this.#fileToken = token;
       this.log.info(created ? "created the admin API token" : "using the admin API token", { path });
     }
-    this.services.push(
-      startListener(this.ctx, listeners.http, {
-        name: "HTTP proxy",
-        metricLabel: "http",
-        accept: (ctx, conn, peer) => new HttpSession(ctx, conn, peer, plainIngress),
-        overCapReply: errorReply("too_many_connections", "", true),
-      }),
-    );
+    const httpSpec = {
+      name: "HTTP proxy",
+      metricLabel: "http",
+      accept: (ctx: ProxyContext, conn: Conn, peer: string) => new HttpSession(ctx, conn, peer, plainIngress),
+      overCapReply: errorReply("too_many_connections", "", true),
+    };
+    const socksSpec = {
+      name: "SOCKS5 proxy",
+      metricLabel: "socks5",
+      accept: (ctx: ProxyContext, conn: Conn, peer: string) => new Socks5Session(ctx, conn, peer),
+      overCapReply: null,
+    };
+    this.services.push(startListener(this.ctx, listeners.http, httpSpec));
+    if (opts.bridgeDir) {
+      // `run --isolate`: the same listeners on Unix sockets, which the namespace's bridge reaches.
+      this.services.push(startListener(this.ctx, { unix: join(opts.bridgeDir, "http.sock") }, { ...httpSpec, name: "HTTP proxy (isolated)" }));
+      if (listeners.socks)
+        this.services.push(startListener(this.ctx, { unix: join(opts.bridgeDir, "socks.sock") }, { ...socksSpec, name: "SOCKS5 proxy (isolated)" }));
+    }
     if (listeners.socks) {
-      this.services.push(
-        startListener(this.ctx, listeners.socks, {
-          name: "SOCKS5 proxy",
-          metricLabel: "socks5",
-          accept: (ctx, conn, peer) => new Socks5Session(ctx, conn, peer),
-          overCapReply: null,
-        }),
-      );
+      this.services.push(startListener(this.ctx, listeners.socks, socksSpec));
       if (this.state.mode === "limited") this.log.warn('SOCKS5 is blocked in limited mode (it cannot show a method); set mode = "full" to allow SOCKS5');
     }
     const adminOpts = { token: () => this.adminToken(), tokenWhere: () => this.#tokenWhere() };

@@ -8,6 +8,10 @@ import { clientEnv, hookSecretVars } from "./client-env.ts";
 import { loadConfig } from "../config/load.ts";
 import { hardenProcess } from "../harden.ts";
 import { systemResolver } from "../runtime/resolver.ts";
+import { findIsolation, selfCommand, type Isolation } from "../isolate/namespace.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { BlockedEvent } from "../runtime/blocked.ts";
 import { ProxyState } from "../runtime/state.ts";
 import { ProxyServer } from "../server.ts";
@@ -23,6 +27,18 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   const log = makeLogger(opts);
   const config = loadOrReport(opts, io, log);
   if (typeof config === "number") return config;
+  // --isolate: namespaces or nothing. The command never runs without the isolation it asked for.
+  let isolation: Isolation | null = null;
+  if (o.isolate) {
+    const found = findIsolation();
+    if ("error" in found) {
+      io.err(`codex-network-proxy run --isolate: ${found.error}\n`);
+      return 126;
+    }
+    isolation = found;
+    log.debug("isolating the command", { with: found.tool });
+  }
+  const bridgeDir = isolation ? mkdtempSync(join(tmpdir(), "cnp-isolate-")) : undefined;
   // The command runs as our user: keep it out of our memory, where the admin token lives.
   hardenProcess(log, "the command");
   const state = new ProxyState(config, log, systemResolver, () => loadConfig({ configPath: o.configPath, overrides: opts.overrides, env: io.env }));
@@ -33,7 +49,7 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   });
   let bundle: string | null;
   try {
-    await server.start({ forCommand: true });
+    await server.start({ forCommand: true, ...(bridgeDir ? { bridgeDir } : {}) });
     bundle = await caBundleFor(config);
   } catch (e) {
     io.err(`codex-network-proxy run: ${(e as Error).message}\n`);
@@ -52,7 +68,19 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   const forward = (sig: NodeJS.Signals) => (child ? child.kill(sig) : early.push(sig));
   for (const s of FORWARDED) process.on(s, forward);
   try {
-    child = Bun.spawn([...o.args], { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+    // Isolated: inside the namespaces the bridge listens on the same loopback ports, then runs the command.
+    const argv = isolation
+      ? isolation.argv([
+          ...selfCommand(),
+          "__isolated",
+          bridgeDir!,
+          `${addrs.http.port}:http.sock`,
+          ...(addrs.socks ? [`${addrs.socks.port}:socks.sock`] : []),
+          "--",
+          ...o.args,
+        ])
+      : [...o.args];
+    child = Bun.spawn(argv, { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
   } catch (e) {
     for (const s of FORWARDED) process.off(s, forward);
     io.err(`codex-network-proxy run: cannot run ${JSON.stringify(o.args[0])}: ${(e as Error).message}\n`);
@@ -64,6 +92,7 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   for (const s of FORWARDED) process.off(s, forward);
   io.err(summarize(blocked, Math.max(0, state.blocked.total - blocked.length)) + "\n");
   await server.stop(1000);
+  if (bridgeDir) rmSync(bridgeDir, { recursive: true, force: true });
   if (child.signalCode) return 128 + (constants.signals[child.signalCode as keyof typeof constants.signals] ?? 0);
   return status;
 }

@@ -2,7 +2,7 @@
  * Bun.listen wiring for the proxy ports: one shared handler object per listener, a Conn per
  * socket, the connection cap, and graceful stop.
  */
-import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import type { Socket, SocketHandler, TCPSocketListener, UnixSocketListener } from "bun";
 import type { ListenAddr } from "../config/addr.ts";
 import { fmtAddr } from "../config/addr.ts";
 import type { Service } from "../service.ts";
@@ -26,7 +26,11 @@ export function peerOf(s: Socket<unknown>): string {
   return a.includes(":") ? `[${a}]:${s.remotePort}` : `${a}:${s.remotePort}`;
 }
 
-export function startListener(env: ProxyContext, addr: ListenAddr, spec: ListenerSpec): Service {
+/** A TCP address, or a Unix socket path (the bridge of `run --isolate`, whose clients are all one command). */
+export type ListenOn = ListenAddr | { readonly unix: string };
+
+export function startListener(env: ProxyContext, addr: ListenOn, spec: ListenerSpec): Service {
+  const unix = "unix" in addr ? addr.unix : null;
   const handlers: SocketHandler<Conn> = {
     ...connHandlers,
     open(s) {
@@ -50,7 +54,7 @@ export function startListener(env: ProxyContext, addr: ListenAddr, spec: Listene
       conn.afterClose = () => lease.release();
       try {
         s.setNoDelay(true);
-        const session = spec.accept(env, conn, peerOf(s));
+        const session = spec.accept(env, conn, unix === null ? peerOf(s) : "isolated");
         env.track(session);
         conn.afterClose = () => {
           lease.release();
@@ -63,14 +67,24 @@ export function startListener(env: ProxyContext, addr: ListenAddr, spec: Listene
       }
     },
   };
-  let server: TCPSocketListener<Conn>;
+  let server: TCPSocketListener<Conn> | UnixSocketListener<Conn>;
   try {
-    server = Bun.listen<Conn>({ hostname: addr.host, port: addr.port, allowHalfOpen: true, socket: handlers, data: undefined as unknown as Conn });
+    server =
+      unix !== null
+        ? Bun.listen<Conn>({ unix, allowHalfOpen: true, socket: handlers, data: undefined as unknown as Conn })
+        : Bun.listen<Conn>({
+            hostname: (addr as ListenAddr).host,
+            port: (addr as ListenAddr).port,
+            allowHalfOpen: true,
+            socket: handlers,
+            data: undefined as unknown as Conn,
+          });
   } catch (e) {
-    throw new Error(`bind ${spec.name} ${fmtAddr(addr)}: ${(e as Error).message}`);
+    throw new Error(`bind ${spec.name} ${unix ?? fmtAddr(addr as ListenAddr)}: ${(e as Error).message}`);
   }
-  const bound = { host: addr.host, port: server.port };
-  env.log.info(`${spec.name} listening`, { addr: fmtAddr(bound) });
+  // A Unix socket is not an address anyone could be sent to: port 0, never one of ours to refuse.
+  const bound = unix !== null ? { host: `unix:${unix}`, port: 0 } : { host: (addr as ListenAddr).host, port: (server as TCPSocketListener<Conn>).port };
+  env.log.info(`${spec.name} listening`, { addr: unix ?? fmtAddr(bound) });
   return {
     name: spec.name,
     address: bound,

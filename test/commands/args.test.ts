@@ -15,6 +15,7 @@ describe("parseArgs", () => {
         format: "toml",
         shell: "sh",
         noDns: false,
+        isolate: false,
         readyFile: undefined,
         args: [],
       },
