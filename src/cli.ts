@@ -3,8 +3,8 @@
  */
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.ts";
 
-export type Command = "serve" | "init" | "check" | "explain" | "env" | "run";
-export const COMMANDS: readonly Command[] = ["serve", "init", "check", "explain", "env", "run"];
+export type Command = "serve" | "init" | "check" | "explain" | "env" | "run" | "doctor";
+export const COMMANDS: readonly Command[] = ["serve", "init", "check", "explain", "env", "run", "doctor"];
 
 export interface CliOptions {
   readonly command: Command;
@@ -44,6 +44,7 @@ Usage:
   codex-network-proxy explain [OPTIONS] TARGET  show the policy decision for a URL or host:port
   codex-network-proxy env [--shell SHELL]       print the environment that points clients here
   codex-network-proxy run [OPTIONS] -- CMD ...  run CMD behind a private proxy instance
+  codex-network-proxy doctor [OPTIONS]          check that the set-up does what you think
 
 Options:
   --config PATH         config file (default: $CODEX_HOME/config.toml, CODEX_HOME=~/.codex)
@@ -87,6 +88,11 @@ prints a summary of blocked requests when CMD exits, and exits with CMD's status
 
 --isolate (Linux) runs CMD in its own user and network namespaces, where the proxy is the only
 way out: programs that ignore the proxy variables cannot reach the network at all.`,
+  doctor: `Usage: codex-network-proxy doctor [--config PATH] [-c KEY=VALUE]...
+
+Checks that this machine and this config do what you think: the config, the listeners, the admin
+token, the MITM CA, this shell's proxy variables, and a live probe through a private instance.
+Prints pass/warn/fail with a fix for each; exits 1 when any check fails.`,
 };
 
 export function parseArgs(argv: readonly string[]): CliResult {
@@ -110,7 +116,7 @@ export function parseArgs(argv: readonly string[]): CliResult {
     command = first as Command;
     i = 1;
   } else if (first !== undefined && !first.startsWith("-")) {
-    return { kind: "usage", message: `unknown command ${JSON.stringify(first)}; commands: init, check, explain, env, run` };
+    return { kind: "usage", message: `unknown command ${JSON.stringify(first)}; commands: init, check, explain, env, run, doctor` };
   }
 
   const value = (name: string, inline: string | undefined): string | CliResult => {

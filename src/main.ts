@@ -3,18 +3,20 @@
  */
 import { parseArgs, USAGE } from "./cli.ts";
 import { checkCommand } from "./commands/check.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { processIo, type Io } from "./commands/common.ts";
 import { envCommand } from "./commands/env.ts";
 import { explainCommand } from "./commands/explain.ts";
 import { initCommand } from "./commands/init.ts";
 import { runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
-import { isolatedMain } from "./isolate/bridge.ts";
+import { directProbeMain, isolatedMain } from "./isolate/bridge.ts";
 import { VERSION } from "./version.ts";
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   // The inside of `run --isolate` (not a user command).
   if (argv[0] === "__isolated") return isolatedMain(argv.slice(1));
+  if (argv[0] === "__probe") return directProbeMain(argv.slice(1));
   const r = parseArgs(argv);
   switch (r.kind) {
     case "version":
@@ -43,6 +45,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       return envCommand(o, io);
     case "run":
       return runCommand(o, io);
+    case "doctor":
+      return doctorCommand(o, io);
   }
 }
 

@@ -71,3 +71,25 @@ export async function isolatedMain(argv: readonly string[]): Promise<number> {
   if (child.signalCode) return 128 + (constants.signals[child.signalCode as keyof typeof constants.signals] ?? 0);
   return status;
 }
+
+/**
+ * `__probe HOST PORT` (for doctor, inside the namespaces): exit 0 when a direct TCP connection
+ * gets through, 1 when it fails, as it must in there.
+ */
+export async function directProbeMain(argv: readonly string[]): Promise<number> {
+  try {
+    loopbackUp();
+  } catch {
+    // Without loopback the probe fails all the more.
+  }
+  try {
+    const s = await Promise.race([
+      Bun.connect({ hostname: argv[0]!, port: Number(argv[1]), socket: { data() {} } }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timed out")), 3000)),
+    ]);
+    s.end();
+    return 0;
+  } catch {
+    return 1;
+  }
+}
