@@ -27,6 +27,7 @@ import { mitm } from "./scenarios/mitm.ts";
 import { policyDecisions } from "./scenarios/policy.ts";
 import { tunnelSetup } from "./scenarios/setup.ts";
 import { startup } from "./scenarios/startup.ts";
+import { isolation } from "./scenarios/isolate.ts";
 import { PEERS, probeOurs, versions } from "./systems.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -75,7 +76,7 @@ const NOISY_SHARE = 0.1;
 /** The largest set may cost at most this much more time per decision and still count as flat. */
 const POLICY_TOLERANCE = 1.5;
 
-const SCENARIOS = { forward: forwarding, bulk, tunnels: tunnelSetup, mitm, memory, policy: policyDecisions, startup } as const;
+const SCENARIOS = { forward: forwarding, bulk, tunnels: tunnelSetup, mitm, memory, policy: policyDecisions, startup, isolate: isolation } as const;
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -143,6 +144,7 @@ function method(p: Params): string[] {
     "In each throughput and rate scenario every system is started fresh (own temp dir, free 127.0.0.1 port), warmed up, and then measured in interleaved rounds: each round measures every system once, in an order rotated per round, so slow drifts of this shared VM and kernel state (TIME_WAIT sockets) spread over all columns. Nothing leaves 127.0.0.0/8.",
     "The origin is a separate Bun process (bench/origin.ts): Bun.serve for the small responses (HTTP and HTTPS with a per-run CA from openssl), and raw sockets for the streamed bulk bodies and the one-byte greeting used by tunnel rows. Clients are separate Bun processes too (bench/clients/). Everything shares the machine's 2 cores, so every column includes the client's and the origin's CPU.",
     `HTTP forwarding: wrk -t1 -c${p.wrkConnections} -d${p.wrkSeconds}s --latency, with a Lua script setting the absolute-form target (wrk has no proxy option). Any non-2xx answer fails the cell.`,
+    "run --isolate rows: the same work under our binary's `run` and `run --isolate`, alternating in each round: curl -p downloading the bulk body through a CONNECT tunnel (its byte count checked), and wrk forwarding with the load above, aimed at the proxy port run puts in HTTP_PROXY. Under --isolate the proxy listens on the command's own loopback inside its network namespace. Only our column exists.",
     'Chained rows (the cost of the extra hop): ours with a squid of its own as its upstream (`upstream.url`, `resolve = "upstream"`, the origin named origin.bench, which squid maps to 127.0.0.1 from its hosts file), against squid alone with the same load; both proxies share the 2 cores.',
     "Bulk rows: one download per run, checksummed with CRC-32 as it arrives and compared with the origin's; a mismatch fails the cell. MB = 10^6 bytes. CRC-32 runs at about 25 GB/s here, so the checksum does not cap the figure (SHA-256, at 1.8 GB/s, did: it held even direct near 1 GB/s and hid the differences between proxies).",
     `Tunnel set-up: ${p.tunnelConcurrency} concurrent loops of open (TCP + CONNECT or SOCKS5) → wait for the origin's one byte → the origin closes and the proxy passes the close on → close, for ${p.tunnelSeconds} s. Waiting for the origin's byte makes a proxy that answers 200 before dialing pay for the dial too; the origin closing first keeps TIME_WAIT off the ephemeral ports (tens of thousands of cycles would exhaust them). Direct is the same loop without a proxy and serves both rows.`,

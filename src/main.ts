@@ -10,7 +10,7 @@ import { explainCommand } from "./commands/explain.ts";
 import { initCommand } from "./commands/init.ts";
 import { runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
-import { directProbeMain, isolatedMain } from "./isolate/bridge.ts";
+import { directProbeMain, isolatedMain } from "./isolate/inside.ts";
 import { VERSION } from "./version.ts";
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {

@@ -10,11 +10,11 @@ import { selfAddrs } from "./policy/decide.ts";
 import { loadMitmMaterial, materialChanges, MitmLayer } from "./mitm/intercept.ts";
 import { ProxyContext } from "./proxy/context.ts";
 import type { Conn } from "./proxy/conn.ts";
-import { join } from "node:path";
 import { plainIngress } from "./proxy/http/ingress.ts";
 import { HttpSession } from "./proxy/http/session.ts";
 import { errorReply } from "./proxy/http/reply.ts";
-import { startListener } from "./proxy/listener.ts";
+import { startListener, type ListenerSpec } from "./proxy/listener.ts";
+import { inNetworkNamespace } from "./isolate/netns.ts";
 import { Socks5Session } from "./proxy/socks5/session.ts";
 import type { ProxyState } from "./runtime/state.ts";
 import { watchConfig } from "./runtime/watch.ts";
@@ -26,6 +26,9 @@ export class ProxyServer {
   #sweeper: ReturnType<typeof setInterval> | null = null;
   #watcher: { close(): void } | null = null;
   #fileToken: string | null = null;
+  #specs: { http: ListenerSpec; socks: ListenerSpec | null } | null = null;
+  /** Listeners that are not addresses of this proxy (inside a command's namespace). */
+  readonly #extra: Service[] = [];
   #memoryToken: string | null = null;
 
   constructor(
@@ -62,7 +65,7 @@ export class ProxyServer {
    * reload the policy, and lets the command read /health, /blocked and /metrics through the
    * proxy (http/admin-view.ts).
    */
-  async start(opts: { watch?: boolean; forCommand?: boolean; bridgeDir?: string } = {}): Promise<void> {
+  async start(opts: { watch?: boolean; forCommand?: boolean } = {}): Promise<void> {
     const { listeners, np, source } = this.state.config;
     if (np.mitm.enabled) {
       this.ctx.mitm = new MitmLayer(this.ctx, await loadMitmMaterial(this.state.config), this.state.config);
@@ -87,13 +90,8 @@ export class ProxyServer {
       accept: (ctx: ProxyContext, conn: Conn, peer: string) => new Socks5Session(ctx, conn, peer),
       overCapReply: null,
     };
+    this.#specs = { http: httpSpec, socks: listeners.socks ? socksSpec : null };
     this.services.push(startListener(this.ctx, listeners.http, httpSpec));
-    if (opts.bridgeDir) {
-      // `run --isolate`: the same listeners on Unix sockets, which the namespace's bridge reaches.
-      this.services.push(startListener(this.ctx, { unix: join(opts.bridgeDir, "http.sock") }, { ...httpSpec, name: "HTTP proxy (isolated)" }));
-      if (listeners.socks)
-        this.services.push(startListener(this.ctx, { unix: join(opts.bridgeDir, "socks.sock") }, { ...socksSpec, name: "SOCKS5 proxy (isolated)" }));
-    }
     if (listeners.socks) {
       this.services.push(startListener(this.ctx, listeners.socks, socksSpec));
       if (this.state.mode === "limited") this.log.warn('SOCKS5 is blocked in limited mode (it cannot show a method); set mode = "full" to allow SOCKS5');
@@ -114,6 +112,29 @@ export class ProxyServer {
     };
     this.#startSweeper();
     if (opts.watch) this.#watcher = watchConfig(source.path, () => void this.state.reload(), this.log);
+  }
+
+  /**
+   * `run --isolate`: listen, on the same ports, on the loopback of the command's own network
+   * namespace (entered for the moment it takes), so that the command reaches the proxy there
+   * and nothing else. Records name its connections "isolated".
+   */
+  listenInside(pid: number): void {
+    const specs = this.#specs!;
+    const inside = inNetworkNamespace(pid, () => [
+      startListener(this.ctx, { host: "127.0.0.1", port: this.address("HTTP proxy").port }, { ...specs.http, name: "HTTP proxy (isolated)", peer: "isolated" }),
+      ...(specs.socks
+        ? [
+            startListener(
+              this.ctx,
+              { host: "127.0.0.1", port: this.address("SOCKS5 proxy").port },
+              { ...specs.socks, name: "SOCKS5 proxy (isolated)", peer: "isolated" },
+            ),
+          ]
+        : []),
+    ]);
+    // Not our addresses to refuse (they are the command's loopback), but ours to stop.
+    this.#extra.push(...inside);
   }
 
   /**
@@ -163,8 +184,9 @@ export class ProxyServer {
   async stop(graceMs = this.state.config.np.limits.shutdown_grace_ms): Promise<void> {
     this.#watcher?.close();
     this.#watcher = null;
-    await Promise.all(this.services.map((s) => s.stop(graceMs)));
+    await Promise.all([...this.services, ...this.#extra].map((s) => s.stop(graceMs)));
     this.services.length = 0;
+    this.#extra.length = 0;
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = null;
   }

@@ -8,10 +8,8 @@ import { clientEnv, hookSecretVars } from "./client-env.ts";
 import { loadConfig } from "../config/load.ts";
 import { hardenProcess } from "../harden.ts";
 import { systemResolver } from "../runtime/resolver.ts";
-import { findIsolation, selfCommand, type Isolation } from "../isolate/namespace.ts";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { spawnIsolated } from "../isolate/launch.ts";
+import { findIsolation, type Isolation } from "../isolate/namespace.ts";
 import type { BlockedEvent } from "../runtime/blocked.ts";
 import { ProxyState } from "../runtime/state.ts";
 import { ProxyServer } from "../server.ts";
@@ -38,7 +36,6 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
     isolation = found;
     log.debug("isolating the command", { with: found.tool });
   }
-  const bridgeDir = isolation ? mkdtempSync(join(tmpdir(), "cnp-isolate-")) : undefined;
   // The command runs as our user: keep it out of our memory, where the admin token lives.
   hardenProcess(log, "the command");
   const state = new ProxyState(config, log, systemResolver, () => loadConfig({ configPath: o.configPath, overrides: opts.overrides, env: io.env }));
@@ -49,7 +46,7 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   });
   let bundle: string | null;
   try {
-    await server.start({ forCommand: true, ...(bridgeDir ? { bridgeDir } : {}) });
+    await server.start({ forCommand: true });
     bundle = await caBundleFor(config);
   } catch (e) {
     io.err(`codex-network-proxy run: ${(e as Error).message}\n`);
@@ -68,31 +65,23 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   const forward = (sig: NodeJS.Signals) => (child ? child.kill(sig) : early.push(sig));
   for (const s of FORWARDED) process.on(s, forward);
   try {
-    // Isolated: inside the namespaces the bridge listens on the same loopback ports, then runs the command.
-    const argv = isolation
-      ? isolation.argv([
-          ...selfCommand(),
-          "__isolated",
-          bridgeDir!,
-          `${addrs.http.port}:http.sock`,
-          ...(addrs.socks ? [`${addrs.socks.port}:socks.sock`] : []),
-          "--",
-          ...o.args,
-        ])
-      : [...o.args];
-    child = Bun.spawn(argv, { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+    child = isolation
+      ? await spawnIsolated(isolation, server, o.args, env)
+      : Bun.spawn([...o.args], { env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
   } catch (e) {
     for (const s of FORWARDED) process.off(s, forward);
-    io.err(`codex-network-proxy run: cannot run ${JSON.stringify(o.args[0])}: ${(e as Error).message}\n`);
+    const what = isolation
+      ? `run --isolate: cannot set up the namespace: ${(e as Error).message}`
+      : `run: cannot run ${JSON.stringify(o.args[0])}: ${(e as Error).message}`;
+    io.err(`codex-network-proxy ${what}\n`);
     await server.stop(0);
-    return 127;
+    return isolation ? 126 : 127;
   }
   for (const sig of early) child.kill(sig);
   const status = await child.exited;
   for (const s of FORWARDED) process.off(s, forward);
   io.err(summarize(blocked, Math.max(0, state.blocked.total - blocked.length)) + "\n");
   await server.stop(1000);
-  if (bridgeDir) rmSync(bridgeDir, { recursive: true, force: true });
   if (child.signalCode) return 128 + (constants.signals[child.signalCode as keyof typeof constants.signals] ?? 0);
   return status;
 }

@@ -2,7 +2,7 @@
  * Bun.listen wiring for the proxy ports: one shared handler object per listener, a Conn per
  * socket, the connection cap, and graceful stop.
  */
-import type { Socket, SocketHandler, TCPSocketListener, UnixSocketListener } from "bun";
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import type { ListenAddr } from "../config/addr.ts";
 import { fmtAddr } from "../config/addr.ts";
 import type { Service } from "../service.ts";
@@ -16,6 +16,8 @@ export interface ListenerSpec {
   readonly accept: (ctx: ProxyContext, conn: Conn, peer: string) => Session;
   /** Bytes to send before closing a connection over the cap (HTTP answers 503; SOCKS just closes). */
   readonly overCapReply: Buffer | null;
+  /** How records name every client of this listener, instead of its address (`run --isolate`). */
+  readonly peer?: string;
 }
 
 /** The client's address for logs and records; "unknown" for a socket reset before we looked. */
@@ -26,11 +28,7 @@ export function peerOf(s: Socket<unknown>): string {
   return a.includes(":") ? `[${a}]:${s.remotePort}` : `${a}:${s.remotePort}`;
 }
 
-/** A TCP address, or a Unix socket path (the bridge of `run --isolate`, whose clients are all one command). */
-export type ListenOn = ListenAddr | { readonly unix: string };
-
-export function startListener(env: ProxyContext, addr: ListenOn, spec: ListenerSpec): Service {
-  const unix = "unix" in addr ? addr.unix : null;
+export function startListener(env: ProxyContext, addr: ListenAddr, spec: ListenerSpec): Service {
   const handlers: SocketHandler<Conn> = {
     ...connHandlers,
     open(s) {
@@ -54,7 +52,7 @@ export function startListener(env: ProxyContext, addr: ListenOn, spec: ListenerS
       conn.afterClose = () => lease.release();
       try {
         s.setNoDelay(true);
-        const session = spec.accept(env, conn, unix === null ? peerOf(s) : "isolated");
+        const session = spec.accept(env, conn, spec.peer ?? peerOf(s));
         env.track(session);
         conn.afterClose = () => {
           lease.release();
@@ -67,24 +65,14 @@ export function startListener(env: ProxyContext, addr: ListenOn, spec: ListenerS
       }
     },
   };
-  let server: TCPSocketListener<Conn> | UnixSocketListener<Conn>;
+  let server: TCPSocketListener<Conn>;
   try {
-    server =
-      unix !== null
-        ? Bun.listen<Conn>({ unix, allowHalfOpen: true, socket: handlers, data: undefined as unknown as Conn })
-        : Bun.listen<Conn>({
-            hostname: (addr as ListenAddr).host,
-            port: (addr as ListenAddr).port,
-            allowHalfOpen: true,
-            socket: handlers,
-            data: undefined as unknown as Conn,
-          });
+    server = Bun.listen<Conn>({ hostname: addr.host, port: addr.port, allowHalfOpen: true, socket: handlers, data: undefined as unknown as Conn });
   } catch (e) {
-    throw new Error(`bind ${spec.name} ${unix ?? fmtAddr(addr as ListenAddr)}: ${(e as Error).message}`);
+    throw new Error(`bind ${spec.name} ${fmtAddr(addr)}: ${(e as Error).message}`);
   }
-  // A Unix socket is not an address anyone could be sent to: port 0, never one of ours to refuse.
-  const bound = unix !== null ? { host: `unix:${unix}`, port: 0 } : { host: (addr as ListenAddr).host, port: (server as TCPSocketListener<Conn>).port };
-  env.log.info(`${spec.name} listening`, { addr: unix ?? fmtAddr(bound) });
+  const bound = { host: addr.host, port: server.port };
+  env.log.info(`${spec.name} listening`, { addr: fmtAddr(bound) });
   return {
     name: spec.name,
     address: bound,

@@ -1,65 +1,50 @@
 /**
  * The inside of `run --isolate`, started by unshare(1) or bubblewrap in fresh user and network
- * namespaces, where the only interface is loopback: bring loopback up, listen on the proxy's
- * ports on 127.0.0.1 and carry each connection to the proxy outside through its Unix socket in
- * the private bridge directory, then run the command and leave with its exit status. Nothing
- * else in here leads out: no route, no resolver.
+ * namespaces: say where we are (our pid, for the proxy to enter our network namespace and listen
+ * on its loopback), wait until the proxy is listening, then run the command and leave with its
+ * exit status. Nothing in here leads out: no interface but loopback, no route, no resolver.
  *
- *   codex-network-proxy __isolated DIR PORT:SOCKET... -- CMD [ARGS...]
+ *   codex-network-proxy __isolated DIR -- CMD [ARGS...]
  */
-import type { SocketHandler } from "bun";
+import { existsSync, renameSync, watch, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
-import { Conn, connHandlers } from "../proxy/conn.ts";
-import { Relay, type RelayOwner } from "../proxy/relay.ts";
 import { loopbackUp } from "./loopback.ts";
 
 const FORWARDED: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
-const done: RelayOwner = { relayDone() {} };
 
-function bridge(port: number, socketPath: string): void {
-  const handlers: SocketHandler<Conn> = {
-    ...connHandlers,
-    open(s) {
-      const inside = new Conn("bridge");
-      s.data = inside;
-      inside.sock = s;
-      s.setNoDelay(true);
-      const outside = new Conn("bridge");
-      Bun.connect<Conn>({ unix: socketPath, data: outside, allowHalfOpen: true, socket: connHandlers }).then(
-        (sock) => {
-          outside.sock = sock;
-          new Relay(inside, outside, done).start();
-        },
-        () => inside.destroy(true),
-      );
-    },
-  };
-  Bun.listen<Conn>({ hostname: "127.0.0.1", port, allowHalfOpen: true, socket: handlers, data: undefined as unknown as Conn });
+/** Resolves once `path` exists. */
+function appears(path: string): Promise<void> {
+  return new Promise((resolve) => {
+    const w = watch(join(path, ".."), () => {
+      if (existsSync(path)) {
+        w.close();
+        resolve();
+      }
+    });
+    if (existsSync(path)) {
+      w.close();
+      resolve();
+    }
+  });
 }
 
 export async function isolatedMain(argv: readonly string[]): Promise<number> {
   const sep = argv.indexOf("--");
-  const [dir, ...pairs] = sep < 0 ? [] : argv.slice(0, sep);
+  const dir = sep === 1 ? argv[0] : undefined;
   const cmd = sep < 0 ? [] : argv.slice(sep + 1);
   if (!dir || cmd.length === 0) {
     process.stderr.write("codex-network-proxy __isolated: internal use only (run --isolate starts it)\n");
     return 2;
   }
-  try {
-    loopbackUp();
-    for (const p of pairs) {
-      const [port, name] = p.split(":");
-      bridge(Number(port), join(dir, name!));
-    }
-  } catch (e) {
-    process.stderr.write(`codex-network-proxy run --isolate: cannot set up the namespace: ${(e as Error).message}\n`);
-    return 126;
-  }
+  // Signals that come while we wait are held for the command.
   const early: NodeJS.Signals[] = [];
   let child: Bun.Subprocess<"inherit", "inherit", "inherit"> | null = null;
   const forward = (sig: NodeJS.Signals) => (child ? child.kill(sig) : early.push(sig));
   for (const s of FORWARDED) process.on(s, forward);
+  writeFileSync(join(dir, "child.pid.tmp"), String(process.pid));
+  renameSync(join(dir, "child.pid.tmp"), join(dir, "child.pid"));
+  await appears(join(dir, "ready"));
   try {
     child = Bun.spawn(cmd, { env: process.env, stdin: "inherit", stdout: "inherit", stderr: "inherit" });
   } catch (e) {
