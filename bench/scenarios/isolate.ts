@@ -33,7 +33,7 @@ export async function isolation(b: Bench): Promise<Row[]> {
     fwdIso: row("isolate_forward_isolated", "  same under run --isolate", "requests/s", "higher"),
   };
   const all = Object.values(rows);
-  const iso = findIsolation();
+  const iso = findIsolation([b.ours.binary]);
   const missing = "error" in iso ? iso.error : b.missing.get("wrk") ? `wrk: ${b.missing.get("wrk")}` : null;
   if (missing) {
     for (const r of all) r.cells.ours = { kind: "skipped", why: missing };

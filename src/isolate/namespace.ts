@@ -22,20 +22,22 @@ function works(argv: string[]): { ok: true } | { ok: false; why: string } {
   }
 }
 
-export function findIsolation(): Isolation | { error: string } {
+/** `self`: how to start this program (the probe runs it inside, with --version). */
+export function findIsolation(self: readonly string[] = selfCommand()): Isolation | { error: string } {
   if (process.platform !== "linux") return { error: `--isolate needs Linux network namespaces; this is ${process.platform}` };
   const tried: string[] = [];
   const unshare = which("unshare");
   if (unshare) {
     const base = [unshare, "--user", "--map-root-user", "--net"];
-    const probe = works([...base, "true"]);
+    // Probed with this program itself: what runs in there is what must work.
+    const probe = works([...base, "--", ...self, "--version"]);
     if (probe.ok) return { tool: `unshare(1) (${unshare}): user and network namespaces`, argv: (inner) => [...base, "--", ...inner] };
     tried.push(`unshare --user --net: ${probe.why}`);
   } else tried.push("unshare(1): not installed (util-linux)");
   const bwrap = which("bwrap");
   if (bwrap) {
     const base = [bwrap, "--unshare-user", "--unshare-net", "--uid", "0", "--gid", "0", "--dev-bind", "/", "/", "--die-with-parent"];
-    const probe = works([...base, "true"]);
+    const probe = works([...base, "--", ...self, "--version"]);
     if (probe.ok) return { tool: `bubblewrap (${bwrap}): user and network namespaces`, argv: (inner) => [...base, "--", ...inner] };
     tried.push(`bwrap --unshare-user --unshare-net: ${probe.why}`);
   } else tried.push("bubblewrap: not installed");

@@ -5,14 +5,17 @@
  * anywhere. Skipped, with the reason printed, only where this machine cannot make namespaces.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { findIsolation } from "../../src/isolate/namespace.ts";
 import { nodePath } from "../../scripts/get-node.ts";
-import { CliProcess, runCli } from "../helpers/cli.ts";
+import { CliProcess, cliCommand, runCli } from "../helpers/cli.ts";
 import { home } from "../helpers/clients.ts";
 import { HttpOrigin } from "../helpers/origin.ts";
 
-const iso = findIsolation();
+// Probed with the CLI as the tests run it (this file is not the program).
+const iso = findIsolation(cliCommand([]));
 const why = "error" in iso ? iso.error : null;
 if (why) console.log(`run --isolate tests skipped: ${why}`);
 const ALLOW = ["-c", 'network_proxy.policy.allowed_domains=["127.0.0.1"]'];
@@ -74,6 +77,23 @@ describe.skipIf(why !== null)("run --isolate", () => {
     await q.waitFor(/^ready$/m);
     q.proc.kill("SIGINT");
     expect(await q.proc.exited).toBe(130);
+  });
+});
+
+const BWRAP = Bun.which("bwrap");
+
+describe.skipIf(why !== null || BWRAP === null)("run --isolate with bubblewrap (where unshare(1) is missing)", () => {
+  test("works the same way, and says which tool it used", async () => {
+    using origin = new HttpOrigin();
+    // A PATH with bubblewrap and the command's tools, but no unshare(1).
+    const bin = mkdtempSync(join(tmpdir(), "cnp-bin-"));
+    for (const tool of ["bwrap", "sh", "curl"]) symlinkSync(Bun.which(tool)!, join(bin, tool));
+    const url = `http://127.0.0.1:${origin.port}/echo`;
+    const script = `curl -s -o /dev/null -w "proxied %{http_code}\\n" ${url}; curl -s --noproxy "*" -m 5 ${url}; echo "noproxy exit $?"`;
+    const r = await runCli(["run", "--isolate", "--log-level", "debug", ...ALLOW, "--", "sh", "-c", script], { CODEX_HOME: home(), PATH: bin });
+    expect(r.stderr).toContain('isolating the command with="bubblewrap');
+    expect(r.stdout.trim().split("\n")).toEqual(["proxied 200", "noproxy exit 7"]);
+    expect(r.code).toBe(0);
   });
 });
 
