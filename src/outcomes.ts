@@ -30,6 +30,7 @@ export type BlockReason =
   | "mitm_required"
   | "mitm_hook_no_match"
   | "mitm_hook_plaintext"
+  | "ask_queue_full"
   | "own_listener"
   | "sni_mismatch";
 
@@ -128,6 +129,11 @@ export const OUTCOMES: Readonly<Record<OutcomeCode, Outcome>> = {
     "blocked-by-mitm-hook",
     "Codex blocked this request: credentials are injected only over TLS.",
     "a plain-HTTP request matched a hook that injects a credential (see `dangerously_allow_plaintext_credential_injection`)",
+  ),
+  ask_queue_full: block(
+    "blocked-by-allowlist",
+    "Codex blocked this request: too many requests are waiting for approval.",
+    '`policy.on_unlisted = "ask"` and `policy.ask_max_pending` targets are held already',
   ),
   own_listener: block("blocked-by-policy", "Codex blocked this request by network policy.", "the target is one of the proxy's own listeners"),
   sni_mismatch: block(
@@ -262,9 +268,9 @@ export const OUTCOMES: Readonly<Record<OutcomeCode, Outcome>> = {
   internal: error(500, "internal-error", S.GENERAL_FAILURE, "internal proxy error", "a bug; the log has the details"),
 
   admin_bad_request: admin(400, "bad request", "a body or query the endpoint cannot use"),
-  admin_unauthorized: admin(401, "missing or wrong bearer token", "a mutating call without the right bearer token"),
+  admin_unauthorized: admin(401, "missing or wrong bearer token", "a mutating call or `/events` without the right bearer token (or dashboard session)"),
   admin_forbidden: admin(403, "forbidden", "a foreign `Host` (DNS rebinding) or a cross-site request"),
-  admin_not_found: admin(404, "not found", "no such endpoint"),
+  admin_not_found: admin(404, "not found", "no such endpoint, pending request or runtime rule"),
   admin_method_not_allowed: admin(405, "method not allowed", "the wrong method for the endpoint"),
   admin_too_large: admin(413, "body too large", "a body over 8 KiB"),
   admin_internal: admin(500, "internal error", "a bug; the log has the details"),

@@ -184,6 +184,9 @@ export class ProxyServer {
   async stop(graceMs = this.state.config.np.limits.shutdown_grace_ms): Promise<void> {
     this.#watcher?.close();
     this.#watcher = null;
+    // Held requests get their refusal now, and event streams end, rather than holding up the stop.
+    this.state.approvals.close();
+    this.state.events.closeAll();
     await Promise.all([...this.services, ...this.#extra].map((s) => s.stop(graceMs)));
     this.services.length = 0;
     this.#extra.length = 0;

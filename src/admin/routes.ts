@@ -9,6 +9,9 @@
  *   GET  /metrics   Prometheus text format
  *   POST /mode      {"mode": "limited" | "full"}
  *   POST /reload    re-read the config file
+ *
+ * (The live parts, /pending, /runtime-rules and /events, are in live.ts; sign-in and the
+ * dashboard page in dashboard.ts.)
  */
 import { effectiveView } from "../config/view.ts";
 import type { Mode } from "../config/schema.ts";
@@ -18,9 +21,18 @@ import type { ProxyState } from "../runtime/state.ts";
 
 export const MAX_BODY = 8 * 1024;
 
+/** What a route learns besides the request: the `:id` of its path, and who is calling. */
+export interface RouteContext {
+  readonly param: string | null;
+  /** "dashboard" (a signed-in page) or "api" (a bearer token), for runtime rules' records. */
+  readonly by: string;
+}
+
 export interface Route {
-  readonly method: "GET" | "POST";
-  readonly handler: (req: Request, state: ProxyState) => Response | Promise<Response>;
+  readonly method: "GET" | "POST" | "DELETE";
+  readonly handler: (req: Request, state: ProxyState, ctx: RouteContext) => Response | Promise<Response>;
+  /** Needs the token even though it is a GET (the live stream). */
+  readonly auth?: true;
 }
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
@@ -53,10 +65,26 @@ async function readBody(req: Request): Promise<string | null> {
   return Buffer.concat(parts).toString("utf8");
 }
 
+/** A small JSON body, or the error Response to answer instead. */
+export async function readJson(req: Request): Promise<unknown> {
+  const text = await readBody(req);
+  // Close: the rest of an oversized body is not worth reading to keep the connection.
+  if (text === null) return jsonError("admin_too_large", `body too large (limit ${MAX_BODY} bytes)`, {}, { connection: "close" });
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return jsonError("admin_bad_request", "the body must be JSON");
+  }
+}
+
 export const ROUTES: Readonly<Record<string, Route>> = {
   "/health": { method: "GET", handler: () => new Response("ok", { headers: { "content-type": "text/plain", "cache-control": "no-store" } }) },
   "/config": { method: "GET", handler: (_req, state) => json(effectiveView(state.config, state.mode, state.bound ?? state.config.listeners)) },
-  "/patterns": { method: "GET", handler: (_req, state) => json({ allowed: state.config.policy.allowedRaw, denied: state.config.policy.deniedRaw }) },
+  // The config's lists as written, and beside them the rules approvals added at run time.
+  "/patterns": {
+    method: "GET",
+    handler: (_req, state) => json({ allowed: state.config.policy.allowedRaw, denied: state.config.policy.deniedRaw, runtime: state.approvals.rules }),
+  },
   "/blocked": {
     method: "GET",
     handler: (req, state) => {

@@ -14,7 +14,9 @@ import type { Logger } from "../log.ts";
 import { canonicalIp } from "../policy/ip.ts";
 import type { ProxyState } from "../runtime/state.ts";
 import type { Service } from "../service.ts";
-import { jsonError, ROUTES } from "./routes.ts";
+import { dashboardRoutes, PAGE_HEADER, Sessions } from "./dashboard.ts";
+import { LIVE_ROUTES } from "./live.ts";
+import { jsonError, ROUTES, type Route } from "./routes.ts";
 import { bearerMatches } from "./token.ts";
 
 export interface AdminOptions {
@@ -52,32 +54,63 @@ function originAllowed(req: Request, bound: { host: string; port: number }): boo
   return u.protocol === "http:" && hostAllowed(u.port ? `${u.hostname}:${u.port}` : `${u.hostname}:80`, bound);
 }
 
-export async function handleAdmin(req: Request, state: ProxyState, bound: { host: string; port: number }, opts: AdminOptions): Promise<Response> {
+/** Routes that need no token: the page, and signing in and out of it. */
+const OPEN = new Set(["/", "/session", "/login", "/logout"]);
+
+function findRoute(routes: Readonly<Record<string, Route>>, path: string): { key: string; route: Route; param: string | null } | null {
+  const exact = routes[path];
+  if (exact) return { key: path, route: exact, param: null };
+  const slash = path.lastIndexOf("/");
+  const key = `${path.slice(0, slash)}/:id`;
+  const param = path.slice(slash + 1);
+  const r = routes[key];
+  return r && /^\d{1,15}$/.test(param) ? { key, route: r, param } : null;
+}
+
+export async function handleAdmin(
+  req: Request,
+  state: ProxyState,
+  bound: { host: string; port: number },
+  opts: AdminOptions,
+  sessions: Sessions = new Sessions(),
+  routes: Readonly<Record<string, Route>> = ROUTES,
+): Promise<Response> {
   if (!hostAllowed(req.headers.get("host"), bound)) {
     return jsonError("admin_forbidden", `Host ${JSON.stringify(req.headers.get("host"))} is not allowed; use http://${fmtAddr(bound)}`);
   }
   if (!originAllowed(req, bound)) return jsonError("admin_forbidden", "cross-site requests are not allowed");
   const path = new URL(req.url).pathname;
-  const route = ROUTES[path];
-  if (!route) return jsonError("admin_not_found", `not found: ${path}`);
+  const found = findRoute(routes, path);
+  if (!found) return jsonError("admin_not_found", `not found: ${path}`);
+  const { route, key, param } = found;
   if (req.method !== route.method && !(req.method === "HEAD" && route.method === "GET")) {
     return jsonError("admin_method_not_allowed", `method ${req.method} not allowed on ${path}; use ${route.method}`, {}, { allow: route.method });
   }
-  // Mutations need the token: the POSTs, and draining the blocked-event log (the audit trail).
-  const mutates = route.method === "POST" || (path === "/blocked" && new URL(req.url).searchParams.has("drain"));
-  const token = mutates ? opts.token() : null;
+  // Mutations need the token: the POSTs and DELETEs, the live stream, and draining the
+  // blocked-event log (the audit trail). A signed-in page's cookie counts too, for its own
+  // calls (see dashboard.ts).
+  const mutates = route.method !== "GET";
+  const guarded = !OPEN.has(key) && (mutates || route.auth === true || (path === "/blocked" && new URL(req.url).searchParams.has("drain")));
+  const token = guarded ? opts.token() : null;
+  let by = "api";
   if (token !== null && !bearerMatches(req.headers.get("authorization"), token)) {
-    return jsonError(
-      "admin_unauthorized",
-      `missing or wrong bearer token; send Authorization: Bearer <token>, the token ${opts.tokenWhere()}`,
-      {},
-      { "www-authenticate": 'Bearer realm="codex-network-proxy"', connection: "close" },
-    );
+    const fromPage = sessions.valid(req, token) && (!mutates || req.headers.get(PAGE_HEADER) === "1");
+    if (!fromPage) {
+      return jsonError(
+        "admin_unauthorized",
+        `missing or wrong bearer token; send Authorization: Bearer <token>, the token ${opts.tokenWhere()}`,
+        {},
+        { "www-authenticate": 'Bearer realm="codex-network-proxy"', connection: "close" },
+      );
+    }
+    by = "dashboard";
   }
-  return route.handler(req, state);
+  return route.handler(req, state, { param, by });
 }
 
 export function startAdmin(state: ProxyState, log: Logger, addr: ListenAddr, opts: AdminOptions): Service {
+  const sessions = new Sessions();
+  const routes = { ...ROUTES, ...LIVE_ROUTES, ...dashboardRoutes(sessions, opts.token) };
   let server: Server<undefined>;
   let bound = { host: addr.host, port: addr.port };
   try {
@@ -89,7 +122,7 @@ export function startAdmin(state: ProxyState, log: Logger, addr: ListenAddr, opt
       // No body cap here: Bun's own 413 has an empty body. The routes read at most MAX_BODY
       // bytes, answer a JSON 413 past that and close (routes.ts), so nothing is buffered.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      fetch: (req) => handleAdmin(req, state, bound, opts),
+      fetch: (req) => handleAdmin(req, state, bound, opts, sessions, routes),
       error: (err) => {
         log.error("admin API error", { error: err.message });
         return jsonError("admin_internal", "internal error");

@@ -105,6 +105,9 @@ export async function explainOne(c: LoadedConfig, arg: string, noDns: boolean, r
       const w = OUTCOMES[d.reason];
       const out = [head, `  BLOCK ${d.reason} (HTTP ${w.status}, x-proxy-error: ${w.header})`, `  why: ${d.explain}`];
       if (d.hint) out.push(`  to allow: ${d.hint}`);
+      if (d.reason === "not_allowed" && c.np.policy.on_unlisted === "ask") {
+        out.push(`  ask: on_unlisted = "ask": a request is held up to ${c.np.policy.ask_timeout_ms} ms for the operator's answer (admin API or dashboard)`);
+      }
       return out;
     }
     case "dns_error":

@@ -25,6 +25,14 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   const log = makeLogger(opts);
   const config = loadOrReport(opts, io, log);
   if (typeof config === "number") return config;
+  if (config.np.policy.on_unlisted === "ask") {
+    // Nobody could answer: the admin API of this private proxy has a token only it knows.
+    io.err(
+      'codex-network-proxy run: policy.on_unlisted = "ask" needs someone to answer on the admin API, and run keeps its admin API to itself; ' +
+        'start the proxy with `codex-network-proxy` and run the command under `eval "$(codex-network-proxy env)"`, or use on_unlisted = "deny" here\n',
+    );
+    return 2;
+  }
   // --isolate: namespaces or nothing. The command never runs without the isolation it asked for.
   let isolation: Isolation | null = null;
   if (o.isolate) {

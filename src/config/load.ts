@@ -12,7 +12,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { compileHooks, type HookTable } from "../policy/hooks.ts";
 import { NO_SECRETS, secretReader, type SecretIo } from "./secret-io.ts";
 import type { Route } from "../policy/route.ts";
-import { compilePolicy, type CompiledPolicy } from "../policy/rules.ts";
+import { compilePolicy, type CompiledRules } from "../policy/rules.ts";
 import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
 import { locateKey } from "./locate.ts";
@@ -41,7 +41,7 @@ export interface LoadedConfig {
   /** The `[network_proxy]` table after defaults and overrides; CA paths absolute. */
   readonly np: NetworkProxyConfig;
   readonly listeners: Listeners;
-  readonly policy: CompiledPolicy;
+  readonly policy: CompiledRules;
   /** What clients must send on both proxy listeners, or null (no authentication). */
   readonly proxyAuth: Credentials | null;
   /** Warnings to log once (unknown keys, clamps). */
@@ -309,7 +309,9 @@ function credentials(np: NetworkProxyConfig, problems: string[], warnings: strin
 /** Settings that are valid but almost certainly not what the owner wants, said once at load. */
 export function riskWarnings(np: NetworkProxyConfig, platform: string = process.platform): string[] {
   const out: string[] = [];
-  if (np.policy.allowed_domains.length === 0) {
+  if (np.policy.allowed_domains.length === 0 && np.policy.on_unlisted === "ask") {
+    out.push(`${ROOT}.policy.allowed_domains is empty: every request will wait for an answer on the admin API or dashboard (on_unlisted = "ask")`);
+  } else if (np.policy.allowed_domains.length === 0) {
     out.push(
       `${ROOT}.policy.allowed_domains is empty: every request will be blocked; list the hosts clients may reach, e.g. allowed_domains = ["example.com", "*.example.com"]`,
     );

@@ -68,6 +68,14 @@ export const SCHEMA = {
     denied_domains: { kind: "strings", default: [], doc: "Denylist patterns. Deny always wins." },
     allow_unix_sockets: { kind: "strings", default: [], doc: "Unix socket paths reachable with `x-unix-socket` (macOS only)." },
     allow_local_binding: { kind: "bool", default: false, doc: "Allow loopback, private and other non-public destinations." },
+    on_unlisted: {
+      kind: "enum",
+      default: "deny",
+      values: ["deny", "ask"],
+      doc: '"ask": hold a request that no list mentions until the operator answers it (admin API or dashboard); "deny": refuse it.',
+    },
+    ask_timeout_ms: { kind: "int", default: 60_000, min: 1000, max: 3_600_000, doc: "How long a held request waits for an answer before it is refused." },
+    ask_max_pending: { kind: "int", default: 64, min: 1, max: 10_000, doc: "Targets held at once; more are refused at once (ask_queue_full)." },
   },
   mitm: {
     enabled: { kind: "bool", default: false, doc: "Terminate HTTPS in limited mode so each request inside can be judged." },

@@ -12,6 +12,9 @@ export interface PolicyConfig {
   readonly denied_domains: readonly string[];
   readonly allow_unix_sockets: readonly string[];
   readonly allow_local_binding: boolean;
+  readonly on_unlisted: "deny" | "ask";
+  readonly ask_timeout_ms: number;
+  readonly ask_max_pending: number;
 }
 
 export interface MitmConfig {

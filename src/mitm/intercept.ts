@@ -156,6 +156,7 @@ export class MitmLayer implements MitmHandoff {
         target,
         () => this.upstreamTls(target),
         (got) => this.#mismatch(peer, target, got),
+        line.grant,
       );
       const inner = new HttpSession(this.ctx, conn, peer, ingress);
       this.ctx.track(inner);

@@ -192,7 +192,7 @@ export function judgeTarget(p: CompiledPolicy, t: Target, ctx: DecideContext): A
     if (why !== null) {
       const explicit = p.allow.match(t, { explicitOnly: true });
       if (!explicit) {
-        const star = p.allow.any.length > 0 ? ' (the "*" entry never unlocks local addresses)' : "";
+        const star = p.allow.hasAny ? ' (the "*" entry never unlocks local addresses)' : "";
         const fixes = localFixes(p, t, [addr], ctx, !p.allow.empty && p.allow.match(t) !== null);
         return block("not_allowed_local", t, null, `${t.host} is ${why} and allow_local_binding is false${star}`, fixes);
       }

@@ -40,6 +40,10 @@ export class RuleSet {
     return this.size === 0;
   }
 
+  get hasAny(): boolean {
+    return this.any.length > 0;
+  }
+
   /** First rule matching the target (name or IP) on its port, or null. */
   match(t: Target, opts: { explicitOnly?: boolean } = {}): Rule | null {
     const explicitOnly = opts.explicitOnly === true;
@@ -182,9 +186,65 @@ function maskV6Key(parts: readonly number[], bits: number): string {
   return key;
 }
 
+/** What the decision asks of a list: a compiled RuleSet, or several of them (runtime rules). */
+export interface RuleLookup {
+  readonly empty: boolean;
+  /** The list has a `*` entry. */
+  readonly hasAny: boolean;
+  match(t: Target, opts?: { explicitOnly?: boolean }): Rule | null;
+  matchIp(kind: "ipv4" | "ipv6", host: string, port: number, explicitOnly?: boolean): Rule | null;
+  matchDenied(t: Target): Rule | null;
+  matchIpOrEmbedded(kind: "ipv4" | "ipv6", host: string, port: number): Rule | null;
+}
+
+/** Lists consulted in order, the first rule found winning: the config's, then the runtime's. */
+export class RuleUnion implements RuleLookup {
+  constructor(readonly sets: readonly RuleLookup[]) {}
+  get empty(): boolean {
+    return this.sets.every((s) => s.empty);
+  }
+  get hasAny(): boolean {
+    return this.sets.some((s) => s.hasAny);
+  }
+  match(t: Target, opts?: { explicitOnly?: boolean }): Rule | null {
+    for (const s of this.sets) {
+      const r = s.match(t, opts);
+      if (r) return r;
+    }
+    return null;
+  }
+  matchIp(kind: "ipv4" | "ipv6", host: string, port: number, explicitOnly?: boolean): Rule | null {
+    for (const s of this.sets) {
+      const r = s.matchIp(kind, host, port, explicitOnly);
+      if (r) return r;
+    }
+    return null;
+  }
+  matchDenied(t: Target): Rule | null {
+    for (const s of this.sets) {
+      const r = s.matchDenied(t);
+      if (r) return r;
+    }
+    return null;
+  }
+  matchIpOrEmbedded(kind: "ipv4" | "ipv6", host: string, port: number): Rule | null {
+    for (const s of this.sets) {
+      const r = s.matchIpOrEmbedded(kind, host, port);
+      if (r) return r;
+    }
+    return null;
+  }
+}
+
+/** `p` with more entries in its lists (runtime rules, a one-off approval); p itself when there are none. */
+export function withExtra(p: CompiledPolicy, extra: CompiledPolicy | null): CompiledPolicy {
+  if (!extra || (extra.allow.empty && extra.deny.empty)) return p;
+  return { ...p, allow: new RuleUnion([p.allow, extra.allow]), deny: new RuleUnion([p.deny, extra.deny]) };
+}
+
 export interface CompiledPolicy {
-  readonly allow: RuleSet;
-  readonly deny: RuleSet;
+  readonly allow: RuleLookup;
+  readonly deny: RuleLookup;
   readonly allowLocalBinding: boolean;
   /** The lists as configured, for GET /patterns. */
   readonly allowedRaw: readonly string[];
@@ -250,7 +310,13 @@ function exampleFix(p: ParsedPattern & { kind: "name" }): string {
  * (the configuration must be refused); `warnings` are entries that are accepted but dangerously
  * broad (severity "warning", keyed by entry like the errors): the loader should log them.
  */
-export function compilePolicy(cfg: PolicyConfig): { policy: CompiledPolicy; problems: Problem[]; warnings: Problem[] } {
+/** What compiling reads from the policy table (not the ask settings, which the gate reads). */
+export type PolicyLists = Pick<PolicyConfig, "allowed_domains" | "denied_domains" | "allow_unix_sockets" | "allow_local_binding">;
+
+/** A policy compiled from lists: its lists are RuleSets (a CompiledPolicy may also union several). */
+export type CompiledRules = CompiledPolicy & { readonly allow: RuleSet; readonly deny: RuleSet };
+
+export function compilePolicy(cfg: PolicyLists): { policy: CompiledRules; problems: Problem[]; warnings: Problem[] } {
   const problems: Problem[] = [];
   const warnings: Problem[] = [];
   const build = (list: ListName, entries: readonly string[]) => {
@@ -274,7 +340,7 @@ export function compilePolicy(cfg: PolicyConfig): { policy: CompiledPolicy; prob
     });
     return set;
   };
-  const policy: CompiledPolicy = Object.freeze({
+  const policy: CompiledRules = Object.freeze({
     allow: build("allowed_domains", cfg.allowed_domains),
     deny: build("denied_domains", cfg.denied_domains),
     allowLocalBinding: cfg.allow_local_binding,

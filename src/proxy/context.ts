@@ -86,7 +86,7 @@ export class ProxyContext implements TunnelDeps {
   /** A new config is in force: whatever its policy now blocks is closed, and each closure recorded. */
   onPolicyChanged(): void {
     buffered.limit = this.limits().max_buffered_bytes;
-    const policy = this.state.config.policy;
+    const policy = this.state.policy;
     const ctx = this.state.decideContext();
     const closed = this.tunnels.rejudge(policy, ctx, this.state.config.hooks);
     for (const s of [...this.sessions]) s.rejudge?.(policy, ctx);

@@ -16,7 +16,7 @@ import { modeBlock, type AdmissionBlock } from "../policy/admission.ts";
 import { stillAllowed, type DecideContext, type DialAddr, type Resolver } from "../policy/decide.ts";
 import { NO_HOOKS, type HookTable } from "../policy/hooks.ts";
 import { upstreamFor, type Route, type UpstreamProxy } from "../policy/route.ts";
-import type { CompiledPolicy } from "../policy/rules.ts";
+import { withExtra, type CompiledPolicy } from "../policy/rules.ts";
 import type { Target } from "../policy/target.ts";
 import type { DecisionLine, Gate } from "../runtime/gate.ts";
 import type { ProxyState } from "../runtime/state.ts";
@@ -181,7 +181,7 @@ export class Tunnels {
       const hooked = kind !== "upgrade" && hooks.has(target.host);
       const b = hooked
         ? { reason: "mitm_required" as const, explain: `${target.host} now has mitm_hooks, so its requests must be inspected`, hint: null }
-        : stillAllowed(policy, target, t.spec.up.remote, ctx);
+        : stillAllowed(withExtra(policy, t.spec.line.grant), target, t.spec.up.remote, ctx);
       if (!b) continue;
       closed++;
       recordRevoked(this.state, t.spec.line, t.spec.target, b);
@@ -317,7 +317,7 @@ export async function openTunnel(deps: TunnelDeps, req: TunnelRequest): Promise<
     // A reload gave the host mitm_hooks meanwhile: a raw tunnel would carry requests no hook judges.
     late = { reason: "mitm_required", explain: `${req.target.host} got mitm_hooks while the tunnel was being set up`, hint: null, mode: null };
   } else {
-    const b = stillAllowed(state.config.policy, req.target, up.remote, state.decideContext());
+    const b = stillAllowed(withExtra(state.policy, line.grant), req.target, up.remote, state.decideContext());
     if (b) late = { reason: b.reason, explain: b.explain, hint: b.hint, mode: null };
   }
   if (late) {

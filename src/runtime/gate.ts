@@ -12,10 +12,11 @@
 import type { BlockReason, ErrorCode } from "../outcomes.ts";
 import { OUTCOMES } from "../outcomes.ts";
 import { admit, admitEntry, type AdmissionBlock, type AdmissionFacts, type Entry } from "../policy/admission.ts";
-import type { Decision, DialAddr } from "../policy/decide.ts";
+import type { Block, Decision, DialAddr } from "../policy/decide.ts";
 import type { CompiledHook } from "../policy/hooks.ts";
 import type { MethodRequest } from "../policy/method.ts";
 import type { Rule } from "../policy/pattern.ts";
+import type { CompiledPolicy } from "../policy/rules.ts";
 import { upstreamFor } from "../policy/route.ts";
 import { formatTarget, type Target } from "../policy/target.ts";
 import type { Protocol } from "./blocked.ts";
@@ -37,6 +38,8 @@ export interface Attempt {
   /** What the method policy judges (requests only). */
   readonly request: MethodRequest | null;
   readonly counters: ByteCounters;
+  /** A one-off approval this attempt rides on (the requests inside a tunnel allowed once). */
+  readonly grant?: CompiledPolicy | null;
 }
 
 export interface UnixAttempt {
@@ -75,6 +78,11 @@ export class DecisionLine {
   #done = false;
   /** Where an allowed request or tunnel goes: "direct" or "upstream" (the upstream proxy). */
   route: "direct" | "upstream" | null = null;
+  /**
+   * The one-off approval (allow_once) that let this traffic through, or null. Later checks of
+   * the same traffic (after the dial, after a policy change) judge it with this added.
+   */
+  grant: CompiledPolicy | null = null;
 
   constructor(
     private readonly gate: Gate,
@@ -110,9 +118,10 @@ export class DecisionLine {
     this.#done = true;
     const state = this.gate.state;
     const level = this.decision === "block" ? "warn" : "info";
-    if (!state.log.enabled(level)) return;
     // The access log of allowed traffic can be turned off; blocks and failures are always logged.
-    if (error === null && level === "info" && !state.config.np.log.access) return;
+    const logged = state.log.enabled(level) && (error !== null || level === "warn" || state.config.np.log.access);
+    const live = state.events.active;
+    if (!logged && !live) return;
     const fields = {
       protocol: this.protocol,
       client: this.client,
@@ -129,6 +138,8 @@ export class DecisionLine {
       bytes_out: this.counters.bytesOut - this.#out0,
       duration_ms: Math.round(performance.now() - this.#t0),
     };
+    if (live) state.events.publish({ type: "decision", data: { time: Date.now(), ...fields } });
+    if (!logged) return;
     if (level === "warn") state.log.warn("decision", fields);
     else state.log.info("decision", fields);
   }
@@ -165,14 +176,49 @@ export class Gate {
    * needed). Blocks are recorded and logged here.
    */
   admit(a: Attempt): Verdict | Promise<Verdict> {
-    const decision = this.state.evaluate(a.target);
-    return decision instanceof Promise ? decision.then((d) => this.#verdict(a, d)) : this.#verdict(a, decision);
+    const decision = this.state.evaluate(a.target, a.grant ?? null);
+    return decision instanceof Promise ? decision.then((d) => this.#judged(a, d)) : this.#judged(a, decision);
   }
 
-  #verdict(a: Attempt, decision: Decision): Verdict {
+  /**
+   * With `policy.on_unlisted = "ask"`, a target no list mentions (and nothing else refuses: not
+   * denied, not local, not ours, and the mode lets this entry path carry it) is held for the
+   * operator's answer instead of refused.
+   */
+  #judged(a: Attempt, d: Decision): Verdict | Promise<Verdict> {
+    const state = this.state;
+    if (d.verdict !== "block" || d.reason !== "not_allowed" || state.config.np.policy.on_unlisted !== "ask") return this.#verdict(a, d);
+    if (admitEntry(a.entry, a.request, admissionFacts(state)).verdict === "block") return this.#verdict(a, d);
+    return this.#ask(a, d);
+  }
+
+  async #ask(a: Attempt, d: Block): Promise<Verdict> {
+    const state = this.state;
+    const held = state.approvals.ask(a.target, { protocol: PROTOCOL[a.entry], method: a.method, client: a.client });
+    const p = state.config.np.policy;
+    if (held === "full") {
+      return this.#verdict(a, {
+        ...d,
+        reason: "ask_queue_full",
+        explain: `${p.ask_max_pending} targets are already waiting for an answer (policy.ask_max_pending)`,
+        fixes: [],
+        hint: null,
+      });
+    }
+    const answer = await held;
+    if (answer.kind === "allow") {
+      const again = state.evaluate(a.target, answer.once);
+      return this.#verdict(a, again instanceof Promise ? await again : again, answer.once);
+    }
+    const explain = answer.kind === "deny" ? answer.why : `${d.explain}; no one answered within ${p.ask_timeout_ms} ms (policy.ask_timeout_ms)`;
+    return this.#verdict(a, { ...d, explain, hint: null, fixes: [] });
+  }
+
+  #verdict(a: Attempt, decision: Decision, grant: CompiledPolicy | null = null): Verdict {
     const state = this.state;
     const d = admit(a.entry, decision, a.request, admissionFacts(state));
     const line = new DecisionLine(this, PROTOCOL[a.entry], a.client, a.method, a.target, a.counters, "allow", null);
+    line.grant = grant ?? a.grant ?? null;
     switch (d.verdict) {
       case "pass":
       case "intercept": {

@@ -16,6 +16,9 @@ import { hostAddresses } from "./host-addresses.ts";
 import { BlockedLog, type BlockedEvent, type NewBlockedEvent } from "./blocked.ts";
 import { Metrics } from "./metrics.ts";
 import { BoundedResolver } from "./resolver.ts";
+import { Approvals } from "./approvals.ts";
+import { EventHub } from "./events.ts";
+import { withExtra, type CompiledPolicy } from "../policy/rules.ts";
 
 export interface ReloadOutcome {
   readonly ok: boolean;
@@ -35,6 +38,10 @@ export class ProxyState {
   bound: Listeners | null = null;
   /** Lookups coalesced per name and capped in number (limits.max_dns_lookups). */
   readonly dns: BoundedResolver;
+  /** Held requests and runtime rules (policy.on_unlisted = "ask"). */
+  readonly approvals: Approvals;
+  /** Live events for GET /events and the dashboard. */
+  readonly events = new EventHub();
   #localAddrs: ReadonlySet<string> = new Set();
   #localAddrsAt = -Infinity;
   /**
@@ -60,7 +67,31 @@ export class ProxyState {
     this.#config = config;
     this.blocked = new BlockedLog(config.np.max_blocked_events);
     this.dns = new BoundedResolver(resolve, () => this.#config.np.limits.max_dns_lookups);
+    this.approvals = new Approvals(() => ({ timeoutMs: this.#config.np.policy.ask_timeout_ms, maxPending: this.#config.np.policy.ask_max_pending }));
+    // A runtime rule changes the policy as a reload does: what it now blocks is closed.
+    this.approvals.listeners.push((e) => {
+      if (e.kind === "rules") for (const f of this.onPolicyChange) f();
+      this.events.publish(
+        e.kind === "pending"
+          ? { type: "pending", data: e.pending }
+          : e.kind === "answered"
+            ? { type: "answered", data: e }
+            : { type: "rules", data: this.approvals.rules },
+      );
+    });
+    this.onModeChange.push((mode) => this.events.publish({ type: "mode", data: { mode } }));
   }
+
+  /** The policy in force: the config's lists, and the runtime rules approvals added. */
+  get policy(): CompiledPolicy {
+    const base = this.#config.policy;
+    const extra = this.approvals.compiled;
+    if (this.#effective === null || this.#effective.base !== base || this.#effective.extra !== extra) {
+      this.#effective = { base, extra, policy: withExtra(base, extra) };
+    }
+    return this.#effective.policy;
+  }
+  #effective: { base: CompiledPolicy; extra: CompiledPolicy | null; policy: CompiledPolicy } | null = null;
 
   get config(): LoadedConfig {
     return this.#config;
@@ -106,9 +137,9 @@ export class ProxyState {
   }
 
   /** Decide for a canonical target under the current config (synchronously when no lookup is needed). */
-  evaluate(target: Target): Decision | Promise<Decision> {
+  evaluate(target: Target, once: CompiledPolicy | null = null): Decision | Promise<Decision> {
     const c = this.#config;
-    return evaluateTarget(c.policy, target, {
+    return evaluateTarget(withExtra(this.policy, once), target, {
       self: this.self,
       localAddrs: this.localAddrs(),
       resolve: this.#timedResolve,
@@ -134,6 +165,7 @@ export class ProxyState {
 
   record(e: NewBlockedEvent): BlockedEvent {
     const ev = this.blocked.record(e);
+    this.events.publish({ type: "block", data: ev });
     for (const f of this.onBlocked) f(ev);
     this.metrics.blocks.add({ reason: e.reason });
     this.metrics.requests.add({ protocol: e.protocol, decision: "block" });
@@ -197,6 +229,8 @@ export class ProxyState {
     const changes = [...applied, ...notes];
     this.log.info("reloaded config", { path: next.source.path });
     this.#modeMaybeChanged(modeBefore);
+    // No longer asking: what is still held gets the refusal it would get now.
+    if (next.np.policy.on_unlisted !== "ask") this.approvals.close("policy.on_unlisted is no longer \"ask\"");
     for (const f of this.onPolicyChange) f();
     return { ok: true, problems: [], changes };
   }

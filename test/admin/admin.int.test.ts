@@ -32,7 +32,7 @@ describe("endpoints (the seed's, with the original's shapes)", () => {
     expect(config.network_proxy["admin_token"]).toBe("[redacted]");
     expect(JSON.stringify(config)).not.toContain("tok-1234567890abcdef");
     expect(config.network_proxy["mode"]).toBe("full");
-    expect(await (await proxy.admin("/patterns")).json()).toEqual({ allowed: ["a.com", "*.b.com"], denied: ["c.com"] });
+    expect(await (await proxy.admin("/patterns")).json()).toEqual({ allowed: ["a.com", "*.b.com"], denied: ["c.com"], runtime: [] });
   });
 
   test("unknown paths 404 and wrong methods 405, always as JSON", async () => {

@@ -100,6 +100,20 @@ describe("the CLI as a process", () => {
     expect(r.stderr).toContain("network_proxy.enabled is false; not starting any listener");
   });
 
+  test("the dashboard ships inside the program: GET / on the admin listener is the page with its script", async () => {
+    await using p = await ProxyProcess.start({ env: { CODEX_HOME: home() } });
+    await p.waitFor(/codex-network-proxy started/);
+    const r = await fetch(`${p.adminUrl}/`);
+    expect(r.status).toBe(200);
+    const html = await r.text();
+    expect(html).toContain("<title>codex-network-proxy</title>");
+    // The script is in the page (not a placeholder), and its hash is the one the policy allows.
+    const script = /<script type="module">([\s\S]*)<\/script>/.exec(html)![1]!;
+    expect(script).toContain('new EventSource("/events")');
+    const hash = new Bun.CryptoHasher("sha256").update(script).digest("base64");
+    expect(r.headers.get("content-security-policy")).toContain(`script-src 'sha256-${hash}'`);
+  });
+
   test("SIGTERM and SIGINT stop the proxy with exit 0", async () => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) {
       await using p = await ProxyProcess.start({ args: ["-c", "network_proxy.limits.shutdown_grace_ms=200"], env: { CODEX_HOME: home() } });
@@ -440,7 +454,7 @@ describe("CODEX_HOME", () => {
     const adminPort = p.admin;
     await p.waitFor(/codex-network-proxy started/);
     expect(existsSync(join(h, ".codex", "network_proxy", "admin.token"))).toBe(true);
-    expect(await (await fetch(`http://127.0.0.1:${adminPort}/patterns`)).json()).toEqual({ allowed: ["from-home.example"], denied: [] });
+    expect(await (await fetch(`http://127.0.0.1:${adminPort}/patterns`)).json()).toEqual({ allowed: ["from-home.example"], denied: [], runtime: [] });
   });
 });
 

@@ -124,6 +124,14 @@ describe("run", () => {
     expect(r.stderr).toContain('cannot run "/nonexistent/tool"');
   });
 
+  test('on_unlisted = "ask" is refused (exit 2, the command never runs): nobody could answer a private proxy', async () => {
+    const marker = join(home(), "ran");
+    const r = await runCli(["run", "-c", 'network_proxy.policy.on_unlisted="ask"', "--", "touch", marker], { CODEX_HOME: home() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('policy.on_unlisted = "ask" needs someone to answer on the admin API');
+    expect(existsSync(marker)).toBe(false);
+  });
+
   test("the README one-liner's shape works", async () => {
     using o = await origins();
     const cmd = snippet(`codex-network-proxy run -c 'network_proxy.policy.allowed_domains=["example.com"]' -- curl https://example.com/`, "");

@@ -13,7 +13,7 @@ import { isProxyError, OUTCOMES, ProxyError, type ErrorCode } from "../../outcom
 import { stillAllowed, type DecideContext } from "../../policy/decide.ts";
 import type { CompiledHook } from "../../policy/hooks.ts";
 import { methodBlock } from "../../policy/method.ts";
-import type { CompiledPolicy } from "../../policy/rules.ts";
+import { withExtra, type CompiledPolicy } from "../../policy/rules.ts";
 import type { Target } from "../../policy/target.ts";
 import type { ProxyState } from "../../runtime/state.ts";
 import { recordRevoked } from "../tunnel.ts";
@@ -365,7 +365,7 @@ export class Exchange {
   /** The policy changed: cut this exchange (and record it) if its target at the dialed address is now blocked. */
   rejudge(policy: CompiledPolicy, ctx: DecideContext, state: ProxyState): void {
     const t = this.spec.target;
-    const b = t && this.up ? stillAllowed(policy, t, this.up.remote, ctx) : null;
+    const b = t && this.up ? stillAllowed(withExtra(policy, this.spec.line.grant), t, this.up.remote, ctx) : null;
     if (!t || !b) return;
     recordRevoked(state, this.spec.line, t, b);
     this.fail(new ProxyError("closed_by_policy", `closed by reload: ${b.explain}`));

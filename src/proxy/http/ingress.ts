@@ -5,6 +5,7 @@
  * is the same for both; these two strategies are the only difference.
  */
 import type { Entry } from "../../policy/admission.ts";
+import type { CompiledPolicy } from "../../policy/rules.ts";
 import { formatTarget, parseAbsoluteUrl, parseAuthority, TargetError, type AbsoluteUrl, type Target } from "../../policy/target.ts";
 import { ProxyError } from "../../outcomes.ts";
 import type { UpstreamTls } from "../dial.ts";
@@ -20,6 +21,8 @@ export interface Ingress {
   readonly outer: boolean;
   /** The target every request must address (inside an intercepted tunnel), else null. */
   readonly pinned: Target | null;
+  /** The one-off approval the intercepted tunnel was let in on: its requests ride on it too. */
+  readonly grant: CompiledPolicy | null;
   /** The request's canonical target and origin-form path; throws ProxyError. */
   route(req: RequestHead): { target: Target; path: string };
   /** TLS for the upstream leg (read per dial: a reload may change the roots). */
@@ -35,6 +38,7 @@ export const plainIngress: Ingress = {
   defaultPort: 80,
   outer: true,
   pinned: null,
+  grant: null,
   route(req) {
     try {
       if (req.target.startsWith("/") || req.target === "*") {
@@ -57,7 +61,7 @@ export const plainIngress: Ingress = {
  * Inside an intercepted tunnel to `target`: a Host or absolute-form URL naming anything else is
  * refused (`onMismatch` logs it), and so is a CONNECT.
  */
-export function tunnelIngress(target: Target, tls: () => UpstreamTls, onMismatch: (got: string) => void): Ingress {
+export function tunnelIngress(target: Target, tls: () => UpstreamTls, onMismatch: (got: string) => void, grant: CompiledPolicy | null = null): Ingress {
   const mismatch = (got: string) => {
     onMismatch(got);
     return new ProxyError("host_mismatch", `host mismatch: this tunnel is for ${formatTarget(target)}`);
@@ -68,6 +72,7 @@ export function tunnelIngress(target: Target, tls: () => UpstreamTls, onMismatch
     defaultPort: 443,
     outer: false,
     pinned: target,
+    grant,
     route(req) {
       if (req.method === "CONNECT") throw new ProxyError("connect_in_tunnel");
       let path = req.target;

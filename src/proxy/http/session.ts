@@ -9,7 +9,7 @@
  */
 import { isProxyError, ProxyError, type ErrorCode } from "../../outcomes.ts";
 import { stillAllowed, type DecideContext } from "../../policy/decide.ts";
-import type { CompiledPolicy } from "../../policy/rules.ts";
+import { withExtra, type CompiledPolicy } from "../../policy/rules.ts";
 import type { DecisionLine } from "../../runtime/gate.ts";
 import { HIGH_WATER, type Conn } from "../conn.ts";
 import type { ProxyContext, Session } from "../context.ts";
@@ -351,7 +351,7 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
     if (this.#phase === "busy") this.#ex?.rejudge(policy, ctx, this.ctx.state);
     // Inside an intercepted tunnel: the tunnel itself goes when its target does.
     const t = this.ingress.pinned;
-    const b = t && this.#phase !== "done" ? stillAllowed(policy, t, null, ctx) : null;
+    const b = t && this.#phase !== "done" ? stillAllowed(withExtra(policy, this.ingress.grant), t, null, ctx) : null;
     if (!t || !b) return;
     const { host, port } = t;
     const explain = `closed by reload: ${b.explain}`;
