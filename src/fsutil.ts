@@ -4,7 +4,22 @@
  * atomically if the target exists, so an existing file is never overwritten), and the
  * directory fsynced. Readers never see a partial file or a transiently permissive mode.
  */
-import { closeSync, constants, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, existsSync, type Stats } from "node:fs";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fchmodSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 export class FileExistsError extends Error {
@@ -41,6 +56,43 @@ export function writeFileCreateNew(path: string, data: string | Uint8Array, mode
     } catch {
       // already renamed or never linked
     }
+  }
+  fsyncDir(dir);
+}
+
+/**
+ * Replace a file's contents atomically: through symlinks to the file they name (a dotfiles link
+ * stays a link), keeping its mode, via a create-new temp file beside it that is renamed over it.
+ * A missing file is created with `mode`.
+ */
+export function replaceFile(path: string, data: string, mode = 0o600): void {
+  let target = path;
+  let keep = mode;
+  if (existsSync(path)) {
+    target = realpathSync(path);
+    keep = statSync(target).mode & 0o777;
+  }
+  const dir = dirname(target);
+  const tmp = join(dir, `.${basename(target)}.tmp.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`);
+  const fd = openSync(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, keep);
+  try {
+    try {
+      fchmodSync(fd, keep);
+      const bytes = Buffer.from(data);
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, target);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created, or already renamed
+    }
+    throw e;
   }
   fsyncDir(dir);
 }

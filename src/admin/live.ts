@@ -2,8 +2,8 @@
  * The admin API's live parts: held approvals (`/pending`), runtime rules (`/runtime-rules`) and
  * the event stream (`/events`, server-sent events with a bounded queue per reader).
  */
-import { renameSync, statSync, writeFileSync } from "node:fs";
 import { addToList } from "../config/persist.ts";
+import { replaceFile } from "../fsutil.ts";
 import { DECISIONS, SCOPES, type Decision, type Scope } from "../runtime/approvals.ts";
 import type { ProxyState } from "../runtime/state.ts";
 import { json, jsonError, readJson, type Route } from "./routes.ts";
@@ -24,9 +24,7 @@ async function persistNow(state: ProxyState, list: "allow" | "deny", pattern: st
   try {
     text = state.config.source.exists ? await Bun.file(path).text() : "";
     const next = addToList(text, list === "allow" ? "allowed_domains" : "denied_domains", pattern);
-    const tmp = `${path}.cnp-${process.pid}`;
-    writeFileSync(tmp, next, { mode: state.config.source.exists ? statSync(path).mode & 0o777 : 0o600 });
-    renameSync(tmp, path);
+    replaceFile(path, next);
   } catch (e) {
     return (e as Error).message;
   }
@@ -47,6 +45,7 @@ export async function answerPending(req: Request, state: ProxyState, id: string,
   if (keep && decision === "allow_once") return jsonError("admin_bad_request", "allow_once cannot be persisted; use allow_session");
   const done = state.approvals.answer(Number(id), decision as Decision, scope as Scope, by);
   if (!done) return jsonError("admin_not_found", `no pending entry ${id} (answered, timed out, or never held)`);
+  if ("refused" in done) return jsonError("admin_bad_request", done.refused);
   const failed = keep ? await persist(state, decision === "allow_session" ? "allow" : "deny", done.pattern) : null;
   if (failed) return jsonError("admin_bad_request", `answered, but not persisted: ${failed}`, { pattern: done.pattern });
   return json({ status: "answered", decision, pattern: done.pattern, persisted: keep });
@@ -85,5 +84,12 @@ export const LIVE_ROUTES: Readonly<Record<string, Route>> = {
   "/pending/:id": { method: "POST", handler: (req, state, ctx) => answerPending(req, state, ctx.param!, ctx.by) },
   "/runtime-rules": { method: "GET", handler: (_req, state) => json({ rules: state.approvals.rules }) },
   "/runtime-rules/:id": { method: "DELETE", handler: (_req, state, ctx) => deleteRuntimeRule(state, ctx.param!) },
-  "/events": { method: "GET", auth: true, handler: (_req, state) => events(state) },
+  "/events": {
+    method: "GET",
+    auth: true,
+    handler: (_req, state, ctx) => {
+      ctx.keepOpen();
+      return events(state);
+    },
+  },
 };

@@ -26,6 +26,8 @@ export interface RouteContext {
   readonly param: string | null;
   /** "dashboard" (a signed-in page) or "api" (a bearer token), for runtime rules' records. */
   readonly by: string;
+  /** Exempt this request from the listener's idle time-out (a long-lived stream). */
+  readonly keepOpen: () => void;
 }
 
 export interface Route {

@@ -14,7 +14,7 @@ import type { Logger } from "../log.ts";
 import { canonicalIp } from "../policy/ip.ts";
 import type { ProxyState } from "../runtime/state.ts";
 import type { Service } from "../service.ts";
-import { dashboardRoutes, PAGE_HEADER, Sessions } from "./dashboard.ts";
+import { dashboardRoutes, Sessions } from "./dashboard.ts";
 import { LIVE_ROUTES } from "./live.ts";
 import { jsonError, ROUTES, type Route } from "./routes.ts";
 import { bearerMatches } from "./token.ts";
@@ -67,14 +67,23 @@ function findRoute(routes: Readonly<Record<string, Route>>, path: string): { key
   return r && /^\d{1,15}$/.test(param) ? { key, route: r, param } : null;
 }
 
+/** What the listener adds to a request's handling: its sign-in sessions, its routes, and a way to exempt a stream from the idle time-out. */
+export interface AdminListener {
+  readonly sessions: Sessions;
+  readonly routes: Readonly<Record<string, Route>>;
+  readonly keepOpen: (req: Request) => void;
+}
+
+const READ_ONLY: AdminListener = { sessions: new Sessions(), routes: ROUTES, keepOpen: () => {} };
+
 export async function handleAdmin(
   req: Request,
   state: ProxyState,
   bound: { host: string; port: number },
   opts: AdminOptions,
-  sessions: Sessions = new Sessions(),
-  routes: Readonly<Record<string, Route>> = ROUTES,
+  listener: AdminListener = READ_ONLY,
 ): Promise<Response> {
+  const { sessions, routes } = listener;
   if (!hostAllowed(req.headers.get("host"), bound)) {
     return jsonError("admin_forbidden", `Host ${JSON.stringify(req.headers.get("host"))} is not allowed; use http://${fmtAddr(bound)}`);
   }
@@ -94,7 +103,7 @@ export async function handleAdmin(
   const token = guarded ? opts.token() : null;
   let by = "api";
   if (token !== null && !bearerMatches(req.headers.get("authorization"), token)) {
-    const fromPage = sessions.valid(req, token) && (!mutates || req.headers.get(PAGE_HEADER) === "1");
+    const fromPage = sessions.valid(req, token);
     if (!fromPage) {
       return jsonError(
         "admin_unauthorized",
@@ -105,12 +114,14 @@ export async function handleAdmin(
     }
     by = "dashboard";
   }
-  return route.handler(req, state, { param, by });
+  return route.handler(req, state, { param, by, keepOpen: () => listener.keepOpen(req) });
 }
 
 export function startAdmin(state: ProxyState, log: Logger, addr: ListenAddr, opts: AdminOptions): Service {
   const sessions = new Sessions();
   const routes = { ...ROUTES, ...LIVE_ROUTES, ...dashboardRoutes(sessions, opts.token) };
+  // A live stream may be quiet for long; it ends when its reader goes, not on the idle time-out.
+  const listener: AdminListener = { sessions, routes, keepOpen: (req) => server.timeout(req, 0) };
   let server: Server<undefined>;
   let bound = { host: addr.host, port: addr.port };
   try {
@@ -122,7 +133,7 @@ export function startAdmin(state: ProxyState, log: Logger, addr: ListenAddr, opt
       // No body cap here: Bun's own 413 has an empty body. The routes read at most MAX_BODY
       // bytes, answer a JSON 413 past that and close (routes.ts), so nothing is buffered.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      fetch: (req) => handleAdmin(req, state, bound, opts, sessions, routes),
+      fetch: (req) => handleAdmin(req, state, bound, opts, listener),
       error: (err) => {
         log.error("admin API error", { error: err.message });
         return jsonError("admin_internal", "internal error");

@@ -271,6 +271,7 @@ export async function openTunnel(deps: TunnelDeps, req: TunnelRequest): Promise<
     method: req.entry === "connect" ? "CONNECT" : null,
     request: null,
     counters: req.client,
+    gone: req.gone,
   });
   const v = pending instanceof Promise ? await pending : pending;
   if (req.gone.gone) return v.line.finish(0, "client_closed");

@@ -20,6 +20,7 @@ import type { CompiledPolicy } from "../policy/rules.ts";
 import { upstreamFor } from "../policy/route.ts";
 import { formatTarget, type Target } from "../policy/target.ts";
 import type { Protocol } from "./blocked.ts";
+import type { Departure } from "./approvals.ts";
 import type { ProxyState } from "./state.ts";
 
 /** Byte counters of the client connection a decision is about (read at its start and end). */
@@ -40,6 +41,8 @@ export interface Attempt {
   readonly counters: ByteCounters;
   /** A one-off approval this attempt rides on (the requests inside a tunnel allowed once). */
   readonly grant?: CompiledPolicy | null;
+  /** Set when the client goes away: a held attempt then stops waiting. */
+  readonly gone?: Departure;
 }
 
 export interface UnixAttempt {
@@ -194,7 +197,7 @@ export class Gate {
 
   async #ask(a: Attempt, d: Block): Promise<Verdict> {
     const state = this.state;
-    const held = state.approvals.ask(a.target, { protocol: PROTOCOL[a.entry], method: a.method, client: a.client });
+    const held = state.approvals.ask(a.target, { protocol: PROTOCOL[a.entry], method: a.method, client: a.client }, a.gone ?? null);
     const p = state.config.np.policy;
     if (held === "full") {
       return this.#verdict(a, {
@@ -206,6 +209,11 @@ export class Gate {
       });
     }
     const answer = await held;
+    if (answer.kind === "gone") {
+      // Nobody to answer: the caller sees its client gone and ends the line as client_closed.
+      const line = new DecisionLine(this, PROTOCOL[a.entry], a.client, a.method, a.target, a.counters, "fail", null);
+      return { kind: "fail", code: "client_closed", message: "the client went away while its request was held", line };
+    }
     if (answer.kind === "allow") {
       const again = state.evaluate(a.target, answer.once);
       return this.#verdict(a, again instanceof Promise ? await again : again, answer.once);

@@ -230,7 +230,7 @@ export class ProxyState {
     this.log.info("reloaded config", { path: next.source.path });
     this.#modeMaybeChanged(modeBefore);
     // No longer asking: what is still held gets the refusal it would get now.
-    if (next.np.policy.on_unlisted !== "ask") this.approvals.close("policy.on_unlisted is no longer \"ask\"");
+    if (next.np.policy.on_unlisted !== "ask") this.approvals.close('policy.on_unlisted is no longer "ask"', false);
     for (const f of this.onPolicyChange) f();
     return { ok: true, problems: [], changes };
   }

@@ -1,11 +1,12 @@
 /**
  * Ask instead of refuse (`policy.on_unlisted = "ask"`) through the admin API: a request to a
  * host no list mentions waits while the operator answers, over HTTP, CONNECT and SOCKS5.
- * Targets are names (`*.test`) that the test resolver maps to 127.0.0.1, which the config
+ * Targets are names (`*.test`, and one `.co.uk`) that the test resolver maps to 127.0.0.1, which the config
  * allows as a literal, so local-network protection stays on and only the name is unlisted.
  */
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Resolver } from "../../src/policy/decide.ts";
 import type { PendingView, RuntimeRule } from "../../src/runtime/approvals.ts";
 import { socks5Connect } from "../helpers/ops.ts";
@@ -19,7 +20,7 @@ import { until } from "../helpers/until.ts";
 import { SUBSCRIBER_QUEUE } from "../../src/runtime/events.ts";
 
 const resolver: Resolver = async (name) => {
-  if (name.endsWith(".test")) return [{ kind: "ipv4", host: "127.0.0.1" }];
+  if (name.endsWith(".test") || name === "shop.co.uk") return [{ kind: "ipv4", host: "127.0.0.1" }];
   throw new Error("no such name (test resolver)");
 };
 
@@ -194,6 +195,39 @@ describe("HTTP requests wait for an answer", () => {
   });
 });
 
+describe("clients that leave while held", () => {
+  test("HTTP, CONNECT and SOCKS5 clients that close leave their entry; the last one out ends it", async () => {
+    using origin = new HttpOrigin();
+    await using a = await asking();
+    const http = await RawClient.connect(a.proxy.port);
+    http.send(`GET http://left.test:${origin.port}/ HTTP/1.1\r\nHost: left.test\r\n\r\n`);
+    const p = await a.held("left.test");
+    const connect = await RawClient.connect(a.proxy.port);
+    connect.send(`CONNECT left.test:${origin.port} HTTP/1.1\r\n\r\n`);
+    await a.held("left.test");
+    // SOCKS5 by hand, to keep the socket: greeting, then the request, then no reply yet.
+    const socks = await RawClient.connect(a.proxy.socksPort);
+    socks.send(Uint8Array.of(5, 1, 0));
+    expect([...(await socks.bytes(2))]).toEqual([5, 0]);
+    const name = new TextEncoder().encode("left.test");
+    socks.send(Uint8Array.from([5, 1, 0, 3, name.length, ...name, origin.port >> 8, origin.port & 255]));
+    const three = await a.held("left.test");
+    expect(three).toMatchObject({ id: p.id, waiting: 3 });
+    expect(three.attempts.map((x) => x.protocol)).toEqual(["http", "http-connect", "socks5"]);
+
+    http.socket.terminate();
+    expect(await a.held("left.test")).toMatchObject({ waiting: 2, protocol: "http-connect" });
+    connect.socket.terminate();
+    expect(await a.held("left.test")).toMatchObject({ waiting: 1, protocol: "socks5" });
+    socks.socket.terminate();
+    expect(await a.events.next("answered", (e) => e["id"] === p.id)).toMatchObject({ decision: "abandoned" });
+    expect(a.proxy.state.approvals.pending).toEqual([]);
+    expect(origin.requests).toBe(0);
+    // Nothing of theirs is left counted.
+    await until(() => a.proxy.server.ctx.sessions.size === 0, "the sessions to end");
+  });
+});
+
 describe("CONNECT and SOCKS5 wait the same way", () => {
   test("CONNECT: held, allowed, then the tunnel carries traffic; deleting the rule closes the tunnel", async () => {
     using origin = new HttpOrigin();
@@ -361,6 +395,38 @@ describe("answers and their checks", () => {
     await a.answer((await a.held("bad.test")).id, { decision: "deny_session", persist: true });
     expect((await no).status).toBe(403);
     expect(readFileSync(a.proxy.configPath, "utf8")).toContain('denied_domains = ["*.evil.test", "bad.test"] # never');
+  });
+
+  test("a symlinked config file stays a link: the entry lands in the file it points to, whose mode is kept", async () => {
+    using origin = new HttpOrigin();
+    const text = `[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\non_unlisted = "ask"\n`;
+    await using a = await asking([], { configText: text });
+    const real = join(dirname(a.proxy.configPath), "dotfiles-config.toml");
+    writeFileSync(real, text, { mode: 0o640 });
+    chmodSync(real, 0o640);
+    rmSync(a.proxy.configPath);
+    symlinkSync(real, a.proxy.configPath);
+    const waiting = get(a.proxy.port, "linked.test", origin.port);
+    await a.answer((await a.held("linked.test")).id, { decision: "allow_session", persist: true });
+    expect((await waiting).status).toBe(200);
+    expect(lstatSync(a.proxy.configPath).isSymbolicLink()).toBe(true);
+    expect(readFileSync(real, "utf8")).toBe(text.replace('"127.0.0.1"]', '"127.0.0.1", "linked.test"]'));
+    expect(statSync(real).mode & 0o777).toBe(0o640);
+    expect(readdirSync(dirname(real)).filter((f) => f.includes(".tmp."))).toEqual([]);
+  });
+
+  test("*.parent that would be a public suffix is refused, and the request keeps waiting for a better answer", async () => {
+    using origin = new HttpOrigin();
+    await using a = await asking();
+    const waiting = get(a.proxy.port, "shop.co.uk", origin.port);
+    const p = await a.held("shop.co.uk");
+    expect(p.scopes).toEqual({ host: "shop.co.uk", "host:port": `shop.co.uk:${origin.port}`, "*.parent": null });
+    const r = await a.answer(p.id, { decision: "allow_session", scope: "*.parent" });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: string }).error).toContain("public suffix");
+    expect(await a.runtime()).toEqual([]);
+    await a.answer(p.id, { decision: "allow_session", scope: "host" });
+    expect((await waiting).status).toBe(200);
   });
 
   test("a file the edit cannot handle is left alone; the answer stands and the error says what to add by hand", async () => {

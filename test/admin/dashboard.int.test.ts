@@ -19,12 +19,17 @@ async function send(proxy: TestProxy, method: string, path: string, headers: Rec
   return { status: r.status, headers: r.headers, text: r.body.toString() };
 }
 
-async function signIn(proxy: TestProxy): Promise<string> {
+/** A session: the cookie the browser would keep, and the header value the page would send. */
+async function signIn(proxy: TestProxy): Promise<{ cookie: string; header: Record<string, string> }> {
   const r = await send(proxy, "POST", "/login", { "Content-Type": "application/json" }, JSON.stringify({ token: proxy.token }));
   expect(r.status).toBe(200);
-  const cookie = r.headers["set-cookie"]!;
-  expect(cookie).toMatch(/^cnp_admin=[A-Za-z0-9_-]{20,}; HttpOnly; SameSite=Strict; Path=\/$/);
-  return cookie.split(";")[0]!;
+  const set = r.headers["set-cookie"]!;
+  expect(set).toMatch(/^cnp_admin=[A-Za-z0-9_-]{20,}; HttpOnly; SameSite=Strict; Path=\/$/);
+  const { session } = JSON.parse(r.text) as { session: string };
+  expect(session).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+  const cookie = set.split(";")[0]!;
+  expect(set).not.toContain(session);
+  return { cookie, header: { Cookie: cookie, "x-codex-network-proxy": session } };
 }
 
 describe("the page", () => {
@@ -58,41 +63,56 @@ describe("sign-in", () => {
     expect([wrong.status, wrong.headers["set-cookie"]]).toEqual([401, undefined]);
     expect((await send(proxy, "POST", "/login", { "Content-Type": "application/json" }, "{}")).status).toBe(401);
 
-    const cookie = await signIn(proxy);
-    expect(JSON.parse((await send(proxy, "GET", "/session", { Cookie: cookie })).text)).toEqual({ signed_in: true, auth: true });
-    expect((await send(proxy, "GET", "/pending", { Cookie: cookie })).status).toBe(200);
-    expect((await send(proxy, "GET", "/blocked?drain=1", { Cookie: cookie })).status).toBe(200);
+    const { cookie, header } = await signIn(proxy);
+    expect(JSON.parse((await send(proxy, "GET", "/session", header)).text)).toEqual({ signed_in: true, auth: true });
+    expect((await send(proxy, "GET", "/blocked?drain=1", header)).status).toBe(200);
     const mode = JSON.stringify({ mode: "limited" });
-    // The cookie alone does not change anything: the page header must come with it.
-    expect((await send(proxy, "POST", "/mode", { Cookie: cookie, "Content-Type": "application/json" }, mode)).status).toBe(401);
+    const json = { "Content-Type": "application/json" };
+    // Either half alone does nothing: the cookie without the header value, or the value without the cookie.
+    expect((await send(proxy, "POST", "/mode", { Cookie: cookie, ...json }, mode)).status).toBe(401);
+    expect((await send(proxy, "POST", "/mode", { Cookie: cookie, "x-codex-network-proxy": "1", ...json }, mode)).status).toBe(401);
+    expect((await send(proxy, "POST", "/mode", { "x-codex-network-proxy": header["x-codex-network-proxy"]!, ...json }, mode)).status).toBe(401);
+    expect((await send(proxy, "GET", "/blocked?drain=1", { Cookie: cookie })).status).toBe(401);
+    expect(JSON.parse((await send(proxy, "GET", "/session", { Cookie: cookie })).text)).toEqual({ signed_in: false, auth: true });
     expect(proxy.state.mode).toBe("full");
-    const ok = await send(proxy, "POST", "/mode", { Cookie: cookie, "Content-Type": "application/json", "x-codex-network-proxy": "1" }, mode);
-    expect(ok.status).toBe(200);
+    expect((await send(proxy, "POST", "/mode", { ...header, ...json }, mode)).status).toBe(200);
     expect(proxy.state.mode).toBe("limited");
 
     // Signing out ends the session.
-    expect((await send(proxy, "POST", "/logout", { Cookie: cookie, "x-codex-network-proxy": "1" }, "{}")).headers["set-cookie"]).toContain("Max-Age=0");
-    expect((await send(proxy, "GET", "/pending", { Cookie: cookie })).status).toBe(200); // GET /pending is public, like /blocked
-    expect((await send(proxy, "GET", "/events", { Cookie: cookie })).status).toBe(401);
+    expect((await send(proxy, "POST", "/logout", header, "{}")).headers["set-cookie"]).toContain("Max-Age=0");
+    expect((await send(proxy, "GET", "/blocked?drain=1", header)).status).toBe(401);
   });
 
   test("a new admin token ends every session", async () => {
     await using proxy = await startProxy([], { configText: 'network_proxy.admin_token = "first-token-1234567890"\n' });
-    const cookie = await signIn(proxy);
-    const limited = () =>
-      send(proxy, "POST", "/mode", { Cookie: cookie, "Content-Type": "application/json", "x-codex-network-proxy": "1" }, '{"mode":"limited"}');
+    const { header } = await signIn(proxy);
+    const limited = () => send(proxy, "POST", "/mode", { ...header, "Content-Type": "application/json" }, '{"mode":"limited"}');
     expect((await limited()).status).toBe(200);
     writeFileSync(proxy.configPath, 'network_proxy.admin_token = "second-token-1234567890"\n');
     expect((await proxy.admin("/reload", { method: "POST", headers: { authorization: "Bearer first-token-1234567890" } })).status).toBe(200);
     expect((await limited()).status).toBe(401);
-    expect((await send(proxy, "GET", "/blocked?drain=1", { Cookie: cookie })).status).toBe(401);
+    expect((await send(proxy, "GET", "/blocked?drain=1", header)).status).toBe(401);
+  });
+
+  test("a cookie seen by another local port is useless without the page's value; a decoy cookie does not hide the real one", async () => {
+    await using proxy = await startProxy();
+    const { cookie, header } = await signIn(proxy);
+    // Browsers send 127.0.0.1's cookies to every port on it: a local dev server gets the cookie
+    // (never the header value, which lives in the admin origin's sessionStorage) and replays it.
+    const replay = { Cookie: cookie, "x-codex-network-proxy": "guess", "Content-Type": "application/json" };
+    expect((await send(proxy, "POST", "/mode", replay, '{"mode":"limited"}')).status).toBe(401);
+    expect((await send(proxy, "GET", "/blocked?drain=1", { Cookie: cookie, "x-codex-network-proxy": "" })).status).toBe(401);
+    // That server can also set a cookie of the same name for a longer path, sent first: ignored.
+    const tossed = { ...header, Cookie: `cnp_admin=decoy; ${cookie}`, "Content-Type": "application/json" };
+    expect((await send(proxy, "POST", "/mode", tossed, '{"mode":"limited"}')).status).toBe(200);
+    expect(proxy.state.mode).toBe("limited");
   });
 });
 
 describe("CSRF and rebinding", () => {
   test("a cross-site form POST, a cross-site text/plain fetch and a DNS-rebound Host are refused, cookie or not", async () => {
     await using proxy = await startProxy();
-    const cookie = await signIn(proxy);
+    const { cookie, header } = await signIn(proxy);
     const body = "mode=limited";
     // A form on another site: the browser sends the Origin (and Sec-Fetch-Site) of that site.
     const form = await send(
@@ -118,17 +138,17 @@ describe("CSRF and rebinding", () => {
     const bare = await send(proxy, "POST", "/mode", { Cookie: cookie, "Content-Type": "text/plain" }, '{"mode":"limited"}');
     expect(bare.status).toBe(401);
     // A page on evil.example whose name now resolves to 127.0.0.1: same-origin to the browser, so
-    // it could set the header; the Host names evil.example, which is refused before anything else.
+    // it could send headers; the Host names evil.example, which is refused before anything else
+    // (here even with a whole session).
     const rebound = await send(
       proxy,
       "POST",
       "/mode",
       {
+        ...header,
         Host: `evil.example:${proxy.adminPort}`,
-        Cookie: cookie,
         Origin: `http://evil.example:${proxy.adminPort}`,
         "Content-Type": "application/json",
-        "x-codex-network-proxy": "1",
       },
       '{"mode":"limited"}',
     );

@@ -109,7 +109,9 @@ describe("the CLI as a process", () => {
     expect(html).toContain("<title>codex-network-proxy</title>");
     // The script is in the page (not a placeholder), and its hash is the one the policy allows.
     const script = /<script type="module">([\s\S]*)<\/script>/.exec(html)![1]!;
-    expect(script).toContain('new EventSource("/events")');
+    // Both parts, in order: the API part (api.js), then the page part (app.js).
+    expect(script.indexOf("async function readEvents(")).toBeGreaterThan(0);
+    expect(script.indexOf("function renderPending(")).toBeGreaterThan(script.indexOf("async function readEvents("));
     const hash = new Bun.CryptoHasher("sha256").update(script).digest("base64");
     expect(r.headers.get("content-security-policy")).toContain(`script-src 'sha256-${hash}'`);
   });

@@ -2,57 +2,9 @@
 /**
  * The dashboard's script (runs in the browser; dashboard.ts serves it inside the page, as is:
  * plain JavaScript, type-checked against the DOM by this folder's tsconfig.json). It reads the
- * admin API and adds no powers of its own: the live stream (/events), held approvals (/pending),
- * recent blocks (/blocked), counters (/metrics) and the mode switch (/mode). Calls that change
- * something carry the page header the server requires along with the session cookie.
- */
-
-/**
- * One finished request, as the live stream reports it.
- * @typedef {object} Decision
- * @property {number} time
- * @property {string} protocol
- * @property {string | null} method
- * @property {string} target
- * @property {string} decision
- * @property {string | null} reason
- * @property {string | null} rule
- * @property {number} status
- * @property {string | null} detail
- */
-/**
- * A host waiting for an answer.
- * @typedef {object} Pending
- * @property {number} id
- * @property {string} host
- * @property {number} port
- * @property {string} protocol
- * @property {string | null} method
- * @property {string} client
- * @property {number} first_seen
- * @property {number} waiting
- */
-/**
- * A rule an answer added for this session.
- * @typedef {object} RuntimeRule
- * @property {number} id
- * @property {"allow" | "deny"} list
- * @property {string} pattern
- * @property {string} by
- * @property {number} at
- */
-/**
- * A recent block, with the explanation and the fix.
- * @typedef {object} BlockEvent
- * @property {number} id
- * @property {string} host
- * @property {number | null} port
- * @property {string} reason
- * @property {string} protocol
- * @property {string | null} method
- * @property {string} explain
- * @property {string | null} hint
- * @property {number} timestamp
+ * admin API (through api.js, which comes before it in the page) and adds no powers of its own:
+ * the live stream (/events), held approvals (/pending), recent blocks (/blocked), counters
+ * (/metrics) and the mode switch (/mode).
  */
 
 const MAX_ROWS = 500;
@@ -69,28 +21,6 @@ function byId(id) {
 }
 /** @param {string} id */
 const field = (id) => /** @type {HTMLInputElement | HTMLSelectElement} */ (byId(id));
-
-/**
- * @param {string} path
- * @param {RequestInit} [init]
- */
-async function api(path, init = {}) {
-  const headers = new Headers(init.headers);
-  if (init.method && init.method !== "GET") {
-    headers.set("x-codex-network-proxy", "1");
-    headers.set("content-type", "application/json");
-  }
-  return fetch(path, { ...init, headers, credentials: "same-origin" });
-}
-
-/**
- * @param {Response} r
- * @returns {Promise<string>}
- */
-async function errorOf(r) {
-  const body = /** @type {{ error?: string }} */ (await r.json().catch(() => ({})));
-  return body.error ?? `HTTP ${r.status}`;
-}
 
 /**
  * @param {string} tag
@@ -168,16 +98,21 @@ const ANSWERS = [
   ["deny_session", "Deny for session", "deny"],
 ];
 
+/** What is waiting, in one line: each kind of attempt once, how many, since when. */
+/** @param {Pending} p */
+function pendingMeta(p) {
+  const kinds = [...new Set(p.attempts.map((a) => `${a.method ?? a.protocol} via ${a.protocol}`))].join(", ");
+  return `${kinds} · ${p.waiting} waiting · since ${clock(p.first_seen)} · ${p.client}`;
+}
+
 /** @param {Pending} p */
 function pendingCard(p) {
   const card = el("div", { class: "card", "data-id": String(p.id) });
   const host = p.host.includes(":") ? `[${p.host}]` : p.host;
-  card.append(el("div", { class: "target" }, `${host}:${p.port}`));
-  card.append(el("div", { class: "meta" }, `${p.method ?? p.protocol} via ${p.protocol} · ${p.waiting} waiting · since ${clock(p.first_seen)} · ${p.client}`));
+  card.append(el("div", { class: "target" }, `${host}:${p.port}`), el("div", { class: "meta" }, pendingMeta(p)));
   const actions = el("div", { class: "actions" });
   const scope = /** @type {HTMLSelectElement} */ (el("select"));
-  scope.append(el("option", { value: "host" }, host), el("option", { value: "host:port" }, `${host}:${p.port}`));
-  if (p.host.split(".").length > 2) scope.append(el("option", { value: "*.parent" }, `*.${p.host.split(".").slice(1).join(".")}`));
+  for (const [value, pattern] of Object.entries(p.scopes)) if (pattern) scope.append(el("option", { value }, pattern));
   const persist = /** @type {HTMLInputElement} */ (el("input", { type: "checkbox" }));
   const scopeLabel = el("label", {}, "rule for ");
   scopeLabel.append(scope);
@@ -189,7 +124,9 @@ function pendingCard(p) {
       for (const x of card.querySelectorAll("button")) x.disabled = true;
       const body = { decision, scope: scope.value, persist: persist.checked && decision !== "allow_once" };
       const r = await api(`/pending/${p.id}`, { method: "POST", body: JSON.stringify(body) });
-      if (!r.ok) byId("status").textContent = `answer failed: ${await errorOf(r)}`;
+      if (r.ok) return;
+      byId("status").textContent = `answer failed: ${await errorOf(r)}`;
+      for (const x of card.querySelectorAll("button")) x.disabled = false;
     });
     actions.append(b);
   }
@@ -199,9 +136,31 @@ function pendingCard(p) {
   return card;
 }
 
+/** @type {Map<number, HTMLElement>} */
+const cards = new Map();
+
+/**
+ * Cards are added, updated in place and removed, never rebuilt: a choice being made in one
+ * (its scope, the checkbox, the focus) survives other attempts joining it.
+ */
 function renderPending() {
-  const cards = [...pending.values()].sort((a, b) => a.first_seen - b.first_seen).map(pendingCard);
-  byId("pending").replaceChildren(...cards);
+  const box = byId("pending");
+  for (const [id, card] of cards) {
+    if (pending.has(id)) continue;
+    card.remove();
+    cards.delete(id);
+  }
+  for (const p of [...pending.values()].sort((a, b) => a.first_seen - b.first_seen)) {
+    const card = cards.get(p.id);
+    if (card) {
+      const meta = card.querySelector(".meta");
+      if (meta) meta.textContent = pendingMeta(p);
+    } else {
+      const made = pendingCard(p);
+      cards.set(p.id, made);
+      box.append(made);
+    }
+  }
   byId("pending-empty").hidden = pending.size > 0;
 }
 
@@ -265,46 +224,33 @@ async function counters() {
 
 // ------------------------------------------------------------------ wiring
 
-/**
- * @param {EventSource} es
- * @param {string} name
- * @param {(data: any) => void} handle
- */
-function on(es, name, handle) {
-  es.addEventListener(name, (e) => handle(JSON.parse(/** @type {MessageEvent<string>} */ (e).data)));
-}
-
-function live() {
-  const es = new EventSource("/events");
-  es.addEventListener("open", () => {
-    byId("status").textContent = "live";
-  });
-  es.addEventListener("error", () => {
-    byId("status").textContent = "reconnecting…";
-  });
-  on(es, "hello", (/** @type {{ mode: string, pending: Pending[], rules: RuntimeRule[] }} */ h) => {
+function wire() {
+  on("hello", (/** @type {{ mode: string, pending: Pending[], rules: RuntimeRule[] }} */ h) => {
     setMode(h.mode);
     pending.clear();
     for (const p of h.pending) pending.set(p.id, p);
     renderPending();
     renderRules(h.rules);
   });
-  on(es, "rules", renderRules);
-  on(es, "decision", addDecision);
-  on(es, "block", addBlock);
-  on(es, "pending", (/** @type {Pending} */ p) => {
+  on("rules", renderRules);
+  on("decision", addDecision);
+  on("block", addBlock);
+  on("pending", (/** @type {Pending} */ p) => {
     pending.set(p.id, p);
     renderPending();
   });
-  on(es, "answered", (/** @type {{ id: number }} */ a) => {
+  on("answered", (/** @type {{ id: number }} */ a) => {
     pending.delete(a.id);
     renderPending();
   });
-  on(es, "mode", (/** @type {{ mode: string }} */ m) => setMode(m.mode));
-  on(es, "dropped", (/** @type {number} */ n) => {
+  on("mode", (/** @type {{ mode: string }} */ m) => setMode(m.mode));
+  on("dropped", (/** @type {number} */ n) => {
     byId("status").textContent = `live (${n} events skipped while busy)`;
   });
 }
+
+/** @type {ReturnType<typeof setInterval> | undefined} */
+let poll;
 
 async function start() {
   byId("signin").hidden = true;
@@ -314,25 +260,35 @@ async function start() {
     const list = /** @type {{ blocked: BlockEvent[] }} */ (await blocked.json()).blocked;
     for (const b of list.slice(-MAX_BLOCKS)) addBlock(b);
   }
-  live();
+  void live();
   await counters();
-  setInterval(counters, 2000);
+  poll = setInterval(counters, 2000);
+}
+
+function signedOut() {
+  sessionStorage.removeItem(SESSION_KEY);
+  location.reload();
 }
 
 async function main() {
+  wire();
   for (const id of ["f-host", "f-decision", "f-protocol"]) byId(id).addEventListener("input", refilter);
   byId("mode-switch").addEventListener("click", async () => {
     const r = await api("/mode", { method: "POST", body: JSON.stringify({ mode: mode === "full" ? "limited" : "full" }) });
     if (!r.ok) byId("status").textContent = `mode switch failed: ${await errorOf(r)}`;
   });
   byId("signout").addEventListener("click", async () => {
+    clearInterval(poll);
     await api("/logout", { method: "POST", body: "{}" });
-    location.reload();
+    signedOut();
   });
   byId("signin-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const r = await api("/login", { method: "POST", body: JSON.stringify({ token: field("token").value.trim() }) });
-    if (r.ok) return start();
+    if (r.ok) {
+      sessionStorage.setItem(SESSION_KEY, /** @type {{ session: string }} */ (await r.json()).session);
+      return start();
+    }
     byId("signin-error").textContent = r.status === 401 ? "That is not the admin token." : `Sign-in failed (${r.status}).`;
   });
   const s = /** @type {{ signed_in: boolean }} */ (await (await api("/session")).json());

@@ -15,7 +15,7 @@ export async function handleForward(s: SessionHandle, req: RequestHead): Promise
   const { target, path } = ingress.route(req);
   const facts = requestFacts(req, path);
   if (ingress.outer && s.ctx.adminView && isAdminView(s.ctx.adminView, req, target, path, facts)) return answerAdminView(s, req, target, path);
-  const attempt = { entry: ingress.entry, target, client: s.peer, method: req.method, request: facts, counters: s.client, grant: ingress.grant };
+  const attempt = { entry: ingress.entry, target, client: s.peer, method: req.method, request: facts, counters: s.client, grant: ingress.grant, gone: s.gone };
   const pending = s.ctx.gate.admit(attempt);
   const v = pending instanceof Promise ? await pending : pending;
   if (!s.busy) return v.line.finish(0, "client_closed"); // the client went away meanwhile
