@@ -7,6 +7,12 @@
  * Addresses here are canonical strings from target.ts (dotted quad, compressed IPv6).
  */
 import ipaddr from "ipaddr.js";
+import { parseIpv6Groups } from "./ip-text.ts";
+
+/** The 8 x 16-bit parts of an IPv6 address (the fast reader first, ipaddr.js for other spellings). */
+export function v6Parts(s: string): readonly number[] {
+  return parseIpv6Groups(s) ?? ipaddr.IPv6.parse(s).parts;
+}
 
 export interface IpVerdict {
   readonly public: boolean;
@@ -157,7 +163,7 @@ const V6_NON_PUBLIC: readonly V6Block[] = [
  * network [64:ff9b::808:808] *is* 8.8.8.8.
  */
 export function embeddedIpv4(host: string): string[] {
-  return embeddedInts(ipaddr.IPv6.parse(host).parts).map(intToIpv4);
+  return embeddedInts(v6Parts(host)).map(intToIpv4);
 }
 
 function embeddedInts(p: Parts): number[] {
@@ -178,7 +184,7 @@ function embeddedInts(p: Parts): number[] {
 const GLOBAL_UNICAST = ipaddr.parseCIDR("2000::/3") as [ipaddr.IPv6, number];
 
 export function classifyIpv6(s: string): IpVerdict {
-  return classifyIpv6Parts(ipaddr.IPv6.parse(s).parts);
+  return classifyIpv6Parts(v6Parts(s));
 }
 
 export function classifyIpv6Parts(p: Parts): IpVerdict {
@@ -216,7 +222,11 @@ export function cidrInsideSpecialBlock(kind: "ipv4" | "ipv6", host: string, bits
     const n = ipv4ToInt(host);
     return V4_NON_PUBLIC.some((b) => bits >= b.bits && v4InBlock(n, b.base, b.bits));
   }
-  const p = ipaddr.IPv6.parse(host).parts;
+  return v6CidrInsideSpecialBlock(v6Parts(host), bits);
+}
+
+/** cidrInsideSpecialBlock for an IPv6 block given by its parts. */
+export function v6CidrInsideSpecialBlock(p: Parts, bits: number): boolean {
   // The most specific block holding it decides (the table lists nested blocks first).
   const b = V6_NON_PUBLIC.find((x) => bits >= x.bits && v6InBlock(p, x.base, x.bits));
   return b !== undefined && b.embedded === undefined;

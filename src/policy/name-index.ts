@@ -26,6 +26,7 @@
  * path only, so a lookup visits each node at most once.
  */
 import type { LabelGlob, Lead, Rule } from "./pattern.ts";
+import { HASH_SEED, hashStep, StrTable } from "./str-table.ts";
 
 /**
  * Does `label` match a glob whose only wildcard is `*` (any run of characters)? Greedy and
@@ -34,17 +35,22 @@ import type { LabelGlob, Lead, Rule } from "./pattern.ts";
  * `[^.]*` runs backtracks exponentially in the number of stars, and the label is the client's.)
  */
 export function globMatches(g: LabelGlob, label: string): boolean {
+  return globMatchesAt(g, label, 0, label.length);
+}
+
+/** globMatches for the label s[start, end), without taking it out of `s`. */
+export function globMatchesAt(g: LabelGlob, s: string, start: number, end: number): boolean {
   const p = g.pieces;
   const first = p[0]!;
   const last = p[p.length - 1]!;
-  if (label.length < first.length + last.length || !label.startsWith(first) || !label.endsWith(last)) return false;
-  let at = first.length;
-  const end = label.length - last.length;
+  if (end - start < first.length + last.length || !s.startsWith(first, start) || !s.endsWith(last, end)) return false;
+  let at = start + first.length;
+  const stop = end - last.length;
   for (let i = 1; i < p.length - 1; i++) {
     const piece = p[i]!;
     if (piece === "") continue;
-    const found = label.indexOf(piece, at);
-    if (found < 0 || found + piece.length > end) return false;
+    const found = s.indexOf(piece, at);
+    if (found < 0 || found + piece.length > stop) return false;
     at = found + piece.length;
   }
   return true;
@@ -90,7 +96,8 @@ function mayFit(keys: ReadonlySet<number>, c0: number, c1: number): boolean {
 
 /** Globs with one literal prefix, by literal suffix. */
 class SuffixBucket {
-  readonly bySuffix = new Map<string, GlobEdge[]>();
+  /** Hashed right to left: a lookup extends one hash leftwards over the label's last characters. */
+  readonly bySuffix = new StrTable<GlobEdge[]>(true);
   /** Distinct suffix lengths present, ascending. */
   readonly lengths: number[] = [];
   /** edgeKey(last, second to last) of the non-empty suffixes present. */
@@ -98,20 +105,15 @@ class SuffixBucket {
 }
 
 class GlobEdges {
-  readonly byPrefix = new Map<string, SuffixBucket>();
+  /** Hashed left to right: a lookup extends one hash rightwards over the label's first characters. */
+  readonly byPrefix = new StrTable<SuffixBucket>(false);
   /** Distinct prefix lengths present, ascending. */
   readonly prefixLengths: number[] = [];
   /** edgeKey(first, second) of the non-empty prefixes present. */
   readonly starts = new Set<number>();
-  /** Glob text -> its edge, so patterns sharing a glob label share the child node. */
-  readonly byText = new Map<string, GlobEdge>();
 
+  /** The node below `glob`; patterns sharing a glob label share it. */
   child(glob: LabelGlob): Node {
-    const text = glob.pieces.join("*");
-    const had = this.byText.get(text);
-    if (had) return had.node;
-    const edge: GlobEdge = { glob, node: new Node() };
-    this.byText.set(text, edge);
     const prefix = glob.pieces[0]!;
     const suffix = glob.pieces[glob.pieces.length - 1]!;
     let bucket = this.byPrefix.get(prefix);
@@ -121,9 +123,14 @@ class GlobEdges {
       insertSorted(this.prefixLengths, prefix.length);
       if (prefix !== "") this.starts.add(edgeKey(prefix.charCodeAt(0), prefix.length > 1 ? prefix.charCodeAt(1) : ANY));
     }
+    const edge: GlobEdge = { glob, node: new Node() };
     const list = bucket.bySuffix.get(suffix);
-    if (list) list.push(edge);
-    else {
+    if (list) {
+      // The same glob (same prefix, suffix and middle pieces) already has its node.
+      const had = list.find((e) => samePieces(e.glob.pieces, glob.pieces));
+      if (had) return had.node;
+      list.push(edge);
+    } else {
       bucket.bySuffix.set(suffix, [edge]);
       insertSorted(bucket.lengths, suffix.length);
       const n = suffix.length;
@@ -131,6 +138,10 @@ class GlobEdges {
     }
     return edge.node;
   }
+}
+
+function samePieces(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function insertSorted(a: number[], n: number): void {
@@ -160,8 +171,11 @@ export interface IndexCounters {
 }
 
 export class NameIndex {
-  /** Nodes reached through fixed labels only, by their fixed suffix ("" is the root). */
-  readonly #fixed = new Map<string, Node>();
+  /**
+   * Nodes reached through fixed labels only, by their fixed suffix ("" is the root), hashed right
+   * to left: one pass over a target from its end hashes every suffix a lookup probes.
+   */
+  readonly #fixed = new StrTable<Node>(true);
   size = 0;
   readonly counters: IndexCounters = { probes: 0, globsTested: 0 };
 
@@ -211,19 +225,36 @@ export class NameIndex {
       const r = this.#fixed.get(name)?.whole?.get(port) ?? null;
       return r?.explicit ? r : null;
     }
-    // The whole name, then each shorter suffix, then "". `end` is where the labels left of the
-    // suffix end (the dot before it), -1 when none are left.
-    for (let from = 0; ; ) {
+    // The whole name, then each shorter suffix, then "": `from` is where the suffix starts,
+    // name.length + 1 for "", and the labels left of it end at from - 1 (none when from is 0).
+    // The suffixes' hashes come from one pass from the end, collected shortest first.
+    const len = name.length;
+    if (len + 2 > suffixAt.length) {
+      suffixAt = new Int32Array(2 * (len + 2));
+      suffixHash = new Int32Array(2 * (len + 2));
+    }
+    let n = 0;
+    let h = HASH_SEED;
+    suffixAt[n] = len + 1;
+    suffixHash[n++] = h;
+    for (let i = len; i >= 0; i--) {
+      if (i < len) h = hashStep(h, name.charCodeAt(i));
+      if (i === 0 || name.charCodeAt(i - 1) === 0x2e) {
+        suffixAt[n] = i;
+        suffixHash[n++] = h;
+      }
+    }
+    while (n > 0) {
+      n--;
+      const from = suffixAt[n]!;
       c.probes++;
-      const node = this.#fixed.get(from > name.length ? "" : from === 0 ? name : name.slice(from));
+      const node = this.#fixed.find(suffixHash[n]!, name, Math.min(from, len), len);
       if (node) {
         const r = this.#at(node, name, from - 1, port);
         if (r) return r;
       }
-      if (from > name.length) return null;
-      const dot = name.indexOf(".", from);
-      from = dot < 0 ? name.length + 1 : dot + 1;
     }
+    return null;
   }
 
   /** Rules at or below `node`, with the labels of name[0, end) not consumed yet (none: end < 1). */
@@ -252,11 +283,10 @@ export class NameIndex {
   #below(node: Node, name: string, end: number, port: number): Rule | null {
     const c = this.counters;
     const start = name.lastIndexOf(".", end - 1) + 1;
-    const label = name.slice(start, end);
     const rest = start - 1; // -1 when this was the first label
     if (node.exact) {
       c.probes++;
-      const next = node.exact.get(label);
+      const next = node.exact.get(name.slice(start, end));
       if (next) {
         const r = this.#at(next, name, rest, port);
         if (r) return r;
@@ -264,28 +294,36 @@ export class NameIndex {
     }
     const g = node.globs;
     if (!g) return null;
-    const len = label.length;
-    const first = label.charCodeAt(0);
-    const second = len > 1 ? label.charCodeAt(1) : ANY;
-    const last = label.charCodeAt(len - 1);
-    const secondLast = len > 1 ? label.charCodeAt(len - 2) : ANY;
+    const len = end - start;
+    const first = name.charCodeAt(start);
+    const second = len > 1 ? name.charCodeAt(start + 1) : ANY;
+    const last = name.charCodeAt(end - 1);
+    const secondLast = len > 1 ? name.charCodeAt(end - 2) : ANY;
     const anyPrefix = mayFit(g.starts, first, second);
+    // The label's prefixes are hashed left to right and its suffixes right to left, each
+    // character once, as the probed lengths grow.
+    let ph = HASH_SEED;
+    let hashed = 0;
     for (const pl of g.prefixLengths) {
       if (pl > len) break;
       if (pl > 0 && !anyPrefix) break;
+      while (hashed < pl) ph = hashStep(ph, name.charCodeAt(start + hashed++));
       c.probes++;
-      const bucket = g.byPrefix.get(pl === 0 ? "" : label.slice(0, pl));
+      const bucket = g.byPrefix.find(ph, name, start, start + pl);
       if (!bucket) continue;
       const anySuffix = mayFit(bucket.ends, last, secondLast);
+      let sh = HASH_SEED;
+      let back = 0;
       for (const sl of bucket.lengths) {
         if (pl + sl > len) break;
         if (sl > 0 && !anySuffix) break;
+        while (back < sl) sh = hashStep(sh, name.charCodeAt(end - 1 - back++));
         c.probes++;
-        const edges = bucket.bySuffix.get(sl === 0 ? "" : label.slice(len - sl));
+        const edges = bucket.bySuffix.find(sh, name, end - sl, end);
         if (!edges) continue;
         for (const e of edges) {
           c.globsTested++;
-          if (!globMatches(e.glob, label)) continue;
+          if (!globMatchesAt(e.glob, name, start, end)) continue;
           const r = this.#at(e.node, name, rest, port);
           if (r) return r;
         }
@@ -294,3 +332,7 @@ export class NameIndex {
     return null;
   }
 }
+
+/** Scratch for NameIndex.match: where each probed suffix starts, and its hash (grown on demand). */
+let suffixAt = new Int32Array(64);
+let suffixHash = new Int32Array(64);

@@ -12,7 +12,8 @@
  *                      (10.0.0.0/8, ...); any other wildcard in an IPv4 address is a config error
  */
 import ipaddr from "ipaddr.js";
-import { cidrInsideSpecialBlock, intToIpv4, ipv4ToInt, v6InBlock } from "./ip.ts";
+import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "./ip-text.ts";
+import { cidrInsideSpecialBlock, intToIpv4, ipv4ToInt, v6CidrInsideSpecialBlock, v6InBlock } from "./ip.ts";
 import { canonicalHost, parsePort, TargetError } from "./target.ts";
 
 export type ListName = "allowed_domains" | "denied_domains";
@@ -42,7 +43,7 @@ export type Lead = "none" | "one_or_more" | "zero_or_more";
 export type ParsedPattern =
   | { kind: "any"; rule: Rule }
   | { kind: "ip"; host: string; rule: Rule }
-  | { kind: "cidr"; family: "ipv4" | "ipv6"; host: string; bits: number; rule: Rule }
+  | { kind: "cidr"; family: "ipv4" | "ipv6"; host: string; bits: number; rule: Rule; parts?: readonly number[] }
   | { kind: "name"; suffix: string; lead: Lead; labels: Array<string | LabelGlob>; rule: Rule };
 
 export class PatternError extends Error {}
@@ -167,7 +168,7 @@ const OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
  * IPv4-looking.
  */
 function ipv4Glob(host: string): { host: string; bits: number } | null {
-  if (!host.includes("*")) return null;
+  if (!host.includes("*") || !digitsStarsDots(host)) return null;
   // Full-width digits and dots are what URL parsers read as ASCII ones: so do we, here.
   const ascii = /[^\p{ASCII}]/u.test(host) ? host.normalize("NFKC").replace(/[\u3002\uff0e\uff61]/g, ".") : host;
   const text = ascii.endsWith(".") ? ascii.slice(0, -1) : ascii;
@@ -186,6 +187,19 @@ function ipv4Glob(host: string): { host: string; bits: number } | null {
   throw new PatternError(
     `wildcards do not apply to IP addresses, except as whole trailing labels after 1-3 decimal octets (10.*, 169.254.*, 192.168.1.* mean 10.0.0.0/8, 169.254.0.0/16, 192.168.1.0/24); write a CIDR block instead, such as ${suggestion}`,
   );
+}
+
+/**
+ * False when `host` has an ASCII character other than a digit, "*" or ".": then some label of it
+ * is not made of digits and stars, even after NFKC (which leaves ASCII alone), so it is not
+ * IPv4-looking. True otherwise (non-ASCII: ipv4Glob normalizes and looks again).
+ */
+function digitsStarsDots(host: string): boolean {
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c < 0x80 && !((c >= 0x30 && c <= 0x39) || c === 0x2a || c === 0x2e)) return false;
+  }
+  return true;
 }
 
 /**
@@ -224,31 +238,50 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
   if (addr.startsWith("[") && addr.endsWith("]")) addr = addr.slice(1, -1);
   if (!/^\d{1,3}$/.test(bitsText)) throw new PatternError(`invalid prefix length ${JSON.stringify(bitsText)} (ports cannot be combined with CIDR blocks)`);
   const bits = Number(bitsText);
-  const rule = (family: "ipv4" | "ipv6", host: string): Rule =>
+  const rule = (family: "ipv4", host: string): Rule =>
     Object.freeze({ list, raw, form: "cidr" as const, port: null, explicit: cidrInsideSpecialBlock(family, host, bits) });
   if (!addr.includes(":")) {
-    if (!ipaddr.IPv4.isValidFourPartDecimal(addr)) throw new PatternError(`${JSON.stringify(addr)} is not a dotted-quad IPv4 address`);
+    const canonical = isCanonicalDottedQuad(addr);
+    if (!canonical && !ipaddr.IPv4.isValidFourPartDecimal(addr)) throw new PatternError(`${JSON.stringify(addr)} is not a dotted-quad IPv4 address`);
     if (bits > 32) throw new PatternError(`prefix length ${bits} is more than 32`);
-    const host = ipaddr.IPv4.parse(addr).toString();
+    const host = canonical ? addr : ipaddr.IPv4.parse(addr).toString();
     const n = ipv4ToInt(host);
     const net = bits === 0 ? 0 : ((n >>> (32 - bits)) << (32 - bits)) >>> 0;
     if (net !== n) throw new PatternError(`${s} has host bits set; did you mean ${intToIpv4(net)}/${bits}?`);
     return { kind: "cidr", family: "ipv4", host, bits, rule: rule("ipv4", host) };
   }
   if (addr.includes("%")) throw new PatternError("IPv6 zone ids are not supported");
-  if (!ipaddr.IPv6.isValid(addr)) throw new PatternError(`${JSON.stringify(addr)} is not a valid IPv6 address`);
+  // Parsed once: the network is masked from the parts and compared part by part (a canonical
+  // text is a function of the parts), and the parts go along to the index.
+  let parts: readonly number[];
+  try {
+    parts = parseIpv6Groups(addr) ?? ipaddr.IPv6.parse(addr).parts;
+  } catch {
+    throw new PatternError(`${JSON.stringify(addr)} is not a valid IPv6 address`);
+  }
   if (bits > 128) throw new PatternError(`prefix length ${bits} is more than 128`);
-  const a = ipaddr.IPv6.parse(addr);
-  const network = ipaddr.IPv6.networkAddressFromCIDR(`${a.toString()}/${bits}`);
-  if (network.toString() !== a.toString()) throw new PatternError(`${s} has host bits set; did you mean ${network.toString()}/${bits}?`);
-  const mapped = ipaddr.parseCIDR("::ffff:0:0/96") as [ipaddr.IPv6, number];
-  if (v6InBlock(a.parts, mapped[0].parts, 96)) {
+  const net = maskParts(parts, bits);
+  if (net.some((x, i) => x !== parts[i])) throw new PatternError(`${s} has host bits set; did you mean ${formatIpv6(net)}/${bits}?`);
+  if (v6InBlock(parts, MAPPED, 96)) {
     throw new PatternError(`${s} covers IPv4-mapped addresses, which are judged as IPv4; write the IPv4 block instead (e.g. 10.0.0.0/8)`);
   }
-  if (bits < 96 && v6InBlock(mapped[0].parts, a.parts, bits)) {
+  if (bits < 96 && v6InBlock(MAPPED, parts, bits)) {
     throw new PatternError(
       `${s} covers IPv4-mapped addresses, which are judged as IPv4; write IPv4 blocks for those, and 2000::/3 for every public IPv6 address`,
     );
   }
-  return { kind: "cidr", family: "ipv6", host: a.toString(), bits, rule: rule("ipv6", a.toString()) };
+  const host = formatIpv6(parts);
+  const v6rule: Rule = Object.freeze({ list, raw, form: "cidr" as const, port: null, explicit: v6CidrInsideSpecialBlock(parts, bits) });
+  return { kind: "cidr", family: "ipv6", host, bits, rule: v6rule, parts };
+}
+
+/** ::ffff:0:0, the start of the IPv4-mapped block (/96). */
+const MAPPED: readonly number[] = [0, 0, 0, 0, 0, 0xffff, 0, 0];
+
+/** The first `bits` bits of an IPv6 address (8 x 16-bit parts), the rest zero. */
+function maskParts(parts: readonly number[], bits: number): number[] {
+  return parts.map((x, i) => {
+    const keep = Math.max(0, Math.min(16, bits - 16 * i));
+    return keep === 16 ? x : keep === 0 ? 0 : x & ((0xffff << (16 - keep)) & 0xffff);
+  });
 }

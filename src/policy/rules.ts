@@ -11,9 +11,8 @@
  *
  * The pattern language is in pattern.ts.
  */
-import ipaddr from "ipaddr.js";
 import type { PolicyConfig, Problem } from "../config/schema.ts";
-import { embeddedIpv4, intToIpv4, ipv4ToInt } from "./ip.ts";
+import { embeddedIpv4, intToIpv4, ipv4ToInt, v6Parts } from "./ip.ts";
 import { NameIndex } from "./name-index.ts";
 import { parsePattern, PatternError, type ListName, type ParsedPattern, type Rule } from "./pattern.ts";
 import type { Target } from "./target.ts";
@@ -105,7 +104,7 @@ export class RuleSet {
       return null;
     }
     if (this.v6cidrs.size === 0 && this.ips.size === 0 && this.v4cidrs.size === 0) return null;
-    const parts = ipaddr.IPv6.parse(host).parts;
+    const parts = v6Parts(host);
     for (const [bits, byNet] of this.v6cidrs) {
       const hit = byNet.get(maskV6Key(parts, bits));
       if (hit) {
@@ -134,7 +133,7 @@ export class RuleSet {
         } else {
           const byNet = this.v6cidrs.get(p.bits) ?? new Map<string, CidrRule[]>();
           this.v6cidrs.set(p.bits, byNet);
-          push(byNet, maskV6Key(ipaddr.IPv6.parse(p.host).parts, p.bits), { rule: p.rule, bits: p.bits });
+          push(byNet, maskV6Key(p.parts ?? v6Parts(p.host), p.bits), { rule: p.rule, bits: p.bits });
         }
         return;
       case "name":

@@ -1,0 +1,130 @@
+/**
+ * A hash table from strings to values for the policy indexes, probed with a range of a longer
+ * string and a hash the caller has already computed, so that a lookup makes no substring and
+ * hashes each character of a target once however many of its suffixes (or a label's prefixes)
+ * it probes: the hash is FNV-1a, and a caller extends it one character at a time
+ * (`hashStep`), reading forwards (prefixes) or backwards (suffixes) as the table says.
+ *
+ * Layout: open addressing with linear probing over one Int32Array of (hash, entry) pairs, at
+ * most half full. A probe for a string that is not there (what most probes of a large rule set
+ * are) usually reads one pair, in a compact array, instead of following pointers into a large
+ * heap; only when the stored hash equals the probe's is the key itself compared, in full, so a
+ * hash collision can cost a comparison but never give a wrong answer.
+ */
+
+export const HASH_SEED = 0x811c9dc5 | 0;
+
+/** The hash of a string with the character code `c` added (at its end, or its start when read backwards). */
+export function hashStep(h: number, c: number): number {
+  return Math.imul(h ^ c, 0x01000193);
+}
+
+/** The hash of s[start, end) read left to right. */
+export function hashForward(s: string, start = 0, end = s.length): number {
+  let h = HASH_SEED;
+  for (let i = start; i < end; i++) h = hashStep(h, s.charCodeAt(i));
+  return h;
+}
+
+/** The hash of s[start, end) read right to left. */
+export function hashBackward(s: string, start = 0, end = s.length): number {
+  let h = HASH_SEED;
+  for (let i = end - 1; i >= start; i--) h = hashStep(h, s.charCodeAt(i));
+  return h;
+}
+
+/** Spread the hash's high bits into the low ones the slot index is taken from. */
+function slotOf(h: number, mask: number): number {
+  return (h ^ (h >>> 15) ^ (h >>> 7)) & mask;
+}
+
+/** Up to this many keys a table is three short arrays scanned in order, with no slots at all. */
+const SMALL = 8;
+
+export class StrTable<V> {
+  /** Slot i: [2i] the key's hash, [2i + 1] its entry number + 1 (0: empty). Null while small. */
+  #slots: Int32Array | null = null;
+  #mask = 0;
+  readonly #keys: string[] = [];
+  readonly #hashes: number[] = [];
+  readonly #values: V[] = [];
+
+  /** `backward`: keys are hashed right to left (suffix probes), else left to right. */
+  constructor(readonly backward: boolean) {}
+
+  get size(): number {
+    return this.#keys.length;
+  }
+
+  hashOf(key: string): number {
+    return this.backward ? hashBackward(key) : hashForward(key);
+  }
+
+  get(key: string): V | undefined {
+    return this.find(this.hashOf(key), key, 0, key.length);
+  }
+
+  /** The value of the key s[start, end), whose hash (in this table's direction) is `h`. */
+  find(h: number, s: string, start: number, end: number): V | undefined {
+    const e = this.#entry(h, s, start, end);
+    return e < 0 ? undefined : this.#values[e];
+  }
+
+  /** Add `key` with `value`, or replace the value it has. */
+  set(key: string, value: V): void {
+    const h = this.hashOf(key);
+    const e = this.#entry(h, key, 0, key.length);
+    if (e >= 0) {
+      this.#values[e] = value;
+      return;
+    }
+    this.#keys.push(key);
+    this.#hashes.push(h);
+    this.#values.push(value);
+    const n = this.#keys.length;
+    if (n <= SMALL) return;
+    if (this.#slots === null || n * 2 > this.#mask + 1) this.#grow();
+    else this.#place(h, n);
+  }
+
+  /** The entry number of s[start, end), or -1. */
+  #entry(h: number, s: string, start: number, end: number): number {
+    const slots = this.#slots;
+    if (slots === null) {
+      const hashes = this.#hashes;
+      for (let e = 0; e < hashes.length; e++) {
+        if (hashes[e] !== h) continue;
+        const k = this.#keys[e]!;
+        if (k.length === end - start && s.startsWith(k, start)) return e;
+      }
+      return -1;
+    }
+    const mask = this.#mask;
+    for (let i = slotOf(h, mask); ; i = (i + 1) & mask) {
+      const e = slots[2 * i + 1]!;
+      if (e === 0) return -1;
+      if (slots[2 * i] === h) {
+        const k = this.#keys[e - 1]!;
+        if (k.length === end - start && s.startsWith(k, start)) return e - 1;
+      }
+    }
+  }
+
+  /** Make room for twice as many keys as there are, and place every entry again. */
+  #grow(): void {
+    let size = 16;
+    while (size < this.#keys.length * 4) size *= 2;
+    this.#slots = new Int32Array(2 * size);
+    this.#mask = size - 1;
+    for (let e = 1; e <= this.#keys.length; e++) this.#place(this.#hashes[e - 1]!, e);
+  }
+
+  #place(h: number, entry: number): void {
+    const slots = this.#slots!;
+    const mask = this.#mask;
+    let i = slotOf(h, mask);
+    while (slots[2 * i + 1] !== 0) i = (i + 1) & mask;
+    slots[2 * i] = h;
+    slots[2 * i + 1] = entry;
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Fuzz: every fast path of the policy engine against the slow path it stands in for.
+ *
+ * - plainName (canonical names skip the URL parser) against canonicalHostByUrl, outcome for
+ *   outcome, errors included;
+ * - parseIpv6Groups / formatIpv6 / isCanonicalDottedQuad against ipaddr.js;
+ * - StrTable (hash probes by range, no substrings) against a Map of the substrings;
+ * - large compiled policies (the hash tables past their small size) against the reference
+ *   matcher, also with two policies compiled one after the other and queried in turn (a reload).
+ */
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import ipaddr from "ipaddr.js";
+import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "../../src/policy/ip-text.ts";
+import { compilePolicy } from "../../src/policy/rules.ts";
+import { hashBackward, hashForward, StrTable } from "../../src/policy/str-table.ts";
+import { canonicalHost, canonicalHostByUrl, plainName, TargetError } from "../../src/policy/target.ts";
+import { mutatedString, outcome } from "../helpers/fuzz/mutate.ts";
+import { refMatches, type PatternSpec } from "../helpers/fuzz/ref-host.ts";
+import { FUZZ_TIMEOUT_MS, fuzz } from "../helpers/fuzz/runs.ts";
+
+const isTargetError = (e: unknown) => e instanceof TargetError;
+const codeOf = (e: unknown) => (e as TargetError).code;
+
+describe("fuzz: plainName agrees with the URL host parser", () => {
+  const label = fc.oneof(
+    fc.stringMatching(/^[a-z0-9_-]{1,8}$/),
+    fc.constantFrom("xn--bcher-kva", "xn--", "xn--zz", "0x1f", "0x", "1", "255", "0", "a".repeat(63), "a".repeat(64), "com", "localhost"),
+  );
+  const host = fc.tuple(fc.array(label, { minLength: 1, maxLength: 6 }), fc.constantFrom("", ".")).map(([ls, dot]) => ls.join(".") + dot);
+  const mutated = mutatedString(host, fc.constantFrom(".", "A", "Z", "-", "_", "%", ":", "é", "０", "。", "[", "]", " "), 3);
+  const long = fc.integer({ min: 1, max: 60 }).map((n) => Array.from({ length: n }, (_, i) => `l${i}`).join("."));
+
+  test(
+    "same outcome (value or error code) for canonicalHost and canonicalHostByUrl; plainName only accepts what the URL parser leaves unchanged",
+    () => {
+      fuzz(
+        "fast paths: plainName vs URL",
+        fc.oneof(host, mutated, long),
+        (raw) => {
+          for (const opts of [{}, { fromUrl: true }, { bareIpv6: true }]) {
+            const fast = outcome(() => canonicalHost(raw, opts), isTargetError, codeOf);
+            const slow = outcome(() => canonicalHostByUrl(raw, opts), isTargetError, codeOf);
+            expect({ raw, fast }).toEqual({ raw, fast: slow });
+          }
+          const plain = plainName(raw);
+          if (plain !== null) expect(canonicalHostByUrl(raw)).toEqual({ kind: "domain", host: plain });
+          return true;
+        },
+        { base: 3000 },
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+});
+
+describe("fuzz: address text readers and writers agree with ipaddr.js", () => {
+  const part = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }));
+  const parts = fc.array(part, { minLength: 8, maxLength: 8 });
+  /** An IPv6 address spelled out in full, compressed at some run of groups, with leading zeros or upper case. */
+  const v6Text = fc.tuple(parts, fc.nat(8), fc.nat(8), fc.boolean(), fc.boolean()).map(([p, a, b, pad, upper]) => {
+    const g = p.map((x) => {
+      const h = pad ? x.toString(16).padStart(4, "0") : x.toString(16);
+      return upper ? h.toUpperCase() : h;
+    });
+    const from = Math.min(a, b);
+    const to = Math.max(a, b);
+    return from === to ? g.join(":") : `${g.slice(0, from).join(":")}::${g.slice(to).join(":")}`;
+  });
+  const v6Mutated = mutatedString(v6Text, fc.constantFrom(":", "::", "0", "f", "g", ".", "%", "1.2.3.4", "00000"), 3);
+
+  test(
+    "parseIpv6Groups gives ipaddr.js's parts, or null, and never accepts what ipaddr.js refuses",
+    () => {
+      fuzz(
+        "fast paths: parseIpv6Groups vs ipaddr",
+        fc.oneof(v6Text, v6Mutated),
+        (s) => {
+          const fast = parseIpv6Groups(s);
+          let ref: number[] | null = null;
+          try {
+            ref = ipaddr.IPv6.parse(s).parts;
+          } catch {
+            ref = null;
+          }
+          if (fast !== null) expect({ s, parts: fast }).toEqual({ s, parts: ref as number[] });
+          // Plain hex groups (no IPv4 tail, no zone) that ipaddr.js reads are read here too.
+          else if (ref !== null && !s.includes(".") && !s.includes("%")) throw new Error(`${s}: ipaddr.js reads it, the fast reader does not`);
+          return true;
+        },
+        { base: 3000 },
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+
+  test("formatIpv6 is ipaddr.js's toString", () => {
+    fuzz(
+      "fast paths: formatIpv6 vs ipaddr",
+      parts,
+      (p) => {
+        expect(formatIpv6(p)).toBe(new ipaddr.IPv6(p).toString());
+        return true;
+      },
+      { base: 3000 },
+    );
+  });
+
+  test("isCanonicalDottedQuad is isValidFourPartDecimal with an unchanged canonical text", () => {
+    const octet = fc.oneof(fc.integer({ min: 0, max: 255 }).map(String), fc.constantFrom("256", "999", "00", "01", "1000", "", "x"));
+    const quad = fc.array(octet, { minLength: 3, maxLength: 5 }).map((o) => o.join("."));
+    fuzz(
+      "fast paths: isCanonicalDottedQuad vs ipaddr",
+      fc.oneof(quad, mutatedString(quad, fc.constantFrom(".", "0", "9", " ", "a"), 2)),
+      (s) => {
+        const ref = ipaddr.IPv4.isValidFourPartDecimal(s) && ipaddr.IPv4.parse(s).toString() === s;
+        expect({ s, fast: isCanonicalDottedQuad(s) }).toEqual({ s, fast: ref });
+        return true;
+      },
+      { base: 3000 },
+    );
+  });
+});
+
+describe("fuzz: StrTable agrees with a Map", () => {
+  const key = fc.oneof(fc.stringMatching(/^[a-c.]{0,6}$/), fc.string({ maxLength: 8 }));
+  test("set, get and find by range, in both hash directions, across the small and the slotted layout", () => {
+    fuzz(
+      "fast paths: StrTable vs Map",
+      fc.tuple(fc.boolean(), fc.array(fc.tuple(key, fc.integer()), { maxLength: 80 }), fc.array(fc.tuple(key, fc.nat(), fc.nat()), { maxLength: 40 })),
+      ([backward, sets, probes]) => {
+        const table = new StrTable<number>(backward);
+        const map = new Map<string, number>();
+        for (const [k, v] of sets) {
+          table.set(k, v);
+          map.set(k, v);
+          expect(table.get(k)).toBe(v);
+        }
+        expect(table.size).toBe(map.size);
+        for (const [s, a, b] of probes) {
+          const start = a % (s.length + 1);
+          const end = start + (b % (s.length - start + 1));
+          const h = backward ? hashBackward(s, start, end) : hashForward(s, start, end);
+          expect(table.find(h, s, start, end)).toBe(map.get(s.slice(start, end)));
+        }
+        for (const k of map.keys()) expect(table.get(k)).toBe(map.get(k));
+        return true;
+      },
+      { base: 1000 },
+    );
+  });
+});
+
+describe("fuzz: large compiled policies (hash tables past their small size) and recompiles", () => {
+  const word = fc.constantFrom("a", "b", "ab", "api", "x1", "r7x", "cdn", "zone", "h5");
+  const tld = fc.constantFrom("com", "net", "io", "example");
+  const glob = fc.constantFrom("a*", "*b", "r*x", "*-1", "h*", "*a*", "x1*");
+  const lead = fc.constantFrom("" as const, "*." as const, "**." as const);
+  const spec = fc.oneof(
+    fc.tuple(lead, fc.array(word, { minLength: 1, maxLength: 3 }), tld).map(([l, ls, t]): { text: string; spec: PatternSpec } => ({
+      text: l + [...ls, t].join("."),
+      spec: { form: "name", lead: l, name: [...ls, t].join("."), port: null },
+    })),
+    fc.tuple(lead, glob, fc.array(word, { maxLength: 2 }), tld).map(([l, g, ls, t]): { text: string; spec: PatternSpec } => ({
+      text: l + [g, ...ls, t].join("."),
+      spec: { form: "glob", lead: l, labels: [g, ...ls, t], port: null },
+    })),
+  );
+  const target = fc
+    .tuple(fc.array(fc.oneof(word, fc.constantFrom("r7xq", "q-1", "hh", "zab", "x1y")), { minLength: 0, maxLength: 3 }), tld)
+    .map(([ls, t]) => [...ls, t].join("."));
+
+  test(
+    "every policy of a sequence answers as the reference matcher, queried in turn after the next one is compiled",
+    () => {
+      fuzz(
+        "fast paths: large policies and recompiles",
+        fc.tuple(
+          fc.array(fc.array(spec, { minLength: 20, maxLength: 120 }), { minLength: 2, maxLength: 3 }),
+          fc.array(target, { minLength: 10, maxLength: 30 }),
+        ),
+        ([lists, targets]) => {
+          const compiled = lists.map((l) =>
+            compilePolicy({ allowed_domains: l.map((e) => e.text), denied_domains: [], allow_unix_sockets: [], allow_local_binding: false }),
+          );
+          for (const c of compiled) expect(c.problems).toEqual([]);
+          for (const host of targets) {
+            compiled.forEach((c, i) => {
+              const t = { kind: "domain" as const, host, port: 443 };
+              const want = lists[i]!.some((e) => refMatches(e.spec, t));
+              const got = c.policy.allow.match(t);
+              if ((got !== null) !== want) throw new Error(`policy ${i} on ${host}: indexed=${got?.raw ?? null} reference=${want}`);
+            });
+          }
+          return true;
+        },
+        { base: 150 },
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+});
