@@ -48,13 +48,17 @@ export type ParsedPattern =
 
 export class PatternError extends Error {}
 
+const UNSUPPORTED = /[?{}\\]/;
+
 /** Parse and canonicalize one pattern. Throws PatternError with a message naming the problem. */
 export function parsePattern(raw: string, list: ListName): ParsedPattern {
   const s = raw.trim();
   if (s === "") throw new PatternError("empty pattern");
-  for (const ch of ["?", "{", "}", "\\"]) {
-    if (s.includes(ch)) throw new PatternError(`${JSON.stringify(ch)} is not supported in patterns; use * within a label, *.name or **.name`);
-  }
+  // One scan for the common case (none of them); the message names the first in this order.
+  if (UNSUPPORTED.test(s))
+    for (const ch of ["?", "{", "}", "\\"]) {
+      if (s.includes(ch)) throw new PatternError(`${JSON.stringify(ch)} is not supported in patterns; use * within a label, *.name or **.name`);
+    }
 
   if (s.includes("/")) return parseCidr(s, raw, list);
 
@@ -70,9 +74,9 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
       port = portOf(rest.slice(1));
     }
   } else {
-    const colons = s.split(":").length - 1;
+    const i = s.indexOf(":");
+    const colons = i < 0 ? 0 : s.indexOf(":", i + 1) < 0 ? 1 : 2;
     if (colons === 1) {
-      const i = s.indexOf(":");
       host = s.slice(0, i);
       port = portOf(s.slice(i + 1));
     } else if (colons > 1) {
