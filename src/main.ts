@@ -11,7 +11,7 @@ import { initCommand } from "./commands/init.ts";
 import { runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { directProbeMain, isolatedMain } from "./isolate/inside.ts";
-import { VERSION } from "./version.ts";
+import { versionLine } from "./version.ts";
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   // The inside of `run --isolate` (not a user command).
@@ -20,7 +20,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   const r = parseArgs(argv);
   switch (r.kind) {
     case "version":
-      io.out(`codex-network-proxy ${VERSION}\n`);
+      io.out(`${versionLine()}\n`);
       return 0;
     case "help":
       io.out(USAGE[r.command ?? "main"] + "\n");
