@@ -21,18 +21,34 @@ import {
   type Stats,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { canFsyncDirectory, type Platform, privateAclCommand, secretPrivacy, sidFromWhoami } from "./platform.ts";
 
 export class FileExistsError extends Error {
   readonly code = "EEXIST";
 }
 
-export function writeFileCreateNew(path: string, data: string | Uint8Array, mode: number): void {
+/** Runs a command to completion: how fsutil reaches icacls and whoami on Windows. */
+export type CommandRunner = (argv: string[]) => { exitCode: number; stdout: string; stderr: string };
+
+const runCommand: CommandRunner = (argv) => {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  return { exitCode: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+};
+
+export interface PlatformIo {
+  readonly platform?: Platform;
+  readonly run?: CommandRunner;
+}
+
+export function writeFileCreateNew(path: string, data: string | Uint8Array, mode: number, io: PlatformIo = {}): void {
+  const platform = io.platform ?? process.platform;
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.tmp.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`);
   const fd = openSync(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, mode);
   try {
     try {
       fchmodSync(fd, mode); // the umask may have narrowed it; make it exact
+      if (secretPrivacy(platform) === "acl" && (mode & 0o077) === 0) restrictToOwner(tmp, io.run ?? runCommand); // before a byte is written
       const bytes = typeof data === "string" ? Buffer.from(data) : data;
       let off = 0;
       while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
@@ -57,7 +73,7 @@ export function writeFileCreateNew(path: string, data: string | Uint8Array, mode
       // already renamed or never linked
     }
   }
-  fsyncDir(dir);
+  fsyncDir(dir, platform);
 }
 
 /**
@@ -97,7 +113,8 @@ export function replaceFile(path: string, data: string, mode = 0o600): void {
   fsyncDir(dir);
 }
 
-export function fsyncDir(dir: string): void {
+export function fsyncDir(dir: string, platform: Platform = process.platform): void {
+  if (!canFsyncDirectory(platform)) return; // NTFS journals its metadata; a directory cannot be opened for fsync
   const fd = openSync(dir, constants.O_RDONLY);
   try {
     fsyncSync(fd);
@@ -116,20 +133,39 @@ export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+let ownerSid: string | null = null;
+
+/**
+ * Windows: leave `path` readable by this user and SYSTEM only (see privateAclCommand). Throws
+ * when that cannot be done: a secret is never written into a file others may read.
+ */
+function restrictToOwner(path: string, run: CommandRunner): void {
+  let sid = ownerSid;
+  if (sid === null) {
+    const who = run(["whoami", "/user", "/fo", "csv", "/nh"]);
+    sid = who.exitCode === 0 ? sidFromWhoami(who.stdout) : null;
+    if (sid === null)
+      throw new Error(`cannot make ${path} private: "whoami /user" did not give this user's SID (${who.stderr.trim() || `exit ${who.exitCode}`})`);
+    if (run === runCommand) ownerSid = sid; // the process's own user does not change
+  }
+  const acl = run(privateAclCommand(path, sid));
+  if (acl.exitCode !== 0) throw new Error(`cannot make ${path} private: icacls failed (${acl.stderr.trim() || `exit ${acl.exitCode}`})`);
+}
+
 /**
  * Why a file holding a secret (the admin token, the CA key, a credential) must not be trusted,
  * or null: it is a symbolic link or not a regular file, it belongs to another user (who could
- * have planted it, or can read it), or its mode lets other users read it. `what` names it in
- * the message, which ends with the command that fixes it.
+ * have planted it, or can read it), or its mode lets other users read it (POSIX only: see
+ * secretPrivacy). `what` names it in the message, which ends with the command that fixes it.
  */
-export function secretFileProblem(path: string, st: Stats, what: string): string | null {
+export function secretFileProblem(path: string, st: Stats, what: string, platform: Platform = process.platform): string | null {
   if (st.isSymbolicLink()) return `refusing ${what} ${path}: it is a symbolic link; point the config at the file itself`;
   if (!st.isFile()) return `refusing ${what} ${path}: not a regular file`;
-  const uid = process.getuid?.();
+  const uid = secretPrivacy(platform) === "mode" ? process.getuid?.() : undefined;
   if (uid !== undefined && st.uid !== uid) {
     return `refusing ${what} ${path}: it belongs to uid ${st.uid}, not to the proxy's user (uid ${uid}), so another user may have written it or can replace it; if it is yours, fix with: chown ${uid} ${shellQuote(path)} (or remove it to have a new one created where that applies)`;
   }
-  if ((st.mode & 0o077) !== 0) {
+  if (secretPrivacy(platform) === "mode" && (st.mode & 0o077) !== 0) {
     return `refusing ${what} ${path}: its mode ${(st.mode & 0o777).toString(8).padStart(4, "0")} lets other users read it; fix with: chmod 600 ${shellQuote(path)}`;
   }
   return null;

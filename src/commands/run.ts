@@ -7,6 +7,7 @@ import type { CliOptions } from "../cli.ts";
 import { clientEnv, hookSecretVars } from "./client-env.ts";
 import { loadConfig } from "../config/load.ts";
 import { hardenProcess } from "../harden.ts";
+import { forwardedSignals } from "../platform.ts";
 import { systemResolver } from "../runtime/resolver.ts";
 import { spawnIsolated } from "../isolate/launch.ts";
 import { findIsolation, type Isolation } from "../isolate/namespace.ts";
@@ -17,7 +18,7 @@ import { loadOrReport, makeLogger, type Io } from "./common.ts";
 import { caBundleFor } from "./env.ts";
 
 const EPHEMERAL = ['network_proxy.proxy_url="127.0.0.1:0"', 'network_proxy.socks_url="127.0.0.1:0"', 'network_proxy.admin_url="127.0.0.1:0"'];
-const FORWARDED: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+const FORWARDED = forwardedSignals(process.platform);
 
 export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   // The listeners always go on free loopback ports: a private proxy for this one command.

@@ -1,5 +1,6 @@
 /**
- * The default command: run the listeners until SIGINT/SIGTERM.
+ * The default command: run the listeners until SIGINT/SIGTERM (on Windows: Ctrl+C, Ctrl+Break
+ * or the console closing; see platform.ts).
  */
 import { renameSync, writeFileSync } from "node:fs";
 import type { CliOptions } from "../cli.ts";
@@ -8,6 +9,7 @@ import { hardenProcess } from "../harden.ts";
 import { systemResolver } from "../runtime/resolver.ts";
 import { ProxyState } from "../runtime/state.ts";
 import { ProxyServer } from "../server.ts";
+import { shutdownSignals } from "../platform.ts";
 import { VERSION } from "../version.ts";
 import { loadOptions, loadOrReport, makeLogger, type Io } from "./common.ts";
 
@@ -52,8 +54,7 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
       },
     );
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  for (const sig of shutdownSignals(process.platform)) process.on(sig, onSignal);
   if (o.readyFile !== undefined) {
     try {
       writeReadyFile(o.readyFile, server);
@@ -69,8 +70,7 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
   const keepAlive = setInterval(() => {}, 1 << 30);
   const code = await promise;
   clearInterval(keepAlive);
-  process.off("SIGINT", onSignal);
-  process.off("SIGTERM", onSignal);
+  for (const sig of shutdownSignals(process.platform)) process.off(sig, onSignal);
   log.info("stopped");
   return code;
 }

@@ -9,6 +9,7 @@ import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
+import { codexHomeFor, secretPrivacy } from "../platform.ts";
 import { compileHooks, type HookTable } from "../policy/hooks.ts";
 import { NO_SECRETS, secretReader, type SecretIo } from "./secret-io.ts";
 import type { Route } from "../policy/route.ts";
@@ -65,8 +66,7 @@ export interface LoadOptions {
 }
 
 export function codexHome(env: Readonly<Record<string, string | undefined>> = process.env): string {
-  const home = env["CODEX_HOME"];
-  return home && home.trim() !== "" ? resolve(home) : join(homedir(), ".codex");
+  return codexHomeFor(process.platform, env, homedir(), process.cwd());
 }
 
 export function configPathFor(opts: LoadOptions): string {
@@ -97,6 +97,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadResult {
     env: opts.env ?? process.env,
     readFile: (p) => readFileSync(p, "utf8"),
     fileMode: (p) => {
+      if (secretPrivacy(process.platform) !== "mode") return null; // no meaningful bits: see platform.ts
       try {
         return statSync(p).mode & 0o777;
       } catch {

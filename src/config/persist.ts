@@ -6,6 +6,7 @@
  * `[network_proxy]`, on one line or several; other layouts are refused with a message.
  */
 import { parse } from "smol-toml";
+import { lineEndingOf } from "../platform.ts";
 
 export type ListName = "allowed_domains" | "denied_domains";
 
@@ -74,11 +75,13 @@ export function addToList(text: string, list: ListName, entry: string): string {
   }
   if (out === null) {
     // No such list yet: add it to the table, or the table to the end of the file.
-    const m = /^\s*\[network_proxy\.policy\]\s*(#.*)?$/m.exec(text);
+    // New lines end the way the file's lines do (a CRLF file from a Windows editor stays CRLF).
+    const eol = lineEndingOf(text);
+    const m = /^[^\S\r\n]*\[network_proxy\.policy\][^\S\r\n]*(#[^\r\n]*)?(?=\r?$)/m.exec(text);
     if (m) {
       const at = m.index + m[0].length;
-      out = `${text.slice(0, at)}\n${list} = [${quoted}]${text.slice(at)}`;
-    } else out = `${text}${text.endsWith("\n") || text === "" ? "" : "\n"}\n[network_proxy.policy]\n${list} = [${quoted}]\n`;
+      out = `${text.slice(0, at)}${eol}${list} = [${quoted}]${text.slice(at)}`;
+    } else out = `${text}${text.endsWith("\n") || text === "" ? "" : eol}${eol}[network_proxy.policy]${eol}${list} = [${quoted}]${eol}`;
   }
   let after: Doc;
   try {

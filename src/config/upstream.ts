@@ -43,7 +43,11 @@ export function compileRoute(np: NetworkProxyConfig, io: SecretIo, dir: string, 
     let password: string | null = p.password === "" ? null : p.password;
     if (password !== null && !literalOk) {
       const mode = io.fileMode?.(configPath) ?? null;
-      if (mode === null || (mode & 0o077) !== 0) {
+      if (mode === null) {
+        err(key, `holds a password, and who can read ${configPath} cannot be told from its mode here; use ${KEY}.password_env or password_file`);
+        return null;
+      }
+      if ((mode & 0o077) !== 0) {
         err(key, `holds a password, and ${configPath} can be read by others; use ${KEY}.password_env or password_file (or chmod 600 the file)`);
         return null;
       }

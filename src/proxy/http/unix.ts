@@ -5,6 +5,7 @@
  */
 import { realpathSync } from "node:fs";
 import { ProxyError } from "../../outcomes.ts";
+import { type Platform, unixSocketPathMax } from "../../platform.ts";
 import { parseAbsoluteUrl } from "../../policy/target.ts";
 import { Conn, connHandlers } from "../conn.ts";
 import type { SessionHandle } from "./handle.ts";
@@ -12,9 +13,18 @@ import type { RequestHead } from "./head.ts";
 import { blockJson } from "./reply.ts";
 import { hasBody, requestFacts } from "./rewrite.ts";
 
+/** Why a socket path cannot be connected to on `platform` (too long for sun_path), or null. */
+export function unixPathProblem(path: string, platform: Platform): string | null {
+  const bytes = Buffer.byteLength(path);
+  const max = unixSocketPathMax(platform);
+  return bytes > max ? `x-unix-socket path is ${bytes} bytes; sockets on ${platform} take at most ${max}` : null;
+}
+
 export async function handleUnix(s: SessionHandle, req: RequestHead, path: string): Promise<void> {
   if (path === "" || !/^[\x21-\x7e]+$/.test(path)) throw new ProxyError("bad_request", "invalid x-unix-socket header");
   if (process.platform !== "darwin") throw new ProxyError("unix_sockets_unsupported", "unix sockets unsupported: x-unix-socket works on macOS only");
+  const tooLong = unixPathProblem(path, process.platform);
+  if (tooLong !== null) throw new ProxyError("bad_request", tooLong);
   const state = s.ctx.state;
   const allowed = unixSocketAllowed(path, state.config.policy.unixSockets);
   const v = s.ctx.gate.admitUnix({ path, client: s.peer, method: req.method, request: requestFacts(req, req.target), counters: s.client }, allowed);
