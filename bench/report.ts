@@ -3,7 +3,7 @@
  * and to the best peer, and the issue's bars with PASS/FAIL.
  */
 import { fmt } from "./lib/stats.ts";
-import { COLUMNS, type SystemId } from "./systems.ts";
+import { COLUMNS, REFERENCES, type SystemId } from "./systems.ts";
 
 export type Cell =
   | { kind: "value"; value: number; runs: number[]; note?: string }
@@ -41,7 +41,7 @@ export type RowKey =
   | `policy_${number}`
   | "startup";
 
-const PEERS = COLUMNS.filter((c) => c !== "ours" && c !== "direct");
+const PEERS = COLUMNS.filter((c) => !REFERENCES.includes(c));
 
 function cellValue(row: Row | undefined, sys: SystemId): number | null {
   const c = row?.cells[sys];
@@ -197,10 +197,11 @@ export function resultsTable(rows: readonly Row[]): string {
       `${r.title} (${r.unit}, ${r.better} is better)`,
       ...COLUMNS.map((c) => cellText(r.cells[c], notes)),
       ratio(o, cellValue(r, "direct")),
+      ratio(o, cellValue(r, "bun-relay")),
       best && o !== null ? `${ratio(o, best.value)} (${best.sys})` : "—",
     ];
   });
-  const out = table(["Figure", ...COLUMNS, "ours/direct", "ours/best peer"], body);
+  const out = table(["Figure", ...COLUMNS, "ours/direct", "ours/bun-relay", "ours/best peer"], body);
   return notes.list.length === 0 ? out : `${out}\n\n${notes.list.map((n, i) => `[${i + 1}] ${n}`).join("\n")}`;
 }
 

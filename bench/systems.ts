@@ -11,10 +11,13 @@ import { adopt, makeTempDir, Proc, removeTempDir, run } from "./lib/procs.ts";
 import { ProxyProcess } from "../scripts/lib/proxy-process.ts";
 import type { OriginPorts } from "./origin.ts";
 
-export type SystemId = "ours" | "direct" | "squid" | "tinyproxy" | "dante" | "microsocks" | "mitmproxy";
+export type SystemId = "ours" | "direct" | "bun-relay" | "squid" | "tinyproxy" | "dante" | "microsocks" | "mitmproxy";
 
 /** Column order of the report. */
-export const COLUMNS: readonly SystemId[] = ["ours", "direct", "squid", "tinyproxy", "dante", "microsocks", "mitmproxy"];
+export const COLUMNS: readonly SystemId[] = ["ours", "direct", "bun-relay", "squid", "tinyproxy", "dante", "microsocks", "mitmproxy"];
+
+/** Reference columns: not peers, so never "the best peer". */
+export const REFERENCES: readonly SystemId[] = ["ours", "direct", "bun-relay"];
 
 /**
  * What a start is for. Only mitmproxy and our proxy behave differently: mitmproxy passes
@@ -235,6 +238,26 @@ const mitmproxy: Peer = {
 };
 
 export const PEERS: readonly Peer[] = [squid, tinyproxy, dante, microsocks, mitmproxy];
+
+/**
+ * The bare Bun relay (bench/relay.ts) on the Bun that builds ours: what a proxy on
+ * Bun.listen/Bun.connect reaches with no policy, parsing, limits or logs. Where ours falls short
+ * of a target, this column shows how much of the gap is Bun's own.
+ */
+export const BUN_RELAY: Peer = {
+  id: "bun-relay",
+  pkg: "",
+  bin: process.execPath,
+  version: async () => `bench/relay.ts on bun ${Bun.version}`,
+  async start(profile, ctx) {
+    const mode = { forward: "forward", tunnel: "connect", socks: "socks" }[profile as string];
+    if (mode === undefined) throw new Error(`bun-relay has no ${profile} profile`);
+    const dir = makeTempDir("bun-relay");
+    const port = freePort();
+    const proc = await launch("bun-relay", [process.execPath, join(import.meta.dir, "relay.ts"), mode, String(port), String(ctx.origin.http)], dir, [port]);
+    return { proc, ...(mode === "socks" ? { socks: port } : { http: port }), stop: stopper(proc, dir) };
+  },
+};
 
 /** Which of our listeners exist ("HTTP proxy", "SOCKS5 proxy", "admin API"). */
 export interface OursInfo {

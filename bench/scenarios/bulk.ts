@@ -3,7 +3,7 @@ import { patternCrc32 } from "../../scripts/lib/pattern.ts";
 import type { BulkResult } from "../clients/bulk.ts";
 import type { Via } from "../lib/wire.ts";
 import type { Row } from "../report.ts";
-import type { Profile } from "../systems.ts";
+import { BUN_RELAY, type Profile } from "../systems.ts";
 import { client, fill, interleaved, peer, row, socksTargets, viaFor, type Bench, type Target } from "./common.ts";
 
 const crcCache = new Map<number, number>();
@@ -43,8 +43,8 @@ export async function bulk(b: Bench): Promise<Row[]> {
         async (run) => ({ values: { [r.key]: await bulkMBps(b, viaFor(run, kind), p.bulkBytes) } }),
       ),
     );
-  await race("CONNECT bulk", connect, "http", "tunnel", ["ours", "direct", peer("squid"), peer("tinyproxy"), peer("mitmproxy")]);
-  await race("SOCKS5 bulk", socks, "socks5", "socks", socksTargets(b, [socks], ["direct", peer("dante"), peer("microsocks")]));
+  await race("CONNECT bulk", connect, "http", "tunnel", ["ours", "direct", BUN_RELAY, peer("squid"), peer("tinyproxy"), peer("mitmproxy")]);
+  await race("SOCKS5 bulk", socks, "socks5", "socks", socksTargets(b, [socks], ["direct", BUN_RELAY, peer("dante"), peer("microsocks")]));
   // The cost of the extra hop: ours with squid as its upstream, against squid alone.
   const chain = row("connect_chain_mbps", `CONNECT tunnel through squid as our upstream (ours: ours → squid), one ${size} download`, "MB/s", "higher");
   fill(

@@ -5,7 +5,7 @@ import { HOST } from "../lib/net.ts";
 import { Proc } from "../lib/procs.ts";
 import { SMALL_BODY } from "../origin.ts";
 import type { Row } from "../report.ts";
-import type { Running } from "../systems.ts";
+import { BUN_RELAY, type Running } from "../systems.ts";
 import { fill, idOf, interleaved, peer, row, type Bench, type Target } from "./common.ts";
 
 interface WrkResult {
@@ -54,7 +54,7 @@ export async function forwarding(b: Bench): Promise<Row[]> {
     row("forward_p99", "  same, p99 latency", "ms", "lower"),
   ];
   const keys = rows.map((r) => r.key);
-  const targets: Target[] = ["ours", "direct", peer("squid"), peer("tinyproxy"), peer("mitmproxy")];
+  const targets: Target[] = ["ours", "direct", BUN_RELAY, peer("squid"), peer("tinyproxy"), peer("mitmproxy")];
   if (b.missing.has("wrk")) {
     for (const r of rows) for (const t of targets) r.cells[idOf(t)] = { kind: "skipped", why: `wrk: ${b.missing.get("wrk")}` };
     return rows;

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Proc } from "../lib/procs.ts";
 import type { Cell, Row, RowKey } from "../report.ts";
-import type { Profile, Running } from "../systems.ts";
+import { BUN_RELAY, type Profile, type Running } from "../systems.ts";
 import { CLIENT, fromRuns, idOf, log, logCells, NOT_YET_SOCKS, peer, row, viaFor, withSystem, type Bench, type Target } from "./common.ts";
 
 interface TreeMemory {
@@ -89,10 +89,12 @@ export async function memory(b: Bench): Promise<Row[]> {
   log("memory");
   const plan: Array<[Target, RowKey, "http" | "socks5", Profile]> = [
     ["ours", "rss_connect_tunnel", "http", "tunnel"],
+    [BUN_RELAY, "rss_connect_tunnel", "http", "tunnel"],
     [peer("squid"), "rss_connect_tunnel", "http", "tunnel"],
     [peer("tinyproxy"), "rss_connect_tunnel", "http", "tunnel"],
     [peer("mitmproxy"), "rss_connect_tunnel", "http", "tunnel"],
     ["ours", "rss_socks_tunnel", "socks5", "socks"],
+    [BUN_RELAY, "rss_socks_tunnel", "socks5", "socks"],
     [peer("dante"), "rss_socks_tunnel", "socks5", "socks"],
     [peer("microsocks"), "rss_socks_tunnel", "socks5", "socks"],
   ];

@@ -2,7 +2,7 @@
 import type { TunnelsResult } from "../clients/tunnels.ts";
 import type { Via } from "../lib/wire.ts";
 import type { Row } from "../report.ts";
-import type { Profile } from "../systems.ts";
+import { BUN_RELAY, type Profile } from "../systems.ts";
 import { client, fill, interleaved, peer, row, socksTargets, viaFor, type Bench, type Target } from "./common.ts";
 
 async function tunnelRate(b: Bench, via: Via, seconds: number): Promise<TunnelsResult> {
@@ -34,8 +34,8 @@ export async function tunnelSetup(b: Bench): Promise<Row[]> {
         },
       ),
     );
-  await race("tunnel set-up, CONNECT", connect, "http", "tunnel", ["ours", "direct", peer("squid"), peer("tinyproxy"), peer("mitmproxy")]);
-  await race("tunnel set-up, SOCKS5", socks, "socks5", "socks", socksTargets(b, [socks], [peer("dante"), peer("microsocks")]));
+  await race("tunnel set-up, CONNECT", connect, "http", "tunnel", ["ours", "direct", BUN_RELAY, peer("squid"), peer("tinyproxy"), peer("mitmproxy")]);
+  await race("tunnel set-up, SOCKS5", socks, "socks5", "socks", socksTargets(b, [socks], [BUN_RELAY, peer("dante"), peer("microsocks")]));
   // Direct has no tunnel protocol: its figure (plain connect → byte → close) serves both rows.
   if (connect.cells.direct) socks.cells.direct = connect.cells.direct;
   return [connect, socks];
