@@ -10,6 +10,7 @@
  * judged as that IP, never as a name.
  */
 import ipaddr from "ipaddr.js";
+import { isCanonicalDottedQuad } from "./ip-text.ts";
 
 export type TargetKind = "domain" | "ipv4" | "ipv6";
 
@@ -83,6 +84,9 @@ export interface HostOptions {
 export function canonicalHost(raw: string, opts: HostOptions = {}): { kind: TargetKind; host: string } {
   const plain = plainName(raw);
   if (plain !== null) return { kind: "domain", host: plain };
+  // An IPv4 address already in canonical form (a proxy's most common literal target): the URL
+  // parser would hand it back unchanged.
+  if (isCanonicalDottedQuad(raw)) return { kind: "ipv4", host: raw };
   return canonicalHostByUrl(raw, opts);
 }
 

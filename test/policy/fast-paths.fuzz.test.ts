@@ -30,13 +30,20 @@ describe("fuzz: plainName agrees with the URL host parser", () => {
   const host = fc.tuple(fc.array(label, { minLength: 1, maxLength: 6 }), fc.constantFrom("", ".")).map(([ls, dot]) => ls.join(".") + dot);
   const mutated = mutatedString(host, fc.constantFrom(".", "A", "Z", "-", "_", "%", ":", "é", "０", "。", "[", "]", " "), 3);
   const long = fc.integer({ min: 1, max: 60 }).map((n) => Array.from({ length: n }, (_, i) => `l${i}`).join("."));
+  /** Numeric hosts: dotted quads and near misses (leading zeros, octets over 255, hex, 1 to 5 parts, a trailing dot). */
+  const octet = fc.oneof(
+    fc.integer({ min: 0, max: 255 }).map(String),
+    fc.integer({ min: 0, max: 999 }).map(String),
+    fc.constantFrom("00", "01", "0x7f", "010", "256", "4294967295"),
+  );
+  const numeric = fc.tuple(fc.array(octet, { minLength: 1, maxLength: 5 }), fc.constantFrom("", ".")).map(([os, dot]) => os.join(".") + dot);
 
   test(
     "same outcome (value or error code) for canonicalHost and canonicalHostByUrl; plainName only accepts what the URL parser leaves unchanged",
     () => {
       fuzz(
         "fast paths: plainName vs URL",
-        fc.oneof(host, mutated, long),
+        fc.oneof(host, mutated, long, numeric),
         (raw) => {
           for (const opts of [{}, { fromUrl: true }, { bareIpv6: true }]) {
             const fast = outcome(() => canonicalHost(raw, opts), isTargetError, codeOf);
