@@ -7,7 +7,7 @@ import { fmtAddr } from "./config/addr.ts";
 import { loadOrCreateToken, newToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
 import { selfAddrs } from "./policy/decide.ts";
-import { loadMitmMaterial, materialChanges, MitmLayer } from "./mitm/intercept.ts";
+import { loadMitmLayer } from "./mitm/load.ts";
 import { ProxyContext } from "./proxy/context.ts";
 import type { Conn } from "./proxy/conn.ts";
 import { plainIngress } from "./proxy/http/ingress.ts";
@@ -43,6 +43,7 @@ export class ProxyServer {
     // A reload that enables MITM or changes the CA loads it first; a broken CA fails the reload.
     state.prepare.push(async (next) => {
       if (!next.np.mitm.enabled) return undefined;
+      const { loadMitmMaterial, materialChanges, MitmLayer } = await loadMitmLayer();
       const material = await loadMitmMaterial(next);
       const before = this.ctx.mitm instanceof MitmLayer ? this.ctx.mitm.material : null;
       if (this.ctx.mitm instanceof MitmLayer) this.ctx.mitm.update(material, next);
@@ -68,6 +69,9 @@ export class ProxyServer {
   async start(opts: { watch?: boolean; forCommand?: boolean } = {}): Promise<void> {
     const { listeners, np, source } = this.state.config;
     if (np.mitm.enabled) {
+      // The MITM code (X.509 and ASN.1 libraries) is loaded only when a config enables MITM,
+      // before the CA is read: a broken CA still fails the start before any listener exists.
+      const { loadMitmMaterial, MitmLayer } = await loadMitmLayer();
       this.ctx.mitm = new MitmLayer(this.ctx, await loadMitmMaterial(this.state.config), this.state.config);
       this.log.info("MITM ready", { ca: np.mitm.ca_cert_path });
     }

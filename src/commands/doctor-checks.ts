@@ -7,7 +7,7 @@ import { fmtAddr, type ListenAddr } from "../config/addr.ts";
 import type { LoadedConfig } from "../config/load.ts";
 import { tokenPath } from "../admin/token.ts";
 import { secretFileProblem } from "../fsutil.ts";
-import { CaError, loadCa } from "../mitm/ca.ts";
+import { loadCaModule } from "../mitm/load.ts";
 import { pemCertificates } from "../mitm/roots.ts";
 import { judgeTarget } from "../policy/decide.ts";
 import { parseNoProxy } from "../policy/route.ts";
@@ -84,6 +84,8 @@ export async function caCheck(c: LoadedConfig, now = Date.now()): Promise<Check 
   if (!m.enabled) return null;
   if (!existsSync(m.ca_cert_path) && !existsSync(m.ca_key_path))
     return warn(`MITM CA: none yet at ${m.ca_cert_path}`, "codex-network-proxy init (or the first start) creates it");
+  // The CA code (X.509 and ASN.1 libraries) is loaded only when MITM is on.
+  const { CaError, loadCa } = await loadCaModule();
   try {
     const ca = await loadCa(m.ca_cert_path, m.ca_key_path);
     const days = Math.floor((ca.cert.notAfter.getTime() - now) / 86_400_000);

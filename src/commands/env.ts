@@ -5,12 +5,14 @@ import { dirname } from "node:path";
 import type { CliOptions } from "../cli.ts";
 import { clientEnv, ensureCaBundle, formatEnv, hookSecretVars } from "./client-env.ts";
 import type { LoadedConfig } from "../config/load.ts";
-import { loadOrCreateCa } from "../mitm/ca.ts";
+import { loadCaModule } from "../mitm/load.ts";
 import { loadOrReport, makeLogger, type Io } from "./common.ts";
 
 /** The CA bundle path when HTTPS is inspected, else null. Creates the CA and bundle if needed. */
 export async function caBundleFor(c: LoadedConfig): Promise<string | null> {
   if (!c.np.mitm.enabled) return null;
+  // The CA code (X.509 and ASN.1 libraries) is loaded only when MITM is on.
+  const { loadOrCreateCa } = await loadCaModule();
   const { ca } = await loadOrCreateCa(c.np.mitm.ca_cert_path, c.np.mitm.ca_key_path);
   return ensureCaBundle(ca.certPem, dirname(c.np.mitm.ca_cert_path));
 }

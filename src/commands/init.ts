@@ -4,7 +4,7 @@
  */
 import type { CliOptions } from "../cli.ts";
 import { ensureDir } from "../fsutil.ts";
-import { CaError, loadOrCreateCa } from "../mitm/ca.ts";
+import { loadCaModule } from "../mitm/load.ts";
 import { dirname } from "node:path";
 import { loadOrReport, makeLogger, type Io } from "./common.ts";
 
@@ -13,6 +13,8 @@ export async function initCommand(o: CliOptions, io: Io): Promise<number> {
   const c = loadOrReport(o, io, log);
   if (typeof c === "number") return c;
   const { ca_cert_path: cert, ca_key_path: key } = c.np.mitm;
+  // The CA code (X.509 and ASN.1 libraries) is loaded here, not when the program starts.
+  const { CaError, loadOrCreateCa } = await loadCaModule();
   try {
     ensureDir(dirname(key));
     ensureDir(dirname(cert));
