@@ -2,7 +2,6 @@
  * The environment that points the tools agents use at the proxy, and the CA bundle they need
  * when HTTPS is inspected. Used by `env` (printed) and `run` (given to the child).
  */
-import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fmtAddr } from "../config/addr.ts";
@@ -125,11 +124,11 @@ export function formatEnv(vars: readonly EnvVar[], shell: Shell): string {
  * hash: running `env` again gives the same file, a changed CA or root store a new one, and an
  * existing file never changes under a running client. Returns its path.
  */
-export function ensureCaBundle(caCertPem: string, dir: string): string {
+export async function ensureCaBundle(caCertPem: string, dir: string): Promise<string> {
   const ours = pemCertificates(caCertPem);
-  const roots = publicRoots().filter((r) => !ours.includes(r));
+  const roots = (await publicRoots()).filter((r) => !ours.includes(r));
   const bundle = [...roots, ...ours].join("\n") + "\n";
-  const hash = createHash("sha256").update(bundle).digest("hex").slice(0, 16);
+  const hash = new Bun.CryptoHasher("sha256").update(bundle).digest("hex").slice(0, 16);
   const path = join(dir, `ca-bundle-${hash}.pem`);
   if (existsSync(path)) {
     if (readFileSync(path, "utf8") !== bundle) throw new Error(`${path} exists with other contents; remove it and try again`);

@@ -34,7 +34,7 @@ export interface MitmMaterial {
 export async function loadMitmMaterial(c: LoadedConfig): Promise<MitmMaterial> {
   const m = c.np.mitm;
   const { ca } = await loadOrCreateCa(m.ca_cert_path, m.ca_key_path);
-  const roots = publicRoots();
+  const roots = await publicRoots();
   let extra: string[] = [];
   if (m.upstream_ca_file !== "") {
     let text: string;

@@ -5,7 +5,6 @@
  * what `env` itself sets: reading them would feed each bundle into the next one.
  */
 import { existsSync, readFileSync } from "node:fs";
-import tls from "node:tls";
 
 /** Where Linux and BSD distributions keep their bundle of trusted roots (the first that exists is used). */
 export const OS_BUNDLES: readonly string[] = [
@@ -30,7 +29,10 @@ function normalize(pem: string): string {
   return `-----BEGIN CERTIFICATE-----\n${body.replace(/(.{64})/g, "$1\n").replace(/\n$/, "")}\n-----END CERTIFICATE-----`;
 }
 
-function osStore(): string[] {
+/** node:tls, loaded when roots are first asked for: a proxy without MITM or an upstream never needs it. */
+type Tls = typeof import("node:tls");
+
+function osStore(tls: Tls): string[] {
   if (process.platform === "linux" || process.platform.endsWith("bsd")) {
     const file = OS_BUNDLES.find((f) => existsSync(f));
     return file ? pemCertificates(readFileSync(file, "utf8")) : [];
@@ -40,10 +42,11 @@ function osStore(): string[] {
 }
 
 /** Mozilla's roots, then the system's that are not among them, each once, in a fixed order. */
-export function publicRoots(): string[] {
+export async function publicRoots(): Promise<string[]> {
+  const tls = await import("node:tls");
   const seen = new Set<string>();
   const out: string[] = [];
-  for (const pem of [...tls.getCACertificates("bundled").map(normalize), ...osStore()]) {
+  for (const pem of [...tls.getCACertificates("bundled").map(normalize), ...osStore(tls)]) {
     if (seen.has(pem)) continue;
     seen.add(pem);
     out.push(pem);

@@ -25,7 +25,6 @@ import { type ClientGone, dial, DialAbortedError, type UpstreamTls } from "./dia
 import { Relay, type RelayOwner } from "./relay.ts";
 import { Slots, type Lease } from "./slots.ts";
 import { dialProxy, dialThrough, startTls } from "./upstream.ts";
-import { rootCertificates } from "node:tls";
 
 export type TunnelKind = "connect" | "socks5" | "upgrade";
 
@@ -191,8 +190,16 @@ export class Tunnels {
   }
 }
 
-/** The roots an https:// upstream proxy is verified against: the bundled public ones plus its ca_file. */
-const ROOTS: readonly string[] = [...rootCertificates];
+/**
+ * The roots an https:// upstream proxy is verified against: the bundled public ones plus its
+ * ca_file. Read at the first dial through an upstream, not at start-up: loading node:tls costs
+ * start-up time and memory that a proxy without an upstream never needs.
+ */
+let upstreamRoots: readonly string[] | null = null;
+async function bundledRoots(): Promise<readonly string[]> {
+  upstreamRoots ??= [...(await import("node:tls")).rootCertificates];
+  return upstreamRoots;
+}
 
 async function viaUpstream(
   up: UpstreamProxy,
@@ -202,7 +209,7 @@ async function viaUpstream(
   o: { gone?: ClientGone | undefined; tls?: UpstreamTls | undefined; plain?: boolean; timeoutMs: number; resolve: Resolver },
 ): Promise<Conn> {
   const deadline = performance.now() + o.timeoutMs;
-  const through = { timeoutMs: o.timeoutMs, gone: o.gone, resolve: o.resolve, roots: ROOTS };
+  const through = { timeoutMs: o.timeoutMs, gone: o.gone, resolve: o.resolve, roots: await bundledRoots() };
   // The vetted address goes upstream when asked to (pin_addresses) and when the upstream takes
   // only addresses (socks5://); otherwise the name, which the upstream resolves again.
   const first = addrs[0];
