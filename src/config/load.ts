@@ -16,7 +16,7 @@ import type { Route } from "../policy/route.ts";
 import { compilePolicy, type CompiledRules } from "../policy/rules.ts";
 import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
-import { locateKey } from "./locate.ts";
+import { KeyLocator } from "./locate.ts";
 import { allKeys, nearRoot, ROOT, validate, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
 import { suggest } from "./suggest.ts";
 import { compileRoute } from "./upstream.ts";
@@ -140,7 +140,14 @@ export function buildConfig(text: string | null, source: ConfigSource, io: Secre
   doc = applyOverrides(doc, parsed);
 
   const { value, problems: found } = validate(doc);
-  const place = (p: Problem) => formatProblem(p, where(p.key, text, source, parsed));
+  // Read once for every problem placed: a long list can have a warning per entry.
+  let locator: KeyLocator | null = null;
+  const lineOf = (path: readonly string[]): number => {
+    if (text === null) return 0;
+    locator ??= new KeyLocator(text);
+    return locator.line(path);
+  };
+  const place = (p: Problem) => formatProblem(p, where(p.key, text, source, parsed, lineOf));
   const warnings: string[] = found.filter((p) => p.severity === "warning").map(place);
   for (const p of found) if (p.severity === "error") problems.push(place(p));
 
@@ -340,7 +347,7 @@ export function formatProblem(p: Problem, at = ""): string {
 }
 
 /** Where a problem's key was set: the last `-c` that set it (or a table above it), else its file line. */
-function where(key: string, text: string | null, source: ConfigSource, overrides: readonly Override[]): string {
+function where(key: string, text: string | null, source: ConfigSource, overrides: readonly Override[], lineOf: (path: readonly string[]) => number): string {
   const plain = key.replace(/\[\d+\]/g, "").split(".");
   const under = (a: readonly string[], b: readonly string[]) => a.length <= b.length && a.every((s, i) => s === b[i]);
   for (let i = overrides.length - 1; i >= 0; i--) {
@@ -350,7 +357,7 @@ function where(key: string, text: string | null, source: ConfigSource, overrides
   // `a[2].b` is in the third table of the array `a` (or the third element of its value).
   const path = key.replace(/\[(\d+)\]/g, "#$1").split(".");
   if (text === null || !key) return "";
-  const line = locateKey(text, path);
+  const line = lineOf(path);
   return line ? `${source.path}:${line}` : source.path;
 }
 

@@ -13,52 +13,78 @@
  * may also be an element of an array value, whose line is its key's.
  */
 export function locateKey(text: string, path: readonly string[]): number {
-  const arrays = new Map<string, number>();
-  let table: string[] = [];
-  let best = 0;
-  let bestDepth = 0;
-  let open: '"""' | "'''" | null = null;
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (open) {
-      // Inside a multi-line string: nothing here is a key until the string closes.
-      if (line.includes(open)) open = null;
-      continue;
-    }
-    const header = /^\s*(\[\[?)([^\]]*)\]\]?\s*(#.*)?$/.exec(line);
-    let found: string[] | null = null;
-    if (header) {
-      table = splitDotted(header[2]!) ?? [];
-      if (header[1] === "[[" && table.length > 0) {
-        // One more table of this array: its keys are under `name#index`.
-        const key = table.join("\u0000");
-        const n = arrays.get(key) ?? 0;
-        arrays.set(key, n + 1);
-        table = [...table.slice(0, -1), `${table.at(-1)}#${n}`];
+  return new KeyLocator(text).line(path);
+}
+
+/** A key or table header the text sets, and its 1-based line. */
+interface KeyLine {
+  readonly found: readonly string[];
+  readonly line: number;
+}
+
+/**
+ * locateKey for many keys of one text: the text is read once, and each key is then placed
+ * among the lines that set a key or open a table (the elements of a long array set none), so
+ * placing every problem of a config with 100,000 list entries costs one pass over it, not one
+ * per problem.
+ */
+export class KeyLocator {
+  readonly #keys: KeyLine[] = [];
+
+  constructor(text: string) {
+    const arrays = new Map<string, number>();
+    let table: string[] = [];
+    let open: '"""' | "'''" | null = null;
+    const lines = text.split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (open) {
+        // Inside a multi-line string: nothing here is a key until the string closes.
+        if (line.includes(open)) open = null;
+        continue;
       }
-      found = table;
-    } else {
-      const eq = keyEnd(line);
-      if (eq > 0) {
-        const key = splitDotted(line.slice(0, eq));
-        if (key) found = [...table, ...key];
-        const rest = line.slice(eq + 1);
-        for (const q of ['"""', "'''"] as const) {
-          const at = rest.indexOf(q);
-          if (at >= 0 && rest.indexOf(q, at + 3) < 0) open = q;
+      const header = /^\s*(\[\[?)([^\]]*)\]\]?\s*(#.*)?$/.exec(line);
+      let found: string[] | null = null;
+      if (header) {
+        table = splitDotted(header[2]!) ?? [];
+        if (header[1] === "[[" && table.length > 0) {
+          // One more table of this array: its keys are under `name#index`.
+          const key = table.join("\u0000");
+          const n = arrays.get(key) ?? 0;
+          arrays.set(key, n + 1);
+          table = [...table.slice(0, -1), `${table.at(-1)}#${n}`];
+        }
+        found = table;
+      } else {
+        const eq = keyEnd(line);
+        if (eq > 0) {
+          const key = splitDotted(line.slice(0, eq));
+          if (key) found = [...table, ...key];
+          const rest = line.slice(eq + 1);
+          for (const q of ['"""', "'''"] as const) {
+            const at = rest.indexOf(q);
+            if (at >= 0 && rest.indexOf(q, at + 3) < 0) open = q;
+          }
         }
       }
-    }
-    if (!found) continue;
-    const d = depth(found, path);
-    if (d === path.length && found.length === path.length && found.every((f, j) => f === path[j])) return i + 1;
-    if (d > bestDepth) {
-      best = i + 1;
-      bestDepth = d;
+      if (found) this.#keys.push({ found, line: i + 1 });
     }
   }
-  return best;
+
+  /** locateKey(text, path) for the text this was made from. */
+  line(path: readonly string[]): number {
+    let best = 0;
+    let bestDepth = 0;
+    for (const { found, line } of this.#keys) {
+      const d = depth(found, path);
+      if (d === path.length && found.length === path.length && found.every((f, j) => f === path[j])) return line;
+      if (d > bestDepth) {
+        best = line;
+        bestDepth = d;
+      }
+    }
+    return best;
+  }
 }
 
 /**
