@@ -5,7 +5,7 @@
 import { constants } from "node:os";
 import type { CliOptions } from "../cli.ts";
 import { clientEnv, hookSecretVars } from "./client-env.ts";
-import { loadConfig } from "../config/load.ts";
+import { loadConfigSliced } from "../config/load-async.ts";
 import { hardenProcess } from "../harden.ts";
 import { forwardedSignals } from "../platform.ts";
 import { systemResolver } from "../runtime/resolver.ts";
@@ -47,7 +47,7 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   }
   // The command runs as our user: keep it out of our memory, where the admin token lives.
   hardenProcess(log, "the command");
-  const state = new ProxyState(config, log, systemResolver, () => loadConfig({ configPath: o.configPath, overrides: opts.overrides, env: io.env }));
+  const state = new ProxyState(config, log, systemResolver, () => loadConfigSliced({ configPath: o.configPath, overrides: opts.overrides, env: io.env }));
   const server = new ProxyServer(state, log);
   const blocked: BlockedEvent[] = [];
   state.onBlocked.push((e) => {

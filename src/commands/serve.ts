@@ -4,7 +4,7 @@
  */
 import { renameSync, writeFileSync } from "node:fs";
 import type { CliOptions } from "../cli.ts";
-import { loadConfig } from "../config/load.ts";
+import { loadConfigSliced } from "../config/load-async.ts";
 import { hardenProcess } from "../harden.ts";
 import { systemResolver } from "../runtime/resolver.ts";
 import { ProxyState } from "../runtime/state.ts";
@@ -25,7 +25,7 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
   }
   hardenProcess(log, "other processes of this user");
   const opts = loadOptions(o, io);
-  const state = new ProxyState(config, log, systemResolver, () => loadConfig(opts));
+  const state = new ProxyState(config, log, systemResolver, () => loadConfigSliced(opts));
   const server = new ProxyServer(state, log);
   try {
     await server.start({ watch: true });

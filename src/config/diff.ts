@@ -12,6 +12,8 @@ export function diffConfig(prev: LoadedConfig, next: LoadedConfig): string[] {
     const a = valueAt(prev.np, name);
     const b = valueAt(next.np, name);
     if (spec.kind === "strings") {
+      // The same entries in the same order (most reloads of a long list): nothing added or removed.
+      if (sameEntries(a as string[], b as string[])) continue;
       const label = name.slice(name.lastIndexOf(".") + 1);
       const A = new Set((a as string[]).map((s) => s.toLowerCase()));
       const B = new Set((b as string[]).map((s) => s.toLowerCase()));
@@ -35,6 +37,13 @@ export function diffConfig(prev: LoadedConfig, next: LoadedConfig): string[] {
     });
   }
   return out;
+}
+
+function sameEntries(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function valueAt(np: object, dotted: string): unknown {

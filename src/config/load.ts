@@ -13,11 +13,12 @@ import { codexHomeFor, secretPrivacy } from "../platform.ts";
 import { compileHooks, type HookTable } from "../policy/hooks.ts";
 import { NO_SECRETS, secretReader, type SecretIo } from "./secret-io.ts";
 import type { Route } from "../policy/route.ts";
-import { compilePolicy, type CompiledRules } from "../policy/rules.ts";
+import { compilePolicySteps, type CompiledRules } from "../policy/rules.ts";
 import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
 import { KeyLocator } from "./locate.ts";
 import { allKeys, nearRoot, ROOT, validate, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
+import { mapSteps, runSteps } from "./steps.ts";
 import { suggest } from "./suggest.ts";
 import { compileRoute } from "./upstream.ts";
 
@@ -77,6 +78,12 @@ export function configPathFor(opts: LoadOptions): string {
 
 /** Read, parse, override, validate and resolve. Never throws for bad input; returns problems. */
 export function loadConfig(opts: LoadOptions = {}): LoadResult {
+  const read = readConfig(opts);
+  return "result" in read ? read.result : buildConfig(read.text, read.source, read.io);
+}
+
+/** The file's text (null: no file) and what buildConfig reads beside it; or the failure to read it. */
+export function readConfig(opts: LoadOptions): { result: LoadResult } | { text: string | null; source: ConfigSource; io: SecretIo } {
   const path = configPathFor(opts);
   const overrides = opts.overrides ?? [];
   let text: string | null = null;
@@ -92,7 +99,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadResult {
       readError = `${path}: no such config file (named by --config; leave --config out to use ${codexHome(opts.env)}/config.toml)`;
   }
   const source: ConfigSource = { path, exists: text !== null, dir: dirname(path), overrides };
-  if (readError) return { ok: false, source, problems: [readError], usage: opts.configPath !== undefined && text === null };
+  if (readError) return { result: { ok: false, source, problems: [readError], usage: opts.configPath !== undefined && text === null } };
   const io: SecretIo = {
     env: opts.env ?? process.env,
     readFile: (p) => readFileSync(p, "utf8"),
@@ -105,11 +112,16 @@ export function loadConfig(opts: LoadOptions = {}): LoadResult {
       }
     },
   };
-  return buildConfig(text, source, io);
+  return { text, source, io };
 }
 
 /** Pure: the config that `text` (null when there is no file) and the overrides describe. */
 export function buildConfig(text: string | null, source: ConfigSource, io: SecretIo = NO_SECRETS): LoadResult {
+  return runSteps(buildConfigSteps(text, source, io));
+}
+
+/** buildConfig as steps (see steps.ts): it pauses between its phases and while compiling the lists. */
+export function* buildConfigSteps(text: string | null, source: ConfigSource, io: SecretIo = NO_SECRETS): Generator<void, LoadResult, void> {
   const problems: string[] = [];
   let doc: Record<string, unknown> = {};
   if (text !== null) {
@@ -124,6 +136,7 @@ export function buildConfig(text: string | null, source: ConfigSource, io: Secre
       }
       return { ok: false, source, problems };
     }
+    yield;
   }
 
   const parsed: Override[] = [];
@@ -139,7 +152,9 @@ export function buildConfig(text: string | null, source: ConfigSource, io: Secre
   // A malformed override is reported together with every other problem, not instead of them.
   doc = applyOverrides(doc, parsed);
 
+  yield;
   const { value, problems: found } = validate(doc);
+  yield;
   // Read once for every problem placed: a long list can have a warning per entry.
   let locator: KeyLocator | null = null;
   const lineOf = (path: readonly string[]): number => {
@@ -170,9 +185,9 @@ export function buildConfig(text: string | null, source: ConfigSource, io: Secre
   const routed = compileRoute(np, io, source.dir, source.path);
   for (const p of routed.problems) problems.push(place(p));
   warnings.push(...routed.warnings);
-  const compiled = compilePolicy(np.policy);
-  for (const p of compiled.problems) problems.push(place(p));
-  warnings.push(...compiled.warnings.map(place));
+  const compiled = yield* compilePolicySteps(np.policy);
+  problems.push(...(yield* mapSteps(compiled.problems, place)));
+  warnings.push(...(yield* mapSteps(compiled.warnings, place)));
 
   const proxyAuth = credentials(np, problems, warnings);
   warnings.push(...riskWarnings(np));

@@ -68,17 +68,28 @@ function splitKey(key: string, arg: string): string[] {
   return parts;
 }
 
-/** Apply overrides to a parsed document, creating tables on the way. Returns a new document. */
+/**
+ * Apply overrides to a parsed document, creating tables on the way. Returns a new document; `doc`
+ * is left as it was. Only the tables an override writes into are copied (once each): the rest,
+ * long lists included, is shared with `doc`, and the caller reads it without writing.
+ */
 export function applyOverrides(doc: Record<string, unknown>, overrides: readonly Override[]): Record<string, unknown> {
-  const root = structuredClone(doc);
+  const root: Record<string, unknown> = { ...doc };
+  const copied = new Set<object>([root]);
   for (const o of overrides) {
     let t: Record<string, unknown> = root;
     for (const seg of o.path.slice(0, -1)) {
       const next = t[seg];
       if (typeof next === "object" && next !== null && !Array.isArray(next)) {
-        t = next as Record<string, unknown>;
+        if (!copied.has(next)) {
+          const copy = { ...(next as Record<string, unknown>) };
+          copied.add(copy);
+          t[seg] = copy;
+          t = copy;
+        } else t = next as Record<string, unknown>;
       } else {
         const fresh: Record<string, unknown> = {};
+        copied.add(fresh);
         t[seg] = fresh;
         t = fresh;
       }

@@ -16,6 +16,7 @@ import { embeddedIpv4, intToIpv4, ipv4ToInt, v6Parts } from "./ip.ts";
 import { NameIndex } from "./name-index.ts";
 import { parsePattern, PatternError, type ListName, type ParsedPattern, type Rule } from "./pattern.ts";
 import type { Target } from "./target.ts";
+import { runSteps } from "../config/steps.ts";
 
 interface CidrRule {
   readonly rule: Rule;
@@ -315,15 +316,35 @@ export type PolicyLists = Pick<PolicyConfig, "allowed_domains" | "denied_domains
 /** A policy compiled from lists: its lists are RuleSets (a CompiledPolicy may also union several). */
 export type CompiledRules = CompiledPolicy & { readonly allow: RuleSet; readonly deny: RuleSet };
 
-export function compilePolicy(cfg: PolicyLists): { policy: CompiledRules; problems: Problem[]; warnings: Problem[] } {
+export interface CompileResult {
+  readonly policy: CompiledRules;
+  readonly problems: Problem[];
+  readonly warnings: Problem[];
+}
+
+export function compilePolicy(cfg: PolicyLists): CompileResult {
+  return runSteps(compilePolicySteps(cfg));
+}
+
+/** Entries compiled between two pauses of compilePolicySteps. */
+const STEP_ENTRIES = 1000;
+
+/**
+ * compilePolicy as steps: it pauses (yields) after every STEP_ENTRIES entries, so that a caller
+ * can let other work run between them (a reload of a long list while requests are forwarded);
+ * the result is the same however the steps are run.
+ */
+export function* compilePolicySteps(cfg: PolicyLists): Generator<void, CompileResult, void> {
   const problems: Problem[] = [];
   const warnings: Problem[] = [];
-  const build = (list: ListName, entries: readonly string[]) => {
+  function* build(list: ListName, entries: readonly string[]): Generator<void, RuleSet, void> {
     const set = new RuleSet(list);
     const seen = new Set<string>();
-    entries.forEach((raw, i) => {
+    for (let i = 0; i < entries.length; i++) {
+      if (i % STEP_ENTRIES === STEP_ENTRIES - 1) yield;
+      const raw = entries[i]!;
       const key = raw.trim().toLowerCase();
-      if (seen.has(key)) return;
+      if (seen.has(key)) continue;
       seen.add(key);
       let parsed: ParsedPattern;
       try {
@@ -331,17 +352,19 @@ export function compilePolicy(cfg: PolicyLists): { policy: CompiledRules; proble
       } catch (e) {
         if (!(e instanceof PatternError)) throw e;
         problems.push({ severity: "error", key: `network_proxy.policy.${list}[${i}]`, message: `${JSON.stringify(raw)}: ${e.message}` });
-        return;
+        continue;
       }
       set.add(parsed);
       const broad = list === "allowed_domains" ? broadAllowWarning(parsed) : null;
       if (broad !== null) warnings.push({ severity: "warning", key: `network_proxy.policy.${list}[${i}]`, message: `${JSON.stringify(raw)}: ${broad}` });
-    });
+    }
     return set;
-  };
+  }
+  const allow = yield* build("allowed_domains", cfg.allowed_domains);
+  const deny = yield* build("denied_domains", cfg.denied_domains);
   const policy: CompiledRules = Object.freeze({
-    allow: build("allowed_domains", cfg.allowed_domains),
-    deny: build("denied_domains", cfg.denied_domains),
+    allow,
+    deny,
     allowLocalBinding: cfg.allow_local_binding,
     allowedRaw: cfg.allowed_domains,
     deniedRaw: cfg.denied_domains,

@@ -62,7 +62,8 @@ export class ProxyState {
     config: LoadedConfig,
     readonly log: Logger,
     readonly resolve: Resolver,
-    private readonly loader: () => LoadResult,
+    /** Reads and compiles the config for a reload; may take several event-loop turns (loadConfigSliced). */
+    private readonly loader: () => LoadResult | Promise<LoadResult>,
   ) {
     this.#config = config;
     this.blocked = new BlockedLog(config.np.max_blocked_events);
@@ -182,7 +183,14 @@ export class ProxyState {
   }
 
   async #reload(): Promise<ReloadOutcome> {
-    const result = this.loader();
+    // The config in force is not touched until the new one is complete: until then every request
+    // is judged by the old policy, and a load that fails or throws leaves it in force.
+    let result: LoadResult;
+    try {
+      result = await this.loader();
+    } catch (e) {
+      return this.#failed([`config reload failed: ${(e as Error).message}`], this.#config.source.path);
+    }
     if (!result.ok) return this.#failed(result.problems, result.source.path);
     if (this.#config.source.exists && !result.config.source.exists) {
       // A deleted config is far more likely a mistake or an editor mid-save than a wish to fall

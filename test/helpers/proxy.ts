@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
+import { loadConfigSliced } from "../../src/config/load-async.ts";
 import { Logger } from "../../src/log.ts";
 import type { Resolver } from "../../src/policy/decide.ts";
 import { systemResolver } from "../../src/runtime/resolver.ts";
@@ -73,12 +74,13 @@ export async function startProxy(overrides: string[] = [], opts: ProxyOptions = 
   if (opts.configText != null) writeFileSync(path, opts.configText);
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text, { mode: 0o600 });
   // The default location (CODEX_HOME), which unlike --config may be missing: no file, defaults.
-  const load = () => loadConfig({ overrides: all, env: { ...opts.env, CODEX_HOME: dir } });
-  const r = load();
+  const loadOpts = { overrides: all, env: { ...opts.env, CODEX_HOME: dir } };
+  const r = loadConfig(loadOpts);
   if (!r.ok) throw new Error(r.problems.join("\n"));
   const lines: string[] = [];
   const log = new Logger("debug", "text", { write: (l) => lines.push(l) });
-  const state = new ProxyState(r.config, log, opts.resolver ?? systemResolver, load);
+  // Reloads as the CLI does them: in slices (load-async.ts).
+  const state = new ProxyState(r.config, log, opts.resolver ?? systemResolver, () => loadConfigSliced(loadOpts));
   const server = new ProxyServer(state, log);
   await server.start({ watch: opts.watch ?? false });
   return new TestProxy(server, lines);

@@ -1,0 +1,13 @@
+/**
+ * loadConfig for a reload: the same read and the same steps, run in slices that give the event
+ * loop back between them (steps.ts), so that compiling a long allowlist does not stall the
+ * requests being forwarded meanwhile. Start-up keeps the synchronous loadConfig: nothing is
+ * forwarded yet.
+ */
+import { buildConfigSteps, readConfig, type LoadOptions, type LoadResult } from "./load.ts";
+import { runStepsSliced } from "./steps.ts";
+
+export function loadConfigSliced(opts: LoadOptions = {}): Promise<LoadResult> {
+  const read = readConfig(opts);
+  return "result" in read ? Promise.resolve(read.result) : runStepsSliced(buildConfigSteps(read.text, read.source, read.io));
+}
