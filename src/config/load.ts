@@ -17,7 +17,7 @@ import { compilePolicySteps, type CompiledRules } from "../policy/rules.ts";
 import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
 import { KeyLocator } from "./locate.ts";
-import { allKeys, nearRoot, ROOT, validate, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
+import { allKeys, nearRoot, ROOT, validateSteps, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
 import { mapSteps, runSteps } from "./steps.ts";
 import { suggest } from "./suggest.ts";
 import { compileRoute } from "./upstream.ts";
@@ -153,7 +153,7 @@ export function* buildConfigSteps(text: string | null, source: ConfigSource, io:
   doc = applyOverrides(doc, parsed);
 
   yield;
-  const { value, problems: found } = validate(doc);
+  const { value, problems: found } = yield* validateSteps(doc);
   yield;
   // Read once for every problem placed: a long list can have a warning per entry.
   let locator: KeyLocator | null = null;

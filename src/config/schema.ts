@@ -6,8 +6,10 @@
  * suggestion) instead of stopping at the first.
  */
 
+import { frozenCopySteps } from "./frozen.ts";
 import { checkHooks, type HookConfig } from "./hooks.ts";
 import type { Problem } from "./problem.ts";
+import { runSteps } from "./steps.ts";
 import { editDistance, suggest } from "./suggest.ts";
 import { MODES, type NetworkProxyConfig } from "./types.ts";
 
@@ -217,6 +219,11 @@ function show(v: unknown): string {
  * defaults in the broken places, but callers must not use it.
  */
 export function validate(doc: Record<string, unknown>): { value: NetworkProxyConfig; problems: Problem[] } {
+  return runSteps(validateSteps(doc));
+}
+
+/** validate as steps (see steps.ts): a long list is copied and frozen in pieces. */
+export function* validateSteps(doc: Record<string, unknown>): Generator<void, { value: NetworkProxyConfig; problems: Problem[] }, void> {
   const problems: Problem[] = [];
   // Other programs' settings share this file, so other top-level tables are theirs; but one
   // spelled almost like ours is a typo of ours, and ignoring it would drop the whole policy.
@@ -230,7 +237,7 @@ export function validate(doc: Record<string, unknown>): { value: NetworkProxyCon
     else problems.push({ severity: "error", key: ROOT, message: `expected a table, found ${tomlTypeName(raw)}` });
   }
   table = applyAliases(table, ROOT, problems);
-  const value = validateTable(SCHEMA, table, ROOT, problems) as unknown as NetworkProxyConfig;
+  const value = (yield* validateTable(SCHEMA, table, ROOT, problems)) as unknown as NetworkProxyConfig;
   return { value, problems };
 }
 
@@ -264,20 +271,20 @@ function isPlainTable(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 
-function validateTable(schema: Table, table: Record<string, unknown>, prefix: string, problems: Problem[]): Record<string, unknown> {
+function* validateTable(schema: Table, table: Record<string, unknown>, prefix: string, problems: Problem[]): Generator<void, Record<string, unknown>, void> {
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(schema)) {
     const path = `${prefix}.${key}`;
     const v = table[key];
     if (isSpec(spec)) {
-      out[key] = v === undefined ? spec.default : checkValue(spec, v, path, problems);
+      out[key] = v === undefined ? spec.default : yield* checkValue(spec, v, path, problems);
     } else if (v === undefined) {
-      out[key] = validateTable(spec, {}, path, problems);
+      out[key] = yield* validateTable(spec, {}, path, problems);
     } else if (!isPlainTable(v)) {
       problems.push({ severity: "error", key: path, message: `expected a table ([${path}]), found ${tomlTypeName(v)}` });
-      out[key] = validateTable(spec, {}, path, problems);
+      out[key] = yield* validateTable(spec, {}, path, problems);
     } else {
-      out[key] = validateTable(spec, v, path, problems);
+      out[key] = yield* validateTable(spec, v, path, problems);
     }
   }
   // A key we do not know is an error, not a warning: a mistyped rule that is silently ignored
@@ -303,7 +310,7 @@ function elsewhere(key: string): string | undefined {
   return leaf ? keys.find((k) => k.key.endsWith(`.${leaf}`))?.key : undefined;
 }
 
-function checkValue(spec: Spec, v: unknown, path: string, problems: Problem[]): unknown {
+function* checkValue(spec: Spec, v: unknown, path: string, problems: Problem[]): Generator<void, unknown, void> {
   // A secret's value is never echoed, even a wrong one: problems end up in logs.
   const secret = spec.kind === "string" && spec.secret === true;
   const bad = (expected: string) => {
@@ -340,13 +347,14 @@ function checkValue(spec: Spec, v: unknown, path: string, problems: Problem[]): 
     case "strings": {
       if (!Array.isArray(v)) return bad("an array of strings");
       let ok = true;
-      v.forEach((item, i) => {
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
         if (typeof item !== "string") {
           ok = false;
           problems.push({ severity: "error", key: `${path}[${i}]`, message: `expected a string, found ${tomlTypeName(item)} (${show(item)})` });
         }
-      });
-      return ok ? Object.freeze([...(v as string[])]) : spec.default;
+      }
+      return ok ? yield* frozenCopySteps(v as string[]) : spec.default;
     }
   }
 }
