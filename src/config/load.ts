@@ -14,10 +14,11 @@ import { compileHooks, type HookTable } from "../policy/hooks.ts";
 import { NO_SECRETS, secretReader, type SecretIo } from "./secret-io.ts";
 import type { Route } from "../policy/route.ts";
 import { compilePolicySteps, type CompiledRules } from "../policy/rules.ts";
+import { frozenCopySteps } from "./frozen.ts";
 import { fmtAddr, listenAddress, type ListenAddr } from "./addr.ts";
 import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
-import { KeyLocator } from "./locate.ts";
-import { allKeys, nearRoot, ROOT, validateSteps, type Credentials, type NetworkProxyConfig, type Problem } from "./schema.ts";
+import { ProblemPlacer } from "./place.ts";
+import { allKeys, nearRoot, ROOT, validateSteps, type Credentials, type NetworkProxyConfig } from "./schema.ts";
 import { mapSteps, runSteps } from "./steps.ts";
 import { suggest } from "./suggest.ts";
 import { compileRoute } from "./upstream.ts";
@@ -155,16 +156,19 @@ export function* buildConfigSteps(text: string | null, source: ConfigSource, io:
   yield;
   const { value, problems: found } = yield* validateSteps(doc);
   yield;
-  // Read once for every problem placed: a long list can have a warning per entry.
-  let locator: KeyLocator | null = null;
-  const lineOf = (path: readonly string[]): number => {
-    if (text === null) return 0;
-    locator ??= new KeyLocator(text);
-    return locator.line(path);
-  };
-  const place = (p: Problem) => formatProblem(p, where(p.key, text, source, parsed, lineOf));
-  const warnings: string[] = found.filter((p) => p.severity === "warning").map(place);
-  for (const p of found) if (p.severity === "error") problems.push(place(p));
+  const placer = new ProblemPlacer(text, source.path, parsed);
+  const place = placer.place;
+  if (found.length > 0) yield* placer.prepare();
+  const warnings: string[] = yield* mapSteps(
+    found.filter((p) => p.severity === "warning"),
+    place,
+  );
+  problems.push(
+    ...(yield* mapSteps(
+      found.filter((p) => p.severity === "error"),
+      place,
+    )),
+  );
 
   const np: NetworkProxyConfig = Object.freeze({
     ...value,
@@ -186,6 +190,7 @@ export function* buildConfigSteps(text: string | null, source: ConfigSource, io:
   for (const p of routed.problems) problems.push(place(p));
   warnings.push(...routed.warnings);
   const compiled = yield* compilePolicySteps(np.policy);
+  if (compiled.problems.length + compiled.warnings.length > 0) yield* placer.prepare();
   problems.push(...(yield* mapSteps(compiled.problems, place)));
   warnings.push(...(yield* mapSteps(compiled.warnings, place)));
 
@@ -253,7 +258,7 @@ export function* buildConfigSteps(text: string | null, source: ConfigSource, io:
     listeners,
     policy: compiled.policy,
     proxyAuth,
-    warnings: Object.freeze(warnings),
+    warnings: yield* frozenCopySteps(warnings),
     hooks: hooks.table,
     route: routed.route,
   };
@@ -356,25 +361,7 @@ function resolvePath(dir: string, p: string): string {
 
 export { NO_SECRETS, type SecretIo } from "./secret-io.ts";
 
-export function formatProblem(p: Problem, at = ""): string {
-  const text = p.key ? `${p.key}: ${p.message}` : p.message;
-  return at ? `${at}: ${text}` : text;
-}
-
-/** Where a problem's key was set: the last `-c` that set it (or a table above it), else its file line. */
-function where(key: string, text: string | null, source: ConfigSource, overrides: readonly Override[], lineOf: (path: readonly string[]) => number): string {
-  const plain = key.replace(/\[\d+\]/g, "").split(".");
-  const under = (a: readonly string[], b: readonly string[]) => a.length <= b.length && a.every((s, i) => s === b[i]);
-  for (let i = overrides.length - 1; i >= 0; i--) {
-    const o = overrides[i]!;
-    if (under(o.path, plain) || under(plain, o.path)) return `-c ${JSON.stringify(o.source)}`;
-  }
-  // `a[2].b` is in the third table of the array `a` (or the third element of its value).
-  const path = key.replace(/\[(\d+)\]/g, "#$1").split(".");
-  if (text === null || !key) return "";
-  const line = lineOf(path);
-  return line ? `${source.path}:${line}` : source.path;
-}
+export { formatProblem } from "./place.ts";
 
 /** "; did you mean network_proxy.proxy_url?" for an override key outside our table. */
 function hintFor(path: readonly string[]): string {

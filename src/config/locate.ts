@@ -6,6 +6,7 @@
  * text the parser already accepted; when it cannot place a key it returns 0 and the problem is
  * reported without a line.
  */
+import { runSteps } from "./steps.ts";
 
 /**
  * 1-based line where `path` (or the nearest table or key holding it) is set; 0 when unknown. A
@@ -29,46 +30,19 @@ interface KeyLine {
  * per problem.
  */
 export class KeyLocator {
-  readonly #keys: KeyLine[] = [];
+  #keys: readonly KeyLine[];
 
+  /** Reads `text` now, in one piece. */
   constructor(text: string) {
-    const arrays = new Map<string, number>();
-    let table: string[] = [];
-    let open: '"""' | "'''" | null = null;
-    const lines = text.split("\n");
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!;
-      if (open) {
-        // Inside a multi-line string: nothing here is a key until the string closes.
-        if (line.includes(open)) open = null;
-        continue;
-      }
-      const header = /^\s*(\[\[?)([^\]]*)\]\]?\s*(#.*)?$/.exec(line);
-      let found: string[] | null = null;
-      if (header) {
-        table = splitDotted(header[2]!) ?? [];
-        if (header[1] === "[[" && table.length > 0) {
-          // One more table of this array: its keys are under `name#index`.
-          const key = table.join("\u0000");
-          const n = arrays.get(key) ?? 0;
-          arrays.set(key, n + 1);
-          table = [...table.slice(0, -1), `${table.at(-1)}#${n}`];
-        }
-        found = table;
-      } else {
-        const eq = keyEnd(line);
-        if (eq > 0) {
-          const key = splitDotted(line.slice(0, eq));
-          if (key) found = [...table, ...key];
-          const rest = line.slice(eq + 1);
-          for (const q of ['"""', "'''"] as const) {
-            const at = rest.indexOf(q);
-            if (at >= 0 && rest.indexOf(q, at + 3) < 0) open = q;
-          }
-        }
-      }
-      if (found) this.#keys.push({ found, line: i + 1 });
-    }
+    this.#keys = runSteps(readKeys(text));
+  }
+
+  /** The same locator, read in steps (steps.ts): a reload places warnings in a long config. */
+  static *steps(text: string): Generator<void, KeyLocator, void> {
+    const keys = yield* readKeys(text);
+    const locator = new KeyLocator("");
+    locator.#keys = keys;
+    return locator;
   }
 
   /** locateKey(text, path) for the text this was made from. */
@@ -85,6 +59,56 @@ export class KeyLocator {
     }
     return best;
   }
+}
+
+/** Lines read between two pauses of readKeys. */
+const STEP_LINES = 2000;
+
+/** The lines of `text` that set a key or open a table, pausing every STEP_LINES lines. */
+function* readKeys(text: string): Generator<void, KeyLine[], void> {
+  const keys: KeyLine[] = [];
+  const arrays = new Map<string, number>();
+  let table: string[] = [];
+  let open: '"""' | "'''" | null = null;
+  // The lines of text.split("\n"), one at a time (the last may be empty).
+  for (let i = 0, start = 0; start <= text.length; i++) {
+    if (i % STEP_LINES === STEP_LINES - 1) yield;
+    const nl = text.indexOf("\n", start);
+    const end = nl < 0 ? text.length : nl;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (open) {
+      // Inside a multi-line string: nothing here is a key until the string closes.
+      if (line.includes(open)) open = null;
+      continue;
+    }
+    const header = /^\s*(\[\[?)([^\]]*)\]\]?\s*(#.*)?$/.exec(line);
+    let found: string[] | null = null;
+    if (header) {
+      table = splitDotted(header[2]!) ?? [];
+      if (header[1] === "[[" && table.length > 0) {
+        // One more table of this array: its keys are under `name#index`.
+        const key = table.join("\u0000");
+        const n = arrays.get(key) ?? 0;
+        arrays.set(key, n + 1);
+        table = [...table.slice(0, -1), `${table.at(-1)}#${n}`];
+      }
+      found = table;
+    } else {
+      const eq = keyEnd(line);
+      if (eq > 0) {
+        const key = splitDotted(line.slice(0, eq));
+        if (key) found = [...table, ...key];
+        const rest = line.slice(eq + 1);
+        for (const q of ['"""', "'''"] as const) {
+          const at = rest.indexOf(q);
+          if (at >= 0 && rest.indexOf(q, at + 3) < 0) open = q;
+        }
+      }
+    }
+    if (found) keys.push({ found, line: i + 1 });
+  }
+  return keys;
 }
 
 /**

@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { buildConfig } from "../../src/config/load.ts";
 import { KeyLocator, locateKey } from "../../src/config/locate.ts";
+import { runSteps } from "../../src/config/steps.ts";
 import { refLocateKey } from "../helpers/fuzz/ref-locate.ts";
 import { FUZZ_TIMEOUT_MS, fuzz } from "../helpers/fuzz/runs.ts";
 
@@ -51,6 +52,37 @@ describe("fuzz: KeyLocator agrees with the per-key scan", () => {
           return true;
         },
         { base: 2000 },
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+});
+
+describe("fuzz: KeyLocator read in steps agrees with the per-key scan", () => {
+  test(
+    "texts longer than one step (2,000 lines), keys before, among and after the long part",
+    () => {
+      fuzz(
+        "KeyLocator.steps vs refLocateKey",
+        fc.tuple(
+          text,
+          fc.integer({ min: 1990, max: 4100 }),
+          fc.constantFrom('  "example.com",', "# x = 1", ""),
+          text,
+          fc.array(path, { minLength: 1, maxLength: 6 }),
+        ),
+        ([before, n, filler, after, paths]) => {
+          const t = [before, ...Array.from({ length: n }, () => filler), after].join("\n");
+          const stepped = runSteps(KeyLocator.steps(t));
+          const whole = new KeyLocator(t);
+          for (const p of paths) {
+            const want = refLocateKey(t, p);
+            expect(stepped.line(p)).toBe(want);
+            expect(whole.line(p)).toBe(want);
+          }
+          return true;
+        },
+        { base: 40 },
       );
     },
     FUZZ_TIMEOUT_MS,
