@@ -63,3 +63,9 @@ export class ByteQueue {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** `a` then `b` as one Buffer: a view over both when `b` starts where `a` ends in memory (no copy), else a copy. */
+export function joined(a: Buffer, b: Buffer): Buffer {
+  if (a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset) return Buffer.from(a.buffer, a.byteOffset, a.length + b.length);
+  return Buffer.concat([a, b]);
+}

@@ -11,18 +11,17 @@
 import type { Lease } from "../slots.ts";
 import { isProxyError, OUTCOMES, ProxyError, type ErrorCode } from "../../outcomes.ts";
 import { stillAllowed, type DecideContext } from "../../policy/decide.ts";
-import type { CompiledHook } from "../../policy/hooks.ts";
 import { methodBlock } from "../../policy/method.ts";
 import { withExtra, type CompiledPolicy } from "../../policy/rules.ts";
-import type { Target } from "../../policy/target.ts";
 import type { ProxyState } from "../../runtime/state.ts";
 import { recordRevoked } from "../tunnel.ts";
-import type { DecisionLine } from "../../runtime/gate.ts";
-import { ByteQueue } from "../bytes.ts";
+import { ByteQueue, joined } from "../bytes.ts";
 import { basicAuth } from "../upstream.ts";
 import type { Conn } from "../conn.ts";
 import { ChunkedReader, CloseDelimitedReader, LengthReader, NO_BODY, type BodyReader } from "./chunked.ts";
-import { findHeadEnd, parseResponseHead, type HeadLimits, type RequestHead, type ResponseHead } from "./head.ts";
+import { findHeadEnd, parseResponseHead, type HeadLimits, type ResponseHead } from "./head.ts";
+import type { ExchangeSpec } from "./exchange-spec.ts";
+import { asResponseHead, plainResponseHead } from "./plain-head.ts";
 import { clientResponseHead, requestFacts, upstreamRequestHead, type Framing } from "./rewrite.ts";
 
 /** Interim (1xx) responses accepted before a final one. */
@@ -31,24 +30,7 @@ const MAX_INTERIM = 16;
 const IDEMPOTENT: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 export type ExchangePhase = "connecting" | "waiting" | "streaming" | "done";
-
-export interface ExchangeSpec {
-  readonly req: RequestHead;
-  /** The canonical target, or null for a unix socket. */
-  readonly target: Target | null;
-  readonly path: string;
-  readonly hostHeader: string;
-  /** Upgrade being passed through (full mode), or null. */
-  readonly upgrade: string | null;
-  readonly dialer: () => Promise<Conn>;
-  /** Kept-alive upstreams are reused only for the same key (addresses, port, TLS). */
-  readonly poolKey: string | null;
-  readonly line: DecisionLine;
-  /** The tunnel slot a pending upgrade holds, or null. */
-  readonly lease: Lease | null;
-  /** The `mitm_hooks` entry whose actions (strip, inject) apply, or null. */
-  readonly hook: CompiledHook | null;
-}
+export type { ExchangeSpec } from "./exchange-spec.ts";
 
 /** What an exchange needs from the session that runs it. */
 export interface ExchangeHost {
@@ -179,6 +161,12 @@ export class Exchange {
           this.#resScan = Math.max(0, buf.length - 3);
           return;
         }
+        const plain = this.#canPassOn() ? plainResponseHead(buf, end, limits.maxHeaders) : null;
+        if (plain !== null) {
+          this.#resBuf.clear();
+          this.#resScan = 0;
+          return this.#responseHead(asResponseHead(plain), buf.subarray(end), buf.subarray(0, end));
+        }
         res = parseResponseHead(buf.subarray(0, end), limits);
       } catch (e) {
         return this.fail(e);
@@ -211,7 +199,8 @@ export class Exchange {
     }
   }
 
-  #responseHead(res: ResponseHead, rest: Buffer): void {
+  /** `original`: the upstream's own head bytes, passed on as they are (a plain response). */
+  #responseHead(res: ResponseHead, rest: Buffer, original: Buffer | null = null): void {
     if (this.upgrade !== null) {
       // The upstream declined the upgrade: an ordinary response; the tunnel slot is released.
       this.upgrade = null;
@@ -239,7 +228,15 @@ export class Exchange {
     this.resBody = body;
     this.phase = "streaming";
     if (!this.reqBody.done) this.closeAfter = true; // answered before the request finished
-    this.#responseBody(rest, clientResponseHead(res, { close: this.closeAfter, upgrade: null, framing }));
+    this.#responseBody(rest, original ?? clientResponseHead(res, { close: this.closeAfter, upgrade: null, framing }));
+  }
+
+  /**
+   * Whether a response could go to the client as the upstream wrote it (plain-head.ts): nothing
+   * this exchange must add (Connection: close, upgrade headers) and a body that follows its head.
+   */
+  #canPassOn(): boolean {
+    return !this.closeAfter && this.reqBody.done && this.upgrade === null && this.spec.req.method !== "HEAD";
   }
 
   /** Pass on the response bytes that belong to its body (after `head`, in the same write, if given). */
@@ -256,7 +253,7 @@ export class Exchange {
     let out = part;
     if (head) {
       this.answered = true;
-      out = end > 0 ? Buffer.concat([head, part]) : head;
+      out = end === 0 ? head : joined(head, part);
     }
     if (out.length > 0 && !this.host.client.write(out)) this.up?.pause();
     if (body.done) this.#finish();

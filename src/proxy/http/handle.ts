@@ -7,7 +7,7 @@ import type { Conn } from "../conn.ts";
 import type { ClientGone } from "../dial.ts";
 import type { ProxyError } from "../../outcomes.ts";
 import type { DecisionLine } from "../../runtime/gate.ts";
-import type { ExchangeSpec } from "./exchange.ts";
+import type { ExchangeSpec } from "./exchange-spec.ts";
 import type { Ingress } from "./ingress.ts";
 
 export interface SessionHandle {

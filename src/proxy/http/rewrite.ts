@@ -73,14 +73,21 @@ export function upstreamRequestHead(
  */
 export function clientResponseHead(res: ResponseHead, opts: { close: boolean; upgrade: string | null; framing: Framing | null }): Buffer {
   let s = `HTTP/1.1 ${res.status} ${res.reason}\r\n`;
+  let framed = opts.framing === null;
   for (const h of res.headers) {
     if (h.lower === "content-length" && opts.framing === null) {
       s += `${h.name}: ${h.value}\r\n`; // HEAD / 304 keep the representation's length
       continue;
     }
+    // Our framing line takes the place of the upstream's (plain-head.ts relies on this).
+    if (!framed && (h.lower === "content-length" || h.lower === "transfer-encoding")) {
+      s += framingLines(opts.framing!);
+      framed = true;
+      continue;
+    }
     if (!dropped(h, res.connection)) s += `${h.name}: ${h.value}\r\n`;
   }
-  if (opts.framing) s += framingLines(opts.framing);
+  if (!framed) s += framingLines(opts.framing!);
   if (opts.upgrade !== null) s += `Connection: Upgrade\r\nUpgrade: ${opts.upgrade}\r\n`;
   else if (opts.close) s += "Connection: close\r\n";
   return Buffer.from(s + "\r\n", "latin1");
