@@ -90,7 +90,28 @@ function edgeKey(c0: number, c1: number): number {
 }
 const ANY = 65535;
 
-function mayFit(keys: ReadonlySet<number>, c0: number, c1: number): boolean {
+/**
+ * A set of edgeKeys. Most glob nodes have one literal prefix and one suffix: the first key is a
+ * field, and a Set is made only for a second one (a compiled list has one of these per glob).
+ */
+class EdgeKeys {
+  #first = -1;
+  #more: Set<number> | null = null;
+
+  add(k: number): void {
+    if (this.#first < 0) this.#first = k;
+    else if (k !== this.#first) {
+      this.#more ??= new Set();
+      this.#more.add(k);
+    }
+  }
+
+  has(k: number): boolean {
+    return k === this.#first || this.#more?.has(k) === true;
+  }
+}
+
+function mayFit(keys: EdgeKeys, c0: number, c1: number): boolean {
   return keys.has(edgeKey(c0, ANY)) || (c1 !== ANY && keys.has(edgeKey(c0, c1)));
 }
 
@@ -101,7 +122,7 @@ class SuffixBucket {
   /** Distinct suffix lengths present, ascending. */
   readonly lengths: number[] = [];
   /** edgeKey(last, second to last) of the non-empty suffixes present. */
-  readonly ends = new Set<number>();
+  readonly ends = new EdgeKeys();
 }
 
 class GlobEdges {
@@ -110,35 +131,38 @@ class GlobEdges {
   /** Distinct prefix lengths present, ascending. */
   readonly prefixLengths: number[] = [];
   /** edgeKey(first, second) of the non-empty prefixes present. */
-  readonly starts = new Set<number>();
+  readonly starts = new EdgeKeys();
 
   /** The node below `glob`; patterns sharing a glob label share it. */
   child(glob: LabelGlob): Node {
     const prefix = glob.pieces[0]!;
     const suffix = glob.pieces[glob.pieces.length - 1]!;
-    let bucket = this.byPrefix.get(prefix);
-    if (!bucket) {
-      bucket = new SuffixBucket();
-      this.byPrefix.set(prefix, bucket);
+    const prefixes = this.byPrefix.size;
+    const bucket = this.byPrefix.getOrAdd(prefix, newBucket);
+    if (this.byPrefix.size !== prefixes) {
       insertSorted(this.prefixLengths, prefix.length);
       if (prefix !== "") this.starts.add(edgeKey(prefix.charCodeAt(0), prefix.length > 1 ? prefix.charCodeAt(1) : ANY));
     }
-    const edge: GlobEdge = { glob, node: new Node() };
-    const list = bucket.bySuffix.get(suffix);
-    if (list) {
-      // The same glob (same prefix, suffix and middle pieces) already has its node.
-      const had = list.find((e) => samePieces(e.glob.pieces, glob.pieces));
-      if (had) return had.node;
-      list.push(edge);
-    } else {
-      bucket.bySuffix.set(suffix, [edge]);
+    const suffixes = bucket.bySuffix.size;
+    const list = bucket.bySuffix.getOrAdd(suffix, newEdgeList);
+    if (bucket.bySuffix.size !== suffixes) {
       insertSorted(bucket.lengths, suffix.length);
       const n = suffix.length;
       if (n > 0) bucket.ends.add(edgeKey(suffix.charCodeAt(n - 1), n > 1 ? suffix.charCodeAt(n - 2) : ANY));
+    } else {
+      // The same glob (same prefix, suffix and middle pieces) already has its node.
+      const had = list.find((e) => samePieces(e.glob.pieces, glob.pieces));
+      if (had) return had.node;
     }
+    const edge: GlobEdge = { glob, node: new Node() };
+    list.push(edge);
     return edge.node;
   }
 }
+
+const newBucket = (): SuffixBucket => new SuffixBucket();
+const newEdgeList = (): GlobEdge[] => [];
+const newNode = (): Node => new Node();
 
 function samePieces(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -187,11 +211,7 @@ export class NameIndex {
     let from = labels.length;
     while (from > 0 && typeof labels[from - 1] === "string") from--;
     const key = fixedSuffix ?? labels.slice(from).join(".");
-    let node = this.#fixed.get(key);
-    if (!node) {
-      node = new Node();
-      this.#fixed.set(key, node);
-    }
+    let node = this.#fixed.getOrAdd(key, newNode);
     for (let i = from - 1; i >= 0; i--) {
       const l = labels[i]!;
       if (typeof l === "string") {

@@ -50,9 +50,11 @@ export class PatternError extends Error {}
 
 const UNSUPPORTED = /[?{}\\]/;
 
-/** Parse and canonicalize one pattern. Throws PatternError with a message naming the problem. */
-export function parsePattern(raw: string, list: ListName): ParsedPattern {
-  const s = raw.trim();
+/**
+ * Parse and canonicalize one pattern. Throws PatternError with a message naming the problem.
+ * `s` is `raw.trim()`, passed by a caller that has it already (compiling a list).
+ */
+export function parsePattern(raw: string, list: ListName, s: string = raw.trim()): ParsedPattern {
   if (s === "") throw new PatternError("empty pattern");
   // One scan for the common case (none of them); the message names the first in this order.
   if (UNSUPPORTED.test(s))
@@ -84,22 +86,26 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
     }
   }
 
-  const rule = (form: RuleForm, explicit: boolean): Rule => Object.freeze({ list, raw, form, port, explicit });
-
   if (host === "*") {
     if (list === "denied_domains") {
       throw new PatternError(
         'the global wildcard "*" is not supported in denied_domains (it would block everything); use exact hosts or scoped wildcards like *.example.com or **.example.com',
       );
     }
-    return { kind: "any", rule: rule("any", false) };
+    return { kind: "any", rule: newRule(list, raw, "any", port, false) };
   }
   const bracketed = host.startsWith("[") && host.endsWith("]");
   if (!bracketed && (host.includes("[") || host.includes("]"))) throw new PatternError("brackets are only for IPv6 literals, e.g. [::1] or [::1]:8080");
 
   const v4glob = ipv4Glob(host);
   if (v4glob)
-    return { kind: "cidr", family: "ipv4", host: v4glob.host, bits: v4glob.bits, rule: rule("cidr", cidrInsideSpecialBlock("ipv4", v4glob.host, v4glob.bits)) };
+    return {
+      kind: "cidr",
+      family: "ipv4",
+      host: v4glob.host,
+      bits: v4glob.bits,
+      rule: newRule(list, raw, "cidr", port, cidrInsideSpecialBlock("ipv4", v4glob.host, v4glob.bits)),
+    };
 
   let lead: Lead = "none";
   let rest = host;
@@ -115,34 +121,62 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
     const h = canonical(rest);
     if (h.kind !== "domain") {
       if (lead !== "none") throw new PatternError("wildcards do not apply to IP addresses; use a CIDR block such as 10.0.0.0/8");
-      return { kind: "ip", host: h.host, rule: rule("ip", true) };
+      return { kind: "ip", host: h.host, rule: newRule(list, raw, "ip", port, true) };
     }
     const form: RuleForm = lead === "none" ? "name" : lead === "one_or_more" ? "subdomains" : "apex_and_subdomains";
-    return { kind: "name", suffix: h.host, lead, labels: h.host.split("."), rule: rule(form, lead === "none") };
+    return { kind: "name", suffix: h.host, lead, labels: h.host.split("."), rule: newRule(list, raw, form, port, lead === "none") };
   }
 
   // Label globs: keep the wildcard labels as globs, canonicalize the fixed suffix.
   const labels = (rest.endsWith(".") ? rest.slice(0, -1) : rest).split(".");
-  if (labels.some((l) => l === "")) throw new PatternError("empty label in pattern");
+  if (labels.includes("")) throw new PatternError("empty label in pattern");
   let fixedFrom = labels.length;
   while (fixedFrom > 0 && !labels[fixedFrom - 1]!.includes("*")) fixedFrom--;
-  const suffix = fixedFrom < labels.length ? canonical(labels.slice(fixedFrom).join(".")) : null;
+  const fixed = fixedFrom < labels.length ? labels.slice(fixedFrom).join(".") : null;
+  const suffix = fixed === null ? null : canonical(fixed);
   if (suffix && suffix.kind !== "domain") throw new PatternError("wildcards do not apply to IP addresses; use a CIDR block such as 10.0.0.0/8");
-  const compiled: Array<string | LabelGlob> = labels.slice(0, fixedFrom).map((l) => {
-    const lower = l.toLowerCase();
-    if (lower.includes("*")) {
-      if (!/^[a-z0-9_*-]+$/.test(lower)) {
-        throw new PatternError(
-          `label ${JSON.stringify(l)} may contain only letters, digits, "-", "_" and "*" (write Unicode names without wildcards, or in punycode)`,
-        );
-      }
-      if (lower.length > 63) throw new PatternError(`label ${JSON.stringify(l)} is longer than 63 characters`);
-      return { pieces: lower.split(/\*+/) };
+  const compiled: Array<string | LabelGlob> = [];
+  for (let k = 0; k < fixedFrom; k++) compiled.push(globOrLabel(labels[k]!));
+  if (suffix) {
+    // A suffix that was canonical already has the labels it was joined from.
+    if (suffix.host === fixed) for (let k = fixedFrom; k < labels.length; k++) compiled.push(labels[k]!);
+    else for (const l of suffix.host.split(".")) compiled.push(l);
+  }
+  return { kind: "name", suffix: suffix?.host ?? "", lead, labels: compiled, rule: newRule(list, raw, "glob", port, false) };
+}
+
+function newRule(list: ListName, raw: string, form: RuleForm, port: number | null, explicit: boolean): Rule {
+  return Object.freeze({ list, raw, form, port, explicit });
+}
+
+/** A label left of the fixed suffix: a LabelGlob when it has a `*`, else a fixed label. */
+function globOrLabel(l: string): string | LabelGlob {
+  const lower = l.toLowerCase();
+  if (!lower.includes("*")) return oneLabel(l);
+  // Letters, digits, "-", "_" and "*" only (checked on the lowercase text, as a RegExp would).
+  for (let i = 0; i < lower.length; i++) {
+    const c = lower.charCodeAt(i);
+    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2a)) {
+      throw new PatternError(
+        `label ${JSON.stringify(l)} may contain only letters, digits, "-", "_" and "*" (write Unicode names without wildcards, or in punycode)`,
+      );
     }
-    return oneLabel(l);
-  });
-  if (suffix) compiled.push(...suffix.host.split("."));
-  return { kind: "name", suffix: suffix?.host ?? "", lead, labels: compiled, rule: rule("glob", false) };
+  }
+  if (lower.length > 63) throw new PatternError(`label ${JSON.stringify(l)} is longer than 63 characters`);
+  // lower.split(/\*+/): the pieces between runs of stars, "" before a leading or after a trailing one.
+  const pieces: string[] = [];
+  let start = 0;
+  for (let i = 0; i < lower.length; ) {
+    if (lower.charCodeAt(i) !== 0x2a) {
+      i++;
+      continue;
+    }
+    pieces.push(lower.slice(start, i));
+    while (i < lower.length && lower.charCodeAt(i) === 0x2a) i++;
+    start = i;
+  }
+  pieces.push(lower.slice(start));
+  return { pieces };
 }
 
 const OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
@@ -242,8 +276,6 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
   if (addr.startsWith("[") && addr.endsWith("]")) addr = addr.slice(1, -1);
   if (!/^\d{1,3}$/.test(bitsText)) throw new PatternError(`invalid prefix length ${JSON.stringify(bitsText)} (ports cannot be combined with CIDR blocks)`);
   const bits = Number(bitsText);
-  const rule = (family: "ipv4", host: string): Rule =>
-    Object.freeze({ list, raw, form: "cidr" as const, port: null, explicit: cidrInsideSpecialBlock(family, host, bits) });
   if (!addr.includes(":")) {
     const canonical = isCanonicalDottedQuad(addr);
     if (!canonical && !ipaddr.IPv4.isValidFourPartDecimal(addr)) throw new PatternError(`${JSON.stringify(addr)} is not a dotted-quad IPv4 address`);
@@ -252,7 +284,7 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
     const n = ipv4ToInt(host);
     const net = bits === 0 ? 0 : ((n >>> (32 - bits)) << (32 - bits)) >>> 0;
     if (net !== n) throw new PatternError(`${s} has host bits set; did you mean ${intToIpv4(net)}/${bits}?`);
-    return { kind: "cidr", family: "ipv4", host, bits, rule: rule("ipv4", host) };
+    return { kind: "cidr", family: "ipv4", host, bits, rule: newRule(list, raw, "cidr", null, cidrInsideSpecialBlock("ipv4", host, bits)) };
   }
   if (addr.includes("%")) throw new PatternError("IPv6 zone ids are not supported");
   // Parsed once: the network is masked from the parts and compared part by part (a canonical
@@ -275,7 +307,7 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
     );
   }
   const host = formatIpv6(parts);
-  const v6rule: Rule = Object.freeze({ list, raw, form: "cidr" as const, port: null, explicit: v6CidrInsideSpecialBlock(parts, bits) });
+  const v6rule = newRule(list, raw, "cidr", null, v6CidrInsideSpecialBlock(parts, bits));
   return { kind: "cidr", family: "ipv6", host, bits, rule: v6rule, parts };
 }
 

@@ -78,6 +78,24 @@ export class StrTable<V> {
       this.#values[e] = value;
       return;
     }
+    this.#addNew(h, key, value);
+  }
+
+  /**
+   * The value of `key`, after adding `make()` as its value when it has none: one hash and one
+   * probe for both.
+   */
+  getOrAdd(key: string, make: () => V): V {
+    const h = this.hashOf(key);
+    const e = this.#entry(h, key, 0, key.length);
+    if (e >= 0) return this.#values[e]!;
+    const value = make();
+    this.#addNew(h, key, value);
+    return value;
+  }
+
+  /** Add `key`, whose hash is `h` and which is not in the table, with `value`. */
+  #addNew(h: number, key: string, value: V): void {
     this.#keys.push(key);
     this.#hashes.push(h);
     this.#values.push(value);
