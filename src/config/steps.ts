@@ -12,18 +12,26 @@ export function runSteps<T>(steps: Generator<void, T, void>): T {
   }
 }
 
-/** `items.map(f)` as steps, pausing every 1000 items (a long list can have a problem per entry). */
-export function* mapSteps<T, U>(items: readonly T[], f: (item: T) => U): Generator<void, U[], void> {
+/** `items.map(f)` as steps, pausing every `per` items (a long list can have a problem per entry). */
+export function* mapSteps<T, U>(items: readonly T[], f: (item: T) => U, per = 250): Generator<void, U[], void> {
   const out: U[] = [];
   for (let i = 0; i < items.length; i++) {
-    if (i % 1000 === 999) yield;
+    if (i % per === per - 1) yield;
     out.push(f(items[i]!));
   }
   return out;
 }
 
+/** `for (const item of items) f(item)` as steps, pausing every `per` items. */
+export function* eachSteps<T>(items: readonly T[], f: (item: T) => void, per = 250): Generator<void, void, void> {
+  for (let i = 0; i < items.length; i++) {
+    if (i % per === per - 1) yield;
+    f(items[i]!);
+  }
+}
+
 /** How long one slice may run before the event loop gets a turn. */
-export const SLICE_MS = 4;
+export const SLICE_MS = 1;
 
 /**
  * Run the steps in slices of about `sliceMs`, with a macrotask turn (setImmediate) between

@@ -310,7 +310,7 @@ function compileEntries(out: ListOut, entries: readonly string[], from: number, 
 }
 
 /** Entries compiled between two pauses of compilePolicySteps. */
-const STEP_ENTRIES = 1000;
+const STEP_ENTRIES = 250;
 
 /**
  * compilePolicy as steps: it pauses (yields) after every STEP_ENTRIES entries, so that a caller

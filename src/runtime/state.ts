@@ -5,9 +5,10 @@
  * Mode rule: `POST /mode` sets a runtime mode that survives reloads as long as the file's `mode`
  * stays what it was when the runtime mode was set; when the file's `mode` changes, the file wins.
  */
-import { diffConfig } from "../config/diff.ts";
+import { diffConfigSteps } from "../config/diff.ts";
 import { keepListeners, type Listeners, type LoadedConfig, type LoadResult } from "../config/load.ts";
 import type { Mode } from "../config/schema.ts";
+import { eachSteps, runStepsSliced } from "../config/steps.ts";
 import type { Logger } from "../log.ts";
 import { evaluateTarget, type Decision, type DecideContext, type Resolver, type SelfAddr } from "../policy/decide.ts";
 import { upstreamFor } from "../policy/route.ts";
@@ -222,6 +223,15 @@ export class ProxyState {
         return this.#failed([(e as Error).message], next.source.path);
       }
     }
+    // Nothing fails from here on. What changed and the new config's warnings are worked out and
+    // logged before the swap, a batch at a time with the event loop's turns between (a list can
+    // change by 100,000 entries, a long list can bring 10,000 warnings); the old config stays in
+    // force meanwhile, and the swap below is one step.
+    const applied = [...(await runStepsSliced(diffConfigSteps(prev, next))), ...fromHooks];
+    // A log line can wait on a slow reader of stderr: a hundred at a time.
+    await runStepsSliced(eachSteps(next.warnings, (w) => this.log.warn(w), 100));
+    await runStepsSliced(eachSteps(applied, (c) => this.log.info(`config change: ${c}`), 100));
+    for (const n of notes) this.log.warn(`config change: ${n}`);
     if (this.#runtimeMode !== null && next.np.mode !== this.#fileModeAtOverride) {
       this.log.info("config file changed mode; dropping the runtime mode set through the admin API", { mode: next.np.mode });
       this.#runtimeMode = null;
@@ -230,10 +240,6 @@ export class ProxyState {
     this.#config = next;
     this.metrics.reloads.add({ result: "success" });
     this.blocked.resize(next.np.max_blocked_events);
-    const applied = [...diffConfig(prev, next), ...fromHooks];
-    for (const w of next.warnings) this.log.warn(w);
-    for (const c of applied) this.log.info(`config change: ${c}`);
-    for (const n of notes) this.log.warn(`config change: ${n}`);
     const changes = [...applied, ...notes];
     this.log.info("reloaded config", { path: next.source.path });
     this.#modeMaybeChanged(modeBefore);

@@ -6,6 +6,7 @@
  * as compiling at once.
  */
 import { describe, expect, test } from "bun:test";
+import { diffConfig } from "../../src/config/diff.ts";
 import { buildConfig, type ConfigSource, type LoadResult } from "../../src/config/load.ts";
 import { runSteps, runStepsSliced } from "../../src/config/steps.ts";
 import { Logger } from "../../src/log.ts";
@@ -96,6 +97,37 @@ describe("a reload in progress", () => {
     expect(order).toEqual(["first", "second"]);
     expect(await verdict(state, "second.example:443")).toBe("allow");
     expect(await verdict(state, "first.example:443")).toBe("block:not_allowed");
+  });
+});
+
+describe("a reload of a long list", () => {
+  test("logs every warning and change in order, before the swap, with the old config in force meanwhile", async () => {
+    // 2,500 entries, a broad one every 5th (500 warnings), replacing a list of one (2,501 changes).
+    const entries = (tld: string) => Array.from({ length: 2500 }, (_, i) => (i % 5 === 0 ? `h${i}.*` : i % 2 === 0 ? `a${i}.${tld}` : `b${i}.example.com`));
+    const text = `[network_proxy.policy]\nallowed_domains = ${JSON.stringify(entries("example.net"))}\n`;
+    const { state, lines } = stateWith(() => buildConfig(text, source));
+    const before = state.config;
+    let inForceAtFirstWarning: unknown = null;
+    const push = lines.push.bind(lines);
+    lines.push = (...l: string[]) => {
+      if (inForceAtFirstWarning === null && l.some((x) => x.includes("h0.*"))) inForceAtFirstWarning = state.config;
+      return push(...l);
+    };
+    const next = buildConfig(text, source);
+    if (!next.ok) throw new Error(next.problems.join("\n"));
+    const out = await state.reload();
+    expect(out.ok).toBe(true);
+    expect(inForceAtFirstWarning).toBe(before);
+    expect(state.config).not.toBe(before);
+    const msgs = lines.map((l) => l.replace(/^\S+ \S+ +/, "").trimEnd());
+    const warnings = next.config.warnings;
+    expect(warnings.length).toBe(500);
+    const changes = diffConfig(before, next.config);
+    expect(out.changes).toEqual(changes);
+    expect(changes.length).toBe(2501);
+    const want = [...warnings, ...changes.map((c) => `config change: ${c}`)];
+    expect(msgs.slice(0, want.length)).toEqual(want);
+    expect(msgs[want.length]).toStartWith("reloaded config");
   });
 });
 
