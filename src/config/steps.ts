@@ -31,7 +31,7 @@ export function* eachSteps<T>(items: readonly T[], f: (item: T) => void, per = 2
 }
 
 /** How long one slice may run before the event loop gets a turn. */
-export const SLICE_MS = 1;
+export const SLICE_MS = 0.5;
 
 /**
  * Run the steps in slices of about `sliceMs`, with a macrotask turn (setImmediate) between

@@ -280,9 +280,28 @@ export { broadAllowWarning } from "./broad.ts";
 interface ListOut {
   readonly set: RuleSet;
   /** Entries seen so far, trimmed and lowercased: a repeated entry is compiled (and reported) once. */
-  readonly seen: Set<string>;
+  readonly seen: SeenKeys;
   readonly problems: Problem[];
   readonly warnings: Problem[];
+}
+
+/**
+ * A set of strings kept in 16 Sets picked by a cheap hash of the string: a Set that outgrows its
+ * table copies it whole in one step (4-7 ms at 98,304 entries), sixteen smaller ones copy a
+ * sixteenth each time. A string always lands in the same Set, so membership is unchanged.
+ */
+class SeenKeys {
+  readonly #shards: Set<string>[] = Array.from({ length: 16 }, () => new Set<string>());
+
+  /** Add `key`; false when it was there already (one hash lookup for both). */
+  add(key: string): boolean {
+    const n = key.length;
+    const pick = n === 0 ? 0 : (n + 3 * key.charCodeAt(n >> 1) + 7 * key.charCodeAt(n - 1)) & 15;
+    const shard = this.#shards[pick]!;
+    const before = shard.size;
+    shard.add(key);
+    return shard.size !== before;
+  }
 }
 
 /** Compile entries[from, to) of the list into `out`. */
@@ -291,10 +310,7 @@ function compileEntries(out: ListOut, entries: readonly string[], from: number, 
   for (let i = from; i < to; i++) {
     const raw = entries[i]!;
     const trimmed = raw.trim();
-    // Added unless already there: one hash lookup, not two.
-    const seenBefore = out.seen.size;
-    out.seen.add(trimmed.toLowerCase());
-    if (out.seen.size === seenBefore) continue;
+    if (!out.seen.add(trimmed.toLowerCase())) continue;
     let parsed: ParsedPattern;
     try {
       parsed = parsePattern(raw, list, trimmed);
@@ -321,7 +337,7 @@ export function* compilePolicySteps(cfg: PolicyLists): Generator<void, CompileRe
   const problems: Problem[] = [];
   const warnings: Problem[] = [];
   function* build(list: ListName, entries: readonly string[]): Generator<void, RuleSet, void> {
-    const out: ListOut = { set: new RuleSet(list), seen: new Set<string>(), problems, warnings };
+    const out: ListOut = { set: new RuleSet(list), seen: new SeenKeys(), problems, warnings };
     // The entries are compiled by a plain function, a batch per step: the engine optimizes
     // that loop better than one inside the generator.
     for (let from = 0; from < entries.length; from += STEP_ENTRIES) {
