@@ -45,6 +45,15 @@ export function sidFromWhoami(output: string): string | null {
   return m ? m[1]! : null;
 }
 
+/**
+ * The full path of a Windows system tool (whoami.exe, icacls.exe): a bare name would be looked
+ * up in the current directory first, where a project being worked on could hold its own.
+ */
+export function windowsTool(name: "whoami" | "icacls", env: Readonly<Record<string, string | undefined>>): string {
+  const root = env["SystemRoot"] ?? env["SYSTEMROOT"] ?? "C:\\Windows";
+  return win32.join(root, "System32", `${name}.exe`);
+}
+
 /** SYSTEM's well-known SID: services and backup run as it; it can read every file anyway. */
 const SYSTEM_SID = "S-1-5-18";
 
@@ -53,9 +62,14 @@ const SYSTEM_SID = "S-1-5-18";
  * entries removed, every other entry replaced. SIDs (`*S-1-...`) rather than names, so it works
  * whatever the system's language.
  */
-export function privateAclCommand(path: string, ownerSid: string): string[] {
+export function privateAclCommand(path: string, ownerSid: string, env: Readonly<Record<string, string | undefined>> = {}): string[] {
   if (!/^S-1-[0-9-]+$/.test(ownerSid)) throw new Error(`not a SID: ${JSON.stringify(ownerSid)}`);
-  return ["icacls", path, "/inheritance:r", "/grant:r", `*${ownerSid}:F`, `*${SYSTEM_SID}:F`];
+  return [windowsTool("icacls", env), path, "/inheritance:r", "/grant:r", `*${ownerSid}:F`, `*${SYSTEM_SID}:F`];
+}
+
+/** The command whose output sidFromWhoami reads. */
+export function whoamiCommand(env: Readonly<Record<string, string | undefined>> = {}): string[] {
+  return [windowsTool("whoami", env), "/user", "/fo", "csv", "/nh"];
 }
 
 /**
@@ -65,6 +79,19 @@ export function privateAclCommand(path: string, ownerSid: string): string[] {
  */
 export function shutdownSignals(platform: Platform): NodeJS.Signals[] {
   return platform === "win32" ? ["SIGINT", "SIGBREAK", "SIGHUP"] : ["SIGINT", "SIGTERM"];
+}
+
+/** A second signal within this time of the first, and the same one, is the first delivered twice. */
+export const SAME_SIGNAL_MS = 500;
+
+/**
+ * Whether `sig` at `now` (ms) repeats the first shutdown signal rather than asking to skip the
+ * drain: a Ctrl+C reaches a process both from the terminal and from a parent that passes signals
+ * on (npm's launcher, a supervisor), moments apart. A different signal, or the same one later,
+ * is a request to exit at once.
+ */
+export function isRepeat(first: { sig: NodeJS.Signals; at: number }, sig: NodeJS.Signals, now: number): boolean {
+  return sig === first.sig && now - first.at < SAME_SIGNAL_MS;
 }
 
 /**

@@ -13,12 +13,15 @@ import {
   canFsyncDirectory,
   codexHomeFor,
   forwardedSignals,
+  isRepeat,
   lineEndingOf,
   privateAclCommand,
+  SAME_SIGNAL_MS,
   secretPrivacy,
   shutdownSignals,
   sidFromWhoami,
   unixSocketPathMax,
+  whoamiCommand,
 } from "../src/platform.ts";
 import { unixPathProblem } from "../src/proxy/http/unix.ts";
 
@@ -78,8 +81,8 @@ describe("secret files (admin token, CA key) stay private", () => {
     const out = '"desktop-7\\alice","S-1-5-21-3623811015-3361044348-30300820-1013"\r\n';
     const sid = sidFromWhoami(out);
     expect(sid).toBe("S-1-5-21-3623811015-3361044348-30300820-1013");
-    expect(privateAclCommand("C:\\Users\\alice\\.codex\\network_proxy\\admin.token.tmp", sid!)).toEqual([
-      "icacls",
+    expect(privateAclCommand("C:\\Users\\alice\\.codex\\network_proxy\\admin.token.tmp", sid!, { SystemRoot: "D:\\WINNT" })).toEqual([
+      "D:\\WINNT\\System32\\icacls.exe",
       "C:\\Users\\alice\\.codex\\network_proxy\\admin.token.tmp",
       "/inheritance:r",
       "/grant:r",
@@ -87,6 +90,9 @@ describe("secret files (admin token, CA key) stay private", () => {
       "*S-1-5-18:F",
     ]);
     expect(sidFromWhoami("ERROR: access denied")).toBeNull();
+    // By full path: a whoami.exe or icacls.exe in the working directory (a project) is never run.
+    expect(whoamiCommand({})).toEqual(["C:\\Windows\\System32\\whoami.exe", "/user", "/fo", "csv", "/nh"]);
+    expect(privateAclCommand("x", sid!)[0]).toBe("C:\\Windows\\System32\\icacls.exe");
     expect(() => privateAclCommand("x", "alice")).toThrow("not a SID");
   });
 
@@ -105,6 +111,14 @@ describe("signals", () => {
     expect(shutdownSignals("linux")).toEqual(["SIGINT", "SIGTERM"]);
     expect(shutdownSignals("darwin")).toEqual(["SIGINT", "SIGTERM"]);
     expect(shutdownSignals("win32")).toEqual(["SIGINT", "SIGBREAK", "SIGHUP"]);
+  });
+
+  test("the same shutdown signal again within half a second is the first delivered twice; anything else skips the drain", () => {
+    const first = { sig: "SIGINT" as const, at: 1000 };
+    expect(isRepeat(first, "SIGINT", 1000)).toBe(true);
+    expect(isRepeat(first, "SIGINT", 1000 + SAME_SIGNAL_MS - 1)).toBe(true);
+    expect(isRepeat(first, "SIGINT", 1000 + SAME_SIGNAL_MS)).toBe(false);
+    expect(isRepeat(first, "SIGTERM", 1001)).toBe(false);
   });
 
   test("run passes signals on where signals exist; on Windows the console already reaches the command", () => {
@@ -186,13 +200,15 @@ describe("creating a secret file on Windows (whoami and icacls answered by a sta
   test("the access list is set on the empty temp file before the secret is written, then the file is linked into place", () => {
     const calls: { argv: string[]; size: number | null }[] = [];
     const run: CommandRunner = (argv) => {
-      const target = argv[0] === "icacls" ? argv[1]! : null;
+      const target = argv[0]!.endsWith("icacls.exe") ? argv[1]! : null;
       calls.push({ argv, size: target ? lstatSync(target).size : null });
-      return argv[0] === "whoami" ? { exitCode: 0, stdout: `"host\\alice","${SID}"\r\n`, stderr: "" } : { exitCode: 0, stdout: "processed file", stderr: "" };
+      return argv[0]!.endsWith("whoami.exe")
+        ? { exitCode: 0, stdout: `"host\\alice","${SID}"\r\n`, stderr: "" }
+        : { exitCode: 0, stdout: "processed file", stderr: "" };
     };
     const path = join(dir, "admin.token");
     writeFileCreateNew(path, "tok\n", 0o600, { platform: "win32", run });
-    expect(calls.map((c) => c.argv[0])).toEqual(["whoami", "icacls"]);
+    expect(calls.map((c) => c.argv[0]!.split("\\").pop())).toEqual(["whoami.exe", "icacls.exe"]);
     expect(calls[1]!.argv.slice(2)).toEqual(["/inheritance:r", "/grant:r", `*${SID}:F`, "*S-1-5-18:F"]);
     expect(calls[1]!.argv[1]).not.toBe(path); // the temp file, not the final name
     expect(calls[1]!.size).toBe(0); // nothing written yet

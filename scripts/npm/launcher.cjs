@@ -6,6 +6,7 @@
 "use strict";
 const { spawn } = require("node:child_process");
 const { existsSync } = require("node:fs");
+const os = require("node:os");
 
 const SCOPE = "@codex-network-proxy";
 const NAME = "codex-network-proxy";
@@ -47,19 +48,28 @@ function fail(message) {
 const child = spawn(binaryPath(), process.argv.slice(2), { stdio: "inherit" });
 child.on("error", (e) => fail(`cannot run ${e.path ?? "the binary"}: ${e.message}`));
 
-// Signals sent to this launcher go on to the binary. Ctrl+C in a terminal already reaches the
-// binary (the whole foreground process group gets SIGINT), and a second SIGINT would make it
-// skip its graceful shutdown, so SIGINT is passed on only when no terminal is attached.
-const forwarded = process.platform === "win32" ? [] : ["SIGTERM", "SIGHUP", "SIGQUIT", "SIGINT"];
-const forward = (signal) => {
-  if (signal === "SIGINT" && process.stdin.isTTY) return;
-  child.kill(signal);
-};
+// Signals sent to this launcher go on to the binary, every one the binary acts on or that would
+// otherwise make Node act by itself (SIGUSR1 would open Node's debugger). A Ctrl+C in a terminal
+// reaches the binary twice (from the terminal and from here); the binary counts a repeat of the
+// same signal within half a second as one. On Windows there are no signals to send: the console
+// delivers Ctrl+C and Ctrl+Break to every attached process, so the launcher only has to stay
+// alive until the binary has finished.
+const forwarded = process.platform === "win32" ? [] : ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+const forward = (signal) => child.kill(signal);
+const FATAL = new Set(["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR2", "SIGKILL", "SIGABRT", "SIGSEGV", "SIGBUS", "SIGALRM"]);
 for (const s of forwarded) process.on(s, forward);
+const ignore = () => {};
+if (process.platform === "win32") for (const s of ["SIGINT", "SIGBREAK"]) process.on(s, ignore);
 
 child.on("exit", (code, signal) => {
-  for (const s of forwarded) process.off(s, forward);
-  if (signal)
-    process.kill(process.pid, signal); // die the same way, so callers see the signal
-  else process.exit(code ?? 1);
+  if (signal) {
+    // Die the same way, so callers see the signal, where Node dies of it by default; otherwise
+    // (SIGUSR1 would start its debugger, SIGPIPE is ignored) exit as a shell reports it.
+    if (FATAL.has(signal)) {
+      for (const s of forwarded) process.off(s, forward);
+      process.kill(process.pid, signal);
+    }
+    process.exit(128 + (os.constants.signals[signal] ?? 0));
+  }
+  process.exit(code ?? 1);
 });

@@ -9,7 +9,7 @@ import { hardenProcess } from "../harden.ts";
 import { systemResolver } from "../runtime/resolver.ts";
 import { ProxyState } from "../runtime/state.ts";
 import { ProxyServer } from "../server.ts";
-import { shutdownSignals } from "../platform.ts";
+import { isRepeat, shutdownSignals } from "../platform.ts";
 import { VERSION } from "../version.ts";
 import { loadOptions, loadOrReport, makeLogger, type Io } from "./common.ts";
 
@@ -36,14 +36,18 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
   }
 
   const { promise, resolve } = Promise.withResolvers<number>();
-  let stopping = false;
+  let first: { sig: NodeJS.Signals; at: number } | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) {
+    if (first !== null) {
+      if (isRepeat(first, sig, performance.now())) {
+        log.info("the same signal again at once (delivered twice, e.g. by a terminal and a launcher); still draining", { signal: sig });
+        return;
+      }
       log.warn("second signal; exiting now", { signal: sig });
       resolve(0);
       return;
     }
-    stopping = true;
+    first = { sig, at: performance.now() };
     const grace = state.config.np.limits.shutdown_grace_ms;
     log.info("shutting down", { signal: sig, grace_ms: grace });
     server.stop(grace).then(
@@ -54,7 +58,13 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
       },
     );
   };
-  for (const sig of shutdownSignals(process.platform)) process.on(sig, onSignal);
+  for (const sig of shutdownSignals(process.platform)) {
+    try {
+      process.on(sig, onSignal);
+    } catch (e) {
+      log.warn("cannot listen for a signal on this platform", { signal: sig, error: (e as Error).message });
+    }
+  }
   if (o.readyFile !== undefined) {
     try {
       writeReadyFile(o.readyFile, server);

@@ -214,6 +214,30 @@ describe("shutdown grace (SIGINT/SIGTERM)", () => {
     }
   });
 
+  test("the same signal twice at once (a terminal's Ctrl+C also passed on by a launcher) still drains", async () => {
+    using origin = new HeldOrigin();
+    await using p = await ProxyProcess.start({
+      args: ["-c", "network_proxy.limits.shutdown_grace_ms=20000", "-c", ALLOW_LOOPBACK],
+      env: { CODEX_HOME: home() },
+    });
+    await p.waitFor(/codex-network-proxy started/);
+    using c = await RawClient.connect(p.http);
+    c.send(`GET ${origin.url("/slow")} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await origin.arrived(1);
+    p.proc.kill("SIGINT");
+    // Once the first is handled (two pending SIGINTs would merge into one), the second follows
+    // at once, as from a launcher passing on the terminal's Ctrl+C.
+    await p.waitFor(/shutting down signal=SIGINT/);
+    p.proc.kill("SIGINT");
+    await p.waitFor(/still draining signal=SIGINT/);
+    expect(p.proc.exitCode).toBeNull();
+    origin.release();
+    const r = await c.response();
+    expect(`${r.status} ${r.body.toString()}`).toBe(`200 ${origin.body}`);
+    expect(await p.proc.exited).toBe(0);
+    expect(p.stderr).not.toContain("exiting now");
+  });
+
   test("a second signal during the grace period exits 0 at once", async () => {
     using origin = new HeldOrigin();
     await using p = await ProxyProcess.start({

@@ -106,6 +106,12 @@ describe("the npm packages", () => {
       expect(p.stderr).toContain("shutting down");
       expect(code).toBe(0);
       expect(() => process.kill(p.ready.pid, 0)).toThrow(); // the binary is gone too
+      // SIGUSR1 goes on too: Node would otherwise open its debugger on 127.0.0.1:9229. The binary
+      // does not catch it and dies of it; the launcher reports that as a shell would (128 + 10).
+      await using q = await ProxyProcess.start({ binary: launcher, wrap: (argv) => [NODE, ...argv] });
+      expect(await q.stop("SIGUSR1")).toBe(128 + 10);
+      expect(q.stderr).not.toContain("Debugger listening");
+      expect(() => process.kill(q.ready.pid, 0)).toThrow();
     },
     RELEASE_TIMEOUT_MS,
   );
