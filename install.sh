@@ -1,33 +1,43 @@
 #!/bin/sh
 # Install codex-network-proxy: download the binary for this machine from a release directory,
 # check it against the directory's SHA256SUMS, and put it in ~/.local/bin (or a prefix you give).
-#
-#   sh install.sh --base-url URL [--prefix DIR | --bin-dir DIR] [--version V] [--target NAME]
-#   sh install.sh --print-target
-#
-#   --base-url URL  where the release files are (or CODEX_NETWORK_PROXY_BASE_URL); any static
-#                   file server holding SHA256SUMS and the binaries works
-#   --prefix DIR    install into DIR/bin (default: ~/.local, so ~/.local/bin)
-#   --bin-dir DIR   install into DIR itself
-#   --version V     pick this version when SHA256SUMS lists more than one
-#   --target NAME   skip detection: linux-x64, linux-x64-baseline, linux-x64-musl, linux-arm64,
-#                   linux-arm64-musl, darwin-x64, darwin-arm64, windows-x64, windows-arm64, ...
-#   --print-target  print the build this machine would get, and exit
-#
 # Nothing is installed unless the checksum matches; a mismatch leaves no file behind and any
-# installed binary untouched.
+# installed binary untouched. Usage: see usage() below, or run with --help.
 set -eu
 
 NAME=codex-network-proxy
 base_url=${CODEX_NETWORK_PROXY_BASE_URL:-}
-prefix=${CODEX_NETWORK_PROXY_PREFIX:-${HOME:-}/.local}
+prefix=${CODEX_NETWORK_PROXY_PREFIX:-}
 bin_dir=
 version=
 target=
 print_target=0
+insecure_http=0
 
 say() { printf '%s\n' "$NAME install: $*" >&2; }
 die() { say "$*"; exit 1; }
+usage() {
+  cat <<'USAGE'
+Install codex-network-proxy from a release directory (SHA256SUMS and the binaries).
+
+  sh install.sh --base-url URL [--prefix DIR | --bin-dir DIR] [--version V] [--target NAME]
+  sh install.sh --print-target
+
+  --base-url URL   where the release files are (or CODEX_NETWORK_PROXY_BASE_URL); any static
+                   file server works. https, or http on this machine (127.0.0.1, localhost, ::1)
+  --insecure-http  allow a plain http URL to another machine (anyone on the path could swap the
+                   binary and its checksum together)
+  --prefix DIR     install into DIR/bin (default: ~/.local, so ~/.local/bin)
+  --bin-dir DIR    install into DIR itself
+  --version V      pick this version when SHA256SUMS lists more than one
+  --target NAME    skip detection: linux-x64, linux-x64-baseline, linux-x64-musl, linux-arm64,
+                   linux-arm64-musl, darwin-x64, darwin-arm64, windows-x64, windows-arm64, ...
+  --print-target   print the build this machine would get, and exit
+
+The checksum proves the download is the file the release directory lists, not who made it:
+fetch install.sh and the release from a location you trust.
+USAGE
+}
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -42,7 +52,8 @@ while [ $# -gt 0 ]; do
     --target) [ $# -ge 2 ] || die "--target needs a name"; target=$2; shift 2 ;;
     --target=*) target=${1#*=}; shift ;;
     --print-target) print_target=1; shift ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --insecure-http) insecure_http=1; shift ;;
+    -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
   esac
 done
@@ -101,22 +112,38 @@ fi
 
 [ -n "$base_url" ] || die "no release location: pass --base-url URL or set CODEX_NETWORK_PROXY_BASE_URL"
 base_url=${base_url%/}
-[ -n "$bin_dir" ] || bin_dir=$prefix/bin
+case $base_url in
+  https://*) protocols='=https' ;;
+  http://127.0.0.1[:/]* | http://127.0.0.1 | http://localhost[:/]* | http://localhost | http://\[::1\]*) protocols='=http,https' ;;
+  http://*)
+    [ "$insecure_http" -eq 1 ] || die "refusing plain http to another machine ($base_url): anyone on the path could replace the binary and SHA256SUMS together; use https, or pass --insecure-http"
+    protocols='=http,https' ;;
+  *) die "the base URL must start with https:// (or http:// on this machine): $base_url" ;;
+esac
+if [ -z "$bin_dir" ]; then
+  if [ -z "$prefix" ]; then
+    [ -n "${HOME:-}" ] || die "HOME is not set, so there is no ~/.local/bin: pass --prefix DIR or --bin-dir DIR"
+    prefix=$HOME/.local
+  fi
+  bin_dir=$prefix/bin
+fi
 
 # --- tools ---------------------------------------------------------------------------------
 if command -v curl >/dev/null 2>&1; then
-  fetch() { curl -fsSL --proto '=http,https' -o "$2" "$1"; }
+  fetch() { curl -fsSL --proto "$protocols" --proto-redir "$protocols" --connect-timeout 30 --retry 2 -o "$2" "$1"; }
 elif command -v wget >/dev/null 2>&1; then
-  fetch() { wget -q -O "$2" "$1"; }
+  [ "$protocols" = '=https' ] && wget_https=--https-only || wget_https=
+  fetch() { wget -q --tries=2 --timeout=30 $wget_https -O "$2" "$1"; }
 else
   die "neither curl nor wget is installed"
 fi
 if command -v sha256sum >/dev/null 2>&1; then
-  sha256() { sha256sum "$1" | cut -d' ' -f1; }
+  # Read from standard input: a file name with a backslash would change the output's format.
+  sha256() { sha256sum < "$1" | cut -d' ' -f1; }
 elif command -v shasum >/dev/null 2>&1; then
-  sha256() { shasum -a 256 "$1" | cut -d' ' -f1; }
+  sha256() { shasum -a 256 < "$1" | cut -d' ' -f1; }
 elif command -v openssl >/dev/null 2>&1; then
-  sha256() { openssl dgst -sha256 -r "$1" | cut -d' ' -f1; }
+  sha256() { openssl dgst -sha256 -r < "$1" | cut -d' ' -f1; }
 else
   die "no SHA-256 tool (sha256sum, shasum or openssl) to check the download with"
 fi
@@ -128,21 +155,28 @@ cleanup() {
   if [ -n "$staged" ]; then rm -f "$staged"; fi
 }
 trap cleanup EXIT
+trap 'exit 129' HUP
 trap 'exit 130' INT
+trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
 # --- which file ----------------------------------------------------------------------------
 fetch "$base_url/SHA256SUMS" "$tmp/SHA256SUMS" || die "cannot download $base_url/SHA256SUMS"
-# Lines are "<64 hex>  <file>"; ours end in -<target>[.exe] after the version.
-matches=$(awk -v t="-$target$ext" -v v="$version" -v n="$NAME-" '
-  length($1) == 64 && $1 ~ /^[0-9a-f]+$/ && NF == 2 && $2 ~ /^[A-Za-z0-9._+-]+$/ {
+# Lines are "<64 hex>  <file>" (or " *<file>", binary mode; CRLF line ends are read too); ours
+# end in -<target>[.exe] after the version.
+valid=$(tr -d '\r' < "$tmp/SHA256SUMS" | awk 'length($1) == 64 && $1 ~ /^[0-9a-fA-F]+$/ && NF == 2 { n++ } END { print n + 0 }')
+[ "$valid" -gt 0 ] || die "$base_url/SHA256SUMS has no checksum lines (is the base URL right?)"
+matches=$(tr -d '\r' < "$tmp/SHA256SUMS" | awk -v t="-$target$ext" -v v="$version" -v n="$NAME-" '
+  length($1) == 64 && $1 ~ /^[0-9a-fA-F]+$/ && NF == 2 {
     f = $2
+    sub(/^\*/, "", f)
+    if (f !~ /^[A-Za-z0-9._+-]+$/) next
     if (substr(f, 1, length(n)) != n) next
     if (length(f) <= length(n) + length(t) || substr(f, length(f) - length(t) + 1) != t) next
     ver = substr(f, length(n) + 1, length(f) - length(n) - length(t))
     if (v != "" && ver != v) next
-    print $1, f
-  }' "$tmp/SHA256SUMS")
+    print tolower($1), f
+  }')
 [ -n "$matches" ] || die "SHA256SUMS at $base_url lists no build for $target${version:+ of version $version}"
 count=$(printf '%s\n' "$matches" | wc -l | tr -d ' ')
 [ "$count" -eq 1 ] || die "SHA256SUMS lists $count builds for $target; pick one with --version: $(printf '%s\n' "$matches" | cut -d' ' -f2 | tr '\n' ' ')"
@@ -159,12 +193,13 @@ fi
 
 mkdir -p "$bin_dir" || die "cannot create $bin_dir"
 dest=$bin_dir/$NAME$ext
+[ ! -d "$dest" ] || die "$dest is a directory; remove it or choose another --bin-dir (nothing was installed)"
 # Staged beside the destination and renamed over it, so the old binary is replaced at once.
 staged=$bin_dir/.$NAME.install.$$
 cp "$tmp/$file" "$staged" || die "cannot write to $bin_dir"
 chmod 0755 "$staged"
 if [ "$native" -eq 1 ] && [ "$ext" = "" ]; then
-  "$staged" --version >/dev/null 2>&1 || die "$file does not run on this machine (nothing was installed); try another build with --target"
+  "$staged" --version >/dev/null 2>&1 || die "$file could not be run here (nothing was installed): a build for another machine (try --target), or $bin_dir is on a noexec file system"
 fi
 mv -f "$staged" "$dest" || die "cannot replace $dest"
 staged=

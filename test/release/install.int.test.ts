@@ -129,6 +129,76 @@ describe("install.sh", () => {
     }
   });
 
+  test("SHA256SUMS written on Windows (CRLF), in binary mode (*name) or upper case is read; an HTML page is named as such", async () => {
+    const dir = fresh();
+    copyFileSync(join(rel.out, file(nativeTarget)), join(dir, file(nativeTarget)));
+    const line = readFileSync(join(rel.out, "SHA256SUMS"), "utf8")
+      .split("\n")
+      .find((l) => l.endsWith(`  ${file(nativeTarget)}`))!;
+    writeFileSync(join(dir, "SHA256SUMS"), `${line.slice(0, 64).toUpperCase()} *${file(nativeTarget)}\r\n`);
+    const odd = await serve(dir);
+    try {
+      // A backslash in the temp directory's name must not change what the checksum tool prints.
+      const tmp = join(fresh(), "back\\slash");
+      mkdirSync(tmp);
+      const r = await install(["--base-url", odd.url, "--bin-dir", fresh()], { TMPDIR: tmp });
+      expect(r.stderr).toContain(`installed `);
+      expect(r.code).toBe(0);
+      writeFileSync(join(dir, "SHA256SUMS"), "<!doctype html><title>Not here</title>\n");
+      const html = await install(["--base-url", odd.url, "--bin-dir", fresh()]);
+      expect(html.code).toBe(1);
+      expect(html.stderr).toContain("/SHA256SUMS has no checksum lines (is the base URL right?)");
+    } finally {
+      odd.stop();
+    }
+  });
+
+  test("a directory where the binary should go, no HOME, or plain http to another machine: refused, nothing installed", async () => {
+    const binDir = fresh();
+    mkdirSync(join(binDir, "codex-network-proxy"));
+    const d = await install(["--base-url", server.url, "--bin-dir", binDir]);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toContain(`${binDir}/codex-network-proxy is a directory; remove it or choose another --bin-dir (nothing was installed)`);
+    expect(readdirSync(binDir)).toEqual(["codex-network-proxy"]);
+    expect(readdirSync(join(binDir, "codex-network-proxy"))).toEqual([]);
+    const noHome = await exec(["dash", INSTALL, "--base-url", server.url], { env: { HOME: undefined, TMPDIR: fresh() } });
+    expect(noHome.code).toBe(1);
+    expect(noHome.stderr).toContain("HOME is not set, so there is no ~/.local/bin: pass --prefix DIR or --bin-dir DIR");
+    // Refused before any traffic: .invalid names never resolve anyway.
+    const plain = await install(["--base-url", "http://releases.example.invalid/cnp", "--bin-dir", fresh()]);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain("refusing plain http to another machine (http://releases.example.invalid/cnp)");
+    expect((await install(["--base-url", "ftp://127.0.0.1/x"])).stderr).toContain("the base URL must start with https://");
+  });
+
+  test("hung up (terminal closed) or interrupted mid-download: no temp file and no staged file left", async () => {
+    const sums = readFileSync(join(rel.out, "SHA256SUMS"));
+    for (const sig of ["SIGHUP", "SIGINT", "SIGTERM"] as const) {
+      const { promise: asked, resolve } = Promise.withResolvers<void>();
+      // SHA256SUMS answers; the binary's body starts and never ends.
+      using stall = Bun.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        fetch(req) {
+          if (new URL(req.url).pathname === "/SHA256SUMS") return new Response(sums);
+          resolve();
+          return new Response(new ReadableStream({ start: (c) => c.enqueue(new Uint8Array(1024)) }), { headers: { "content-length": "100000000" } });
+        },
+      });
+      const tmp = fresh();
+      const binDir = fresh();
+      const p = Bun.spawn(["dash", INSTALL, "--base-url", `http://127.0.0.1:${stall.port}`, "--bin-dir", binDir], {
+        env: { ...process.env, TMPDIR: tmp },
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      await asked;
+      p.kill(sig);
+      expect(await p.exited).not.toBe(0);
+      expect({ sig, tmp: readdirSync(tmp), bin: readdirSync(binDir) }).toEqual({ sig, tmp: [], bin: [] });
+    }
+  });
+
   test("usage errors name the fix", async () => {
     expect((await install([])).stderr).toContain("no release location: pass --base-url URL or set CODEX_NETWORK_PROXY_BASE_URL");
     expect((await install(["--frobnicate"])).stderr).toContain("unknown argument '--frobnicate' (try --help)");
