@@ -15,6 +15,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { compile } from "../build.ts";
+import pkg from "../package.json" with { type: "json" };
 import { buildInfo, type BuildInfo } from "./lib/build-info.ts";
 import { signAdhoc, verifyAdhoc } from "./lib/macho.ts";
 import { type Built, writeNpmPackages } from "./lib/npm-packages.ts";
@@ -69,6 +70,15 @@ export async function release(opts: {
   log?: (line: string) => void;
 }): Promise<ReleaseRow[]> {
   const log = opts.log ?? ((l: string) => console.log(l));
+  // The binaries are this Bun's runtime: only the pinned one makes the release the project tested.
+  const pinned = pkg.devDependencies.bun;
+  if (Bun.version !== pinned)
+    throw new Error(`this is Bun ${Bun.version}, but package.json pins ${pinned}: run the release with the pinned Bun (npm ci, then node_modules/.bin/bun)`);
+  const out = resolve(opts.out);
+  const npmOut = resolve(opts.npmOut);
+  if (out === npmOut || npmOut.startsWith(`${out}/`) || out.startsWith(`${npmOut}/`)) {
+    throw new Error(`--out (${out}) and --npm-out (${npmOut}) must be separate directories, neither inside the other`);
+  }
   const info = buildInfo(ROOT);
   if (info.dirty) log(`warning: the tree has uncommitted changes; the binaries say commit ${info.commit}`);
   mkdirSync(opts.out, { recursive: true });

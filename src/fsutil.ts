@@ -21,7 +21,7 @@ import {
   type Stats,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { canFsyncDirectory, type Platform, privateAclCommand, secretPrivacy, sidFromWhoami } from "./platform.ts";
+import { canFsyncDirectory, type Platform, privateAclCommand, secretPrivacy, sidFromWhoami, whoamiCommand } from "./platform.ts";
 
 export class FileExistsError extends Error {
   readonly code = "EEXIST";
@@ -142,13 +142,13 @@ let ownerSid: string | null = null;
 function restrictToOwner(path: string, run: CommandRunner): void {
   let sid = ownerSid;
   if (sid === null) {
-    const who = run(["whoami", "/user", "/fo", "csv", "/nh"]);
+    const who = run(whoamiCommand(process.env));
     sid = who.exitCode === 0 ? sidFromWhoami(who.stdout) : null;
     if (sid === null)
       throw new Error(`cannot make ${path} private: "whoami /user" did not give this user's SID (${who.stderr.trim() || `exit ${who.exitCode}`})`);
     if (run === runCommand) ownerSid = sid; // the process's own user does not change
   }
-  const acl = run(privateAclCommand(path, sid));
+  const acl = run(privateAclCommand(path, sid, process.env));
   if (acl.exitCode !== 0) throw new Error(`cannot make ${path} private: icacls failed (${acl.stderr.trim() || `exit ${acl.exitCode}`})`);
 }
 

@@ -6,11 +6,13 @@
  * writes for its darwin-x64 output still describes Bun's own runtime (it covers a shorter
  * range and its page hashes do not match). So every darwin binary we release is re-signed
  * here the way the linker signs: one CodeDirectory, flags adhoc|linker-signed, SHA-256 over
- * 4 KiB pages of everything before the signature, no requirements and no entitlements. Such a
- * signature is what `codesign --sign -` would also produce for identity, and `codesign --force`
- * can replace it with a real one.
+ * 4 KiB pages of everything before the signature, no requirements and no entitlements: what ld
+ * itself writes (codesign --sign - would add a requirements blob and special slots). The kernel
+ * accepts it, and `codesign --force` can replace it with a real signature.
  *
- * verifyAdhoc() recomputes every page hash and checks the layout, independently of sign().
+ * verifyAdhoc() reads the signature back and recomputes every page hash; it shares only the
+ * reading of the load commands with signAdhoc(). The test also holds signAdhoc() to Bun's own
+ * correct darwin-arm64 signature, byte for byte.
  */
 
 const MH_MAGIC_64 = 0xfeedfacf;
@@ -85,6 +87,7 @@ const alignUp = (n: bigint, a: bigint) => ((n + a - 1n) / a) * a;
 export function signAdhoc(input: Uint8Array, identifier: string): Buffer {
   const src = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const l = layout(src);
+  if (l.dataoff > src.length) throw new Error(`the file (${src.length} bytes) ends before its signature offset ${l.dataoff}: truncated?`);
   const ident = Buffer.from(`${identifier}\0`, "utf8");
   const nCode = Math.ceil(l.dataoff / PAGE);
   const hashOffset = CD_HEADER + ident.length;
@@ -149,6 +152,15 @@ export interface SignatureReport {
  * follows the signature.
  */
 export function verifyAdhoc(input: Uint8Array): SignatureReport {
+  try {
+    return verify(input);
+  } catch (e) {
+    // Offsets that point outside the file (a malformed or truncated signature).
+    return { ok: false, problems: [`unreadable signature: ${(e as Error).message}`], identifier: null, flags: null, pages: 0 };
+  }
+}
+
+function verify(input: Uint8Array): SignatureReport {
   const buf = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const problems: string[] = [];
   let l: Layout;
@@ -161,6 +173,7 @@ export function verifyAdhoc(input: Uint8Array): SignatureReport {
   if (buf.length !== l.dataoff + l.datasize) problems.push(`${buf.length - l.dataoff - l.datasize} bytes follow the signature`);
   const sb = l.dataoff;
   if (sb + 12 > buf.length || buf.readUInt32BE(sb) !== CSMAGIC_EMBEDDED_SIGNATURE) return fail("no embedded-signature superblob at the signature offset");
+  if (buf.readUInt32BE(sb + 4) > l.datasize) return fail("the superblob is longer than the signature space");
   const count = buf.readUInt32BE(sb + 8);
   let cd = -1;
   for (let i = 0; i < count; i++) {
@@ -175,6 +188,9 @@ export function verifyAdhoc(input: Uint8Array): SignatureReport {
   const hashSize = buf[cd + 36]!;
   const hashType = buf[cd + 37]!;
   const page = 1 << buf[cd + 39]!;
+  const cdLength = buf.readUInt32BE(cd + 4);
+  if (cd + cdLength > sb + l.datasize) return fail("the CodeDirectory runs past the signature space");
+  if (hashOffset + nCode * hashSize > cdLength || identOffset >= cdLength) return fail("the CodeDirectory's hashes or identifier lie outside it");
   const identEnd = buf.indexOf(0, cd + identOffset);
   const identifier = buf.subarray(cd + identOffset, identEnd).toString("utf8");
   if (hashType !== HASH_SHA256 || hashSize !== HASH_SIZE) problems.push(`hash type ${hashType}/${hashSize}, expected SHA-256`);

@@ -5,7 +5,7 @@
  * installs only the one that fits. Nothing here publishes; the directories are ready for
  * `npm pack` / `npm publish`.
  */
-import { chmodSync, copyFileSync, linkSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, linkSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { NPM_SCOPE, type Target } from "./targets.ts";
@@ -30,7 +30,10 @@ function link(from: string, to: string, mode: number): void {
 
 /** Write dist/npm/<package>/ for the main package and every built target npm ships; returns the directories. */
 export function writeNpmPackages(outDir: string, built: readonly Built[]): string[] {
-  rmSync(outDir, { recursive: true, force: true });
+  // Only our own package directories are replaced: --npm-out may name a directory that holds other things.
+  mkdirSync(outDir, { recursive: true });
+  for (const d of readdirSync(outDir))
+    if (d === "codex-network-proxy" || d.startsWith("codex-network-proxy-")) rmSync(join(outDir, d), { recursive: true, force: true });
   const dirs: string[] = [];
   const optional: Record<string, string> = {};
   for (const b of built) {

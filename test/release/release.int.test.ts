@@ -3,7 +3,7 @@
  * in the right executable format, darwin binaries validly signed, and rebuilt bit for bit.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { compile } from "../../build.ts";
@@ -93,6 +93,10 @@ describe("bun run release", () => {
       tampered[Math.floor(tampered.length / 3)]! ^= 1;
       expect(verifyAdhoc(tampered).problems).toContain(`1 of ${report.pages} page hashes do not match the file`);
       expect(verifyAdhoc(Buffer.concat([bytes, Buffer.of(0)])).problems).toContain("1 bytes follow the signature");
+      // A truncated file is reported, never signed as if the missing bytes were zeros.
+      const cut = bytes.subarray(0, bytes.length - report.pages * 16);
+      expect(verifyAdhoc(cut).ok).toBe(false);
+      expect(() => signAdhoc(bytes.subarray(0, 1 << 20), "x")).toThrow("truncated?");
     }
   });
 
@@ -121,7 +125,7 @@ describe("bun run release", () => {
         "--out",
         out,
         "--npm-out",
-        join(out, "npm"),
+        join(rel.root, "twice-npm"),
         "--targets",
         "linux-x64,darwin-x64,windows-x64",
         "--check-reproducible",
@@ -146,6 +150,22 @@ describe("bun run release", () => {
     const r = await curl(["-x", `http://127.0.0.1:${p.http}`, `http://localhost:${origin.server.port}/`, "-o", "/dev/null", "-w", "%{http_code}"]);
     expect(r.stdout).toBe("200");
     expect(origin.requests).toBe(1);
+  });
+
+  test("--out and --npm-out must not overlap; other files in either survive a release", async () => {
+    const out = join(rel.root, "shared");
+    const nested = await exec([process.execPath, join(ROOT, "scripts", "release.ts"), "--out", out, "--npm-out", join(out, "npm"), "--targets", "linux-x64"]);
+    expect(nested.code).toBe(1);
+    expect(nested.stderr).toContain(`must be separate directories, neither inside the other`);
+    const npm = join(rel.root, "npm-keep");
+    mkdirSync(npm, { recursive: true });
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(npm, "notes.txt"), "mine");
+    writeFileSync(join(out, "notes.txt"), "mine");
+    const r = await exec([process.execPath, join(ROOT, "scripts", "release.ts"), "--out", out, "--npm-out", npm, "--targets", "linux-x64"]);
+    expect(r.code).toBe(0);
+    expect(readdirSync(npm).sort()).toEqual(["codex-network-proxy", "codex-network-proxy-linux-x64", "notes.txt"]);
+    expect(readdirSync(out).sort()).toEqual(["SHA256SUMS", fileName(pkg.version, byName("linux-x64")), "install.sh", "notes.txt"].sort());
   });
 
   test("an unknown --targets name is refused with the list of targets", async () => {
