@@ -101,9 +101,13 @@ function handshake(mode: string, originPort: number): OnData {
   return (s: Socket<Side>, d: Buffer): void => {
     if (s.data.peer || s.data.head === null) return relaySide.data(s, d);
     const head = Buffer.concat([s.data.head, d]);
+    // Until the whole handshake is here, keep what came.
+    const more = (): void => {
+      s.data.head = head;
+    };
     if (mode === "connect") {
       const end = head.indexOf("\r\n\r\n");
-      if (end < 0) return void (s.data.head = head);
+      if (end < 0) return more();
       const m = /^CONNECT [^:]+:(\d+) /.exec(head.toString("latin1", 0, end));
       if (!m) return void s.end();
       s.data.head = null;
@@ -113,7 +117,7 @@ function handshake(mode: string, originPort: number): OnData {
     }
     // SOCKS5: greeting (05 n methods...), then request 05 01 00 01 a.b.c.d port.
     if (!s.data.greeted) {
-      if (head.length < 2 || head.length < 2 + head[1]!) return void (s.data.head = head);
+      if (head.length < 2 || head.length < 2 + head[1]!) return more();
       if (head[0] !== 5) return void s.end();
       s.data.greeted = true;
       s.write(Uint8Array.of(5, 0));
@@ -121,7 +125,7 @@ function handshake(mode: string, originPort: number): OnData {
       if (s.data.head.length === 0) return;
       return handshake(mode, originPort)(s, Buffer.alloc(0));
     }
-    if (head.length < 10) return void (s.data.head = head);
+    if (head.length < 10) return more();
     if (head[0] !== 5 || head[1] !== 1 || head[3] !== 1) return void s.end();
     s.data.head = null;
     if (head.length > 10) s.data.early.push(Buffer.from(head.subarray(10)));
