@@ -16,7 +16,7 @@ import { embeddedIpv4, intToIpv4, ipv4ToInt, v6Parts } from "./ip.ts";
 import { NameIndex } from "./name-index.ts";
 import { StrSet } from "./str-table.ts";
 import { broadAllowWarning } from "./broad.ts";
-import { parsePattern, PatternError, type ListName, type ParsedPattern, type Rule } from "./pattern.ts";
+import { parseTrimmed, PatternError, type ListName, type ParsedPattern, type Rule } from "./pattern.ts";
 import type { Target } from "./target.ts";
 import { runSteps } from "../config/steps.ts";
 
@@ -295,7 +295,7 @@ function compileEntries(out: ListOut, entries: readonly string[], from: number, 
     if (!out.seen.add(trimmed.toLowerCase())) continue;
     let parsed: ParsedPattern;
     try {
-      parsed = parsePattern(raw, list, trimmed);
+      parsed = parseTrimmed(raw, list, trimmed);
     } catch (e) {
       if (!(e instanceof PatternError)) throw e;
       out.problems.push({ severity: "error", key: `network_proxy.policy.${list}[${i}]`, message: `${JSON.stringify(raw)}: ${e.message}` });

@@ -20,14 +20,14 @@ export function hashStep(h: number, c: number): number {
 }
 
 /** The hash of s[start, end) read left to right. */
-export function hashForward(s: string, start = 0, end = s.length): number {
+export function hashForward(s: string, start: number, end: number): number {
   let h = HASH_SEED;
   for (let i = start; i < end; i++) h = hashStep(h, s.charCodeAt(i));
   return h;
 }
 
 /** The hash of s[start, end) read right to left. */
-export function hashBackward(s: string, start = 0, end = s.length): number {
+export function hashBackward(s: string, start: number, end: number): number {
   let h = HASH_SEED;
   for (let i = end - 1; i >= start; i--) h = hashStep(h, s.charCodeAt(i));
   return h;
@@ -57,7 +57,8 @@ export class StrTable<V> {
   }
 
   hashOf(key: string): number {
-    return this.backward ? hashBackward(key) : hashForward(key);
+    // start and end passed, not defaulted: a default parameter makes JSC run this loop ~5x slower.
+    return this.backward ? hashBackward(key, 0, key.length) : hashForward(key, 0, key.length);
   }
 
   get(key: string): V | undefined {
@@ -168,7 +169,7 @@ export class StrSet {
   /** Add `key`; false when it was there already. Past `expected` keys, throws. */
   add(key: string): boolean {
     if (this.#keys.length * 2 >= this.#mask + 1) throw new RangeError("StrSet is full");
-    const h = hashForward(key);
+    const h = hashForward(key, 0, key.length);
     const slots = this.#slots;
     const mask = this.#mask;
     for (let i = slotOf(h, mask); ; i = (i + 1) & mask) {

@@ -53,7 +53,7 @@ const MAX_LABEL = 63;
  * are the only things that reach the URL parser; `%` is allowed only where a URL was received
  * (absolute-form), because there the WHATWG parser's percent-decoding is what the client meant.
  */
-function badHostChar(host: string, allowPercent: boolean, allowColon = false): string | null {
+function badHostChar(host: string, allowPercent: boolean, allowColon?: boolean): string | null {
   for (let i = 0; i < host.length; i++) {
     const c = host.charCodeAt(i);
     if (c >= 0x80) continue;
@@ -80,8 +80,15 @@ export interface HostOptions {
   readonly bareIpv6?: boolean;
 }
 
+/**
+ * For the options not given. (Optional parameters rather than defaults: JSC runs a function
+ * with a default parameter markedly slower, and these are on every request's path.)
+ */
+const NO_OPTIONS: HostOptions = Object.freeze({});
+
 /** Canonicalize a host (no port). Throws TargetError. */
-export function canonicalHost(raw: string, opts: HostOptions = {}): { kind: TargetKind; host: string } {
+export function canonicalHost(raw: string, options?: HostOptions): { kind: TargetKind; host: string } {
+  const opts = options ?? NO_OPTIONS;
   const plain = plainName(raw);
   if (plain !== null) return { kind: "domain", host: plain };
   // An IPv4 address already in canonical form (a proxy's most common literal target): the URL
@@ -131,7 +138,8 @@ export function plainName(raw: string): string | null {
 }
 
 /** canonicalHost the whole way, through the URL host parser: the reference plainName must agree with. */
-export function canonicalHostByUrl(raw: string, opts: HostOptions = {}): { kind: TargetKind; host: string } {
+export function canonicalHostByUrl(raw: string, options?: HostOptions): { kind: TargetKind; host: string } {
+  const opts = options ?? NO_OPTIONS;
   if (raw.length === 0) throw new TargetError("empty_host", "empty host");
   if (raw.length > 1024) throw new TargetError("host_too_long", "host is longer than 1024 characters");
   if (raw.startsWith("[")) {
@@ -211,7 +219,8 @@ export function parsePort(s: string): number {
  * Split `host[:port]` (IPv6 in brackets) and canonicalize. `defaultPort` null means the port is
  * required (CONNECT).
  */
-export function parseAuthority(authority: string, defaultPort: number | null, opts: HostOptions = {}): Target {
+export function parseAuthority(authority: string, defaultPort: number | null, options?: HostOptions): Target {
+  const opts = options ?? NO_OPTIONS;
   if (authority.includes("@")) throw new TargetError("userinfo", "userinfo (user@host) is not allowed in a proxy target");
   let hostPart: string;
   let portPart: string | null = null;

@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { parsePattern, PatternError, type ListName, type ParsedPattern } from "../../src/policy/pattern.ts";
+import { parsePattern, parseTrimmed, PatternError, type ListName, type ParsedPattern } from "../../src/policy/pattern.ts";
 import { broadAllowWarning, compilePolicy } from "../../src/policy/rules.ts";
 import { StrSet } from "../../src/policy/str-table.ts";
 import { mutatedString } from "../helpers/fuzz/mutate.ts";
@@ -143,7 +143,7 @@ describe("fuzz: compiling patterns agrees with the reference", () => {
           );
           expect(
             parsedOrError(
-              () => parsePattern(raw, l, raw.trim()),
+              () => parseTrimmed(raw, l, raw.trim()),
               (e) => e instanceof PatternError,
             ),
           ).toEqual(got);
