@@ -43,13 +43,13 @@ export type RowKey =
 
 const PEERS = COLUMNS.filter((c) => !REFERENCES.includes(c));
 
-function cellValue(row: Row | undefined, sys: SystemId): number | null {
+export function cellValue(row: Row | undefined, sys: SystemId): number | null {
   const c = row?.cells[sys];
   return c?.kind === "value" ? c.value : null;
 }
 
 /** The best peer's value in a row (highest or lowest, as the row says), or null. */
-function bestPeer(row: Row): { sys: SystemId; value: number } | null {
+export function bestPeer(row: Row): { sys: SystemId; value: number } | null {
   let best: { sys: SystemId; value: number } | null = null;
   for (const sys of PEERS) {
     const v = cellValue(row, sys);
@@ -59,7 +59,7 @@ function bestPeer(row: Row): { sys: SystemId; value: number } | null {
   return best;
 }
 
-function ratio(a: number | null, b: number | null): string {
+export function ratio(a: number | null, b: number | null): string {
   return a === null || b === null || b === 0 ? "—" : `${(a / b).toFixed(2)}×`;
 }
 
@@ -172,6 +172,9 @@ export function judgeBars(rows: readonly Row[], policyTolerance: number): Bar[] 
 }
 
 export interface ReportInput {
+  /** The performance issue's targets (targets.ts), and ours against the previous published run (compare.ts). */
+  targets?: Bar[];
+  beforeAfter?: string;
   date: string;
   quick: boolean;
   machine: Array<[string, string]>;
@@ -241,7 +244,23 @@ ${r.method.map((m) => `- ${m}`).join("\n")}
 
 ${resultsTable(r.rows)}
 
-## Bars (from the benchmark issue)
+${
+  r.targets
+    ? `## Targets of the performance issue
+
+${barsList(r.targets)}
+
+`
+    : ""
+}${
+  r.beforeAfter
+    ? `## Before and after
+
+${r.beforeAfter}
+
+`
+    : ""
+}## Bars (from the benchmark issue)
 
 ${barsList(r.bars)}
 ${r.skipped.length > 0 ? `\n## Skipped or not comparable\n\n${r.skipped.map((s) => `- ${s}`).join("\n")}\n` : ""}

@@ -29,6 +29,8 @@ import { tunnelSetup } from "./scenarios/setup.ts";
 import { startup } from "./scenarios/startup.ts";
 import { isolation } from "./scenarios/isolate.ts";
 import { BUN_RELAY, PEERS, probeOurs, versions } from "./systems.ts";
+import { judgeTargets } from "./targets.ts";
+import { beforeAfter } from "./compare.ts";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -199,7 +201,10 @@ async function main(): Promise<void> {
     "mitmproxy in the tunnel rows (bulk, set-up, memory) passes tunnels through (--ignore-hosts '.*'): intercepting would measure its TLS, which the MITM row does.",
     "dante and microsocks speak only SOCKS5, squid and tinyproxy only HTTP (forwarding and CONNECT): each is measured in the rows its protocol allows (— elsewhere).",
   ];
+  const published = join(ROOT, "docs/benchmarks.md");
   const report = markdown({
+    targets: judgeTargets(rows),
+    beforeAfter: beforeAfter(existsSync(published) ? readFileSync(published, "utf8") : null, rows) ?? undefined,
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     quick,
     machine: machine(load),
@@ -213,7 +218,7 @@ async function main(): Promise<void> {
   mkdirSync(join(out, ".."), { recursive: true });
   writeFileSync(out, report);
 
-  console.log(`\n${resultsTable(rows)}\n\n${barsList(bars)}\n`);
+  console.log(`\n${resultsTable(rows)}\n\n${barsList(judgeTargets(rows))}\n\n${barsList(bars)}\n`);
   console.log(`wrote ${out} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 

@@ -48,6 +48,13 @@ export function performanceSummary(md: string): string {
     `- policy decisions per second with 10, 1,000 and 100,000 patterns: ${c("Policy decisions (parse + judge), 10 ", "ours")}, ${c("Policy decisions (parse + judge), 1,000 ", "ours")}, ${c("Policy decisions (parse + judge), 100,000 ", "ours")};`,
     `- start-up until every listener accepts: ${c("Start-up", "ours")} ms (squid ${c("Start-up", "squid")} ms).`,
   ];
+  // Runs with the bare Bun relay as a reference column (bench/relay.ts): what Bun itself reaches.
+  if (/\| bun-relay \|/.test(md)) {
+    lines[lines.length - 1] = lines.at(-1)!.replace(/\.$/, ";");
+    lines.push(
+      `- a bare relay on the same Bun, no parsing or policy (the bun-relay column): forwarding ${c(fwd, "bun-relay")} requests/s (ours ${c(fwd, "ours/bun-relay")} of it), new CONNECT tunnels ${c("New CONNECT", "bun-relay")}/s, new SOCKS5 tunnels ${c("New SOCKS5", "bun-relay")}/s, ${c("RSS of the proxy", "bun-relay")} MiB idle.`,
+    );
+  }
   // Runs before the chained rows existed have no such line.
   if (md.includes("through squid as our upstream")) {
     lines[lines.length - 1] = lines.at(-1)!.replace(/\.$/, ";");
