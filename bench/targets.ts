@@ -10,10 +10,11 @@ export function judgeTargets(rows: readonly Row[]): Bar[] {
   const byKey = new Map(rows.map((r) => [r.key, r]));
   const get = (k: RowKey) => byKey.get(k);
   const bars: Bar[] = [];
+  /** bun-relay's figure, and whether it too misses `need` (higher is better; null: no judgement). */
   const relayNote = (row: Row | undefined, need: number | null, unit: string) => {
     const r = cellValue(row, "bun-relay");
-    if (r === null || need === null) return "";
-    return `; bun-relay ${fmt(r)} ${unit}${r < need ? ", itself short of the target: out of reach on this runtime here" : ""}`;
+    if (r === null) return "";
+    return `; bun-relay ${fmt(r)}${unit}${need !== null && r < need ? ", itself short of the target: out of reach on this runtime here" : ""}`;
   };
 
   {
@@ -26,7 +27,7 @@ export function judgeTargets(rows: readonly Row[]): Bar[] {
       bars.push({
         text,
         status: o >= 2.5 * s ? "PASS" : "FAIL",
-        detail: `${fmt(o)} vs 2.5 × ${fmt(s)} = ${fmt(2.5 * s)} req/s (${ratio(o, s)} squid)${relayNote(row, 2.5 * s, "req/s")}`,
+        detail: `${fmt(o)} vs 2.5 × ${fmt(s)} = ${fmt(2.5 * s)} req/s (${ratio(o, s)} squid)${relayNote(row, 2.5 * s, " req/s")}`,
       });
   }
   for (const [key, what] of [
@@ -65,7 +66,7 @@ export function judgeTargets(rows: readonly Row[]): Bar[] {
     bars.push(
       o === null
         ? { text, status: "NO DATA", detail: "no figure" }
-        : { text, status: o <= 35 ? "PASS" : "FAIL", detail: `${fmt(o)} MiB${relayNote(row, null, "MiB")}` },
+        : { text, status: o <= 35 ? "PASS" : "FAIL", detail: `${fmt(o)} MiB${relayNote(row, null, " MiB")}` },
     );
   }
   {
@@ -95,7 +96,7 @@ export function judgeTargets(rows: readonly Row[]): Bar[] {
       bars.push({
         text,
         status: o >= 1.4 * best.value ? "PASS" : "FAIL",
-        detail: `${fmt(o)} MB/s vs 1.4 × ${best.sys} ${fmt(best.value)} = ${fmt(1.4 * best.value)} (${ratio(o, best.value)}); ${ratio(o, d)} of direct${relayNote(row, 1.4 * best.value, "MB/s")}`,
+        detail: `${fmt(o)} MB/s vs 1.4 × ${best.sys} ${fmt(best.value)} = ${fmt(1.4 * best.value)} (${ratio(o, best.value)}); ${ratio(o, d)} of direct${relayNote(row, 1.4 * best.value, " MB/s")}`,
       });
   }
   return bars;
