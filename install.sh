@@ -130,10 +130,11 @@ fi
 
 # --- tools ---------------------------------------------------------------------------------
 if command -v curl >/dev/null 2>&1; then
-  fetch() { curl -fsSL --proto "$protocols" --proto-redir "$protocols" --connect-timeout 30 --retry 2 -o "$2" "$1"; }
+  # exec: fetch runs as a background job (get below), whose pid must be the download itself.
+  fetch() { exec curl -fsSL --proto "$protocols" --proto-redir "$protocols" --connect-timeout 30 --retry 2 -o "$2" "$1"; }
 elif command -v wget >/dev/null 2>&1; then
   [ "$protocols" = '=https' ] && wget_https=--https-only || wget_https=
-  fetch() { wget -q --tries=2 --timeout=30 $wget_https -O "$2" "$1"; }
+  fetch() { exec wget -q --tries=2 --timeout=30 $wget_https -O "$2" "$1"; }
 else
   die "neither curl nor wget is installed"
 fi
@@ -150,9 +151,21 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-install.XXXXXX")
 staged=
+fetch_pid=
 cleanup() {
+  # A download cut short by a signal does not go on in the background.
+  if [ -n "$fetch_pid" ]; then kill "$fetch_pid" 2>/dev/null || true; fi
   rm -rf "$tmp"
   if [ -n "$staged" ]; then rm -f "$staged"; fi
+}
+# The download runs as a child we wait for, so a signal reaches the trap at once and the
+# child can be stopped with the rest.
+get() {
+  fetch "$1" "$2" &
+  fetch_pid=$!
+  wait "$fetch_pid" && status=0 || status=$?
+  fetch_pid=
+  return "$status"
 }
 trap cleanup EXIT
 trap 'exit 129' HUP
@@ -161,7 +174,7 @@ trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
 # --- which file ----------------------------------------------------------------------------
-fetch "$base_url/SHA256SUMS" "$tmp/SHA256SUMS" || die "cannot download $base_url/SHA256SUMS"
+get "$base_url/SHA256SUMS" "$tmp/SHA256SUMS" || die "cannot download $base_url/SHA256SUMS"
 # Lines are "<64 hex>  <file>" (or " *<file>", binary mode; CRLF line ends are read too); ours
 # end in -<target>[.exe] after the version.
 valid=$(tr -d '\r' < "$tmp/SHA256SUMS" | awk 'length($1) == 64 && $1 ~ /^[0-9a-fA-F]+$/ && NF == 2 { n++ } END { print n + 0 }')
@@ -185,7 +198,7 @@ file=${matches#* }
 
 # --- download, check, install ----------------------------------------------------------------
 say "downloading $file"
-fetch "$base_url/$file" "$tmp/$file" || die "cannot download $base_url/$file"
+get "$base_url/$file" "$tmp/$file" || die "cannot download $base_url/$file"
 got=$(sha256 "$tmp/$file")
 if [ "$got" != "$want" ]; then
   die "checksum mismatch for $file: SHA256SUMS says $want, the download is $got; nothing was installed"

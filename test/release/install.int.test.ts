@@ -171,16 +171,19 @@ describe("install.sh", () => {
     expect((await install(["--base-url", "ftp://127.0.0.1/x"])).stderr).toContain("the base URL must start with https://");
   });
 
-  test("hung up (terminal closed) or interrupted mid-download: no temp file and no staged file left", async () => {
+  test("hung up (terminal closed) or interrupted mid-download: no temp file, no staged file, no download left running", async () => {
     const sums = readFileSync(join(rel.out, "SHA256SUMS"));
     for (const sig of ["SIGHUP", "SIGINT", "SIGTERM"] as const) {
       const { promise: asked, resolve } = Promise.withResolvers<void>();
-      // SHA256SUMS answers; the binary's body starts and never ends.
-      using stall = Bun.serve({
+      const { promise: dropped, resolve: drop } = Promise.withResolvers<void>();
+      // SHA256SUMS answers; the binary's body starts and never ends (and no idle time-out ends it).
+      const stall = Bun.serve({
         hostname: "127.0.0.1",
         port: 0,
+        idleTimeout: 0,
         fetch(req) {
           if (new URL(req.url).pathname === "/SHA256SUMS") return new Response(sums);
+          req.signal.addEventListener("abort", () => drop());
           resolve();
           return new Response(new ReadableStream({ start: (c) => c.enqueue(new Uint8Array(1024)) }), { headers: { "content-length": "100000000" } });
         },
@@ -196,6 +199,8 @@ describe("install.sh", () => {
       p.kill(sig);
       expect(await p.exited).not.toBe(0);
       expect({ sig, tmp: readdirSync(tmp), bin: readdirSync(binDir) }).toEqual({ sig, tmp: [], bin: [] });
+      await dropped; // the download was stopped too, not left running in the background
+      await stall.stop(true);
     }
   });
 
