@@ -57,6 +57,7 @@ export class Exchange {
   closeAfter: boolean;
   /** The upstream cannot be reused after this exchange. */
   upDirty = false;
+  /** The response's status and framing; for a passed-on response (plain-head.ts) headers and reason are empty. */
   res: ResponseHead | null = null;
   resBody: BodyReader | null = null;
   /** Time waited for the response head (advanced by the sweeper). */
