@@ -11,6 +11,7 @@
  * Scanned as bytes: no string or object is made for a head that qualifies.
  */
 import type { ResponseHead } from "./head.ts";
+import { REWRITTEN_NAMES } from "./rewrite.ts";
 
 export interface PlainResponse {
   readonly status: number;
@@ -39,23 +40,11 @@ function valueByte(c: number): boolean {
 }
 
 /**
- * Header names the rewrite drops or replaces (its hop-by-hop set, Host, and Content-Length, which
- * it writes itself), in lower case with "_" read as "-": a head that has one is not passed on.
+ * Header names the rewrite drops or replaces (rewrite.ts: its hop-by-hop set, which holds
+ * Content-Length too, and Host), as bytes; compared in lower case with "_" read as "-". A head
+ * that has one is not passed on.
  */
-const REWRITTEN = [
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authorization",
-  "proxy-authenticate",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "content-length",
-  "x-unix-socket",
-  "host",
-].map((n) => Uint8Array.from(n, (c) => c.charCodeAt(0)));
+const REWRITTEN = [...REWRITTEN_NAMES].map((n) => Uint8Array.from(n, (c) => c.charCodeAt(0)));
 const CONTENT_LENGTH = Uint8Array.from("Content-Length", (c) => c.charCodeAt(0));
 
 /** buf[from, to) equals `name` ignoring ASCII case, "_" counting as "-". */

@@ -24,6 +24,9 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "x-unix-socket",
 ]);
 
+/** Every name the rewrite of a response takes out (plain-head.ts passes on only heads without one). */
+export const REWRITTEN_NAMES: readonly string[] = [...HOP_BY_HOP, "host"];
+
 function dropped(h: Header, named: ReadonlySet<string>): boolean {
   const n = h.lower.includes("_") ? h.lower.replaceAll("_", "-") : h.lower;
   return HOP_BY_HOP.has(n) || named.has(n) || n === "host";
