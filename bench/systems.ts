@@ -3,12 +3,13 @@
  * fresh temp dir (config, logs, pid file, cache), a free loopback port, and returns only once
  * the listener accepts, so no start-up cost leaks into a measurement.
  */
-import { chownSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { OriginCerts } from "./certs.ts";
 import { freePort, HOST, waitForAccept } from "./lib/net.ts";
 import { adopt, makeTempDir, Proc, removeTempDir, run } from "./lib/procs.ts";
 import { ProxyProcess } from "../scripts/lib/proxy-process.ts";
+import { systemUser } from "../scripts/lib/system-user.ts";
 import type { OriginPorts } from "./origin.ts";
 
 export type SystemId = "ours" | "direct" | "bun-relay" | "squid" | "tinyproxy" | "dante" | "microsocks" | "mitmproxy";
@@ -85,17 +86,6 @@ async function firstLine(cmd: string[]): Promise<string> {
   return r.out.trim().split("\n")[0]?.trim() ?? "";
 }
 
-/** uid/gid of a system user, when we run as root and a daemon will switch to it. */
-function systemUser(name: string): { uid: number; gid: number } | null {
-  if (process.getuid?.() !== 0) return null;
-  const line = readFileSync("/etc/passwd", "utf8")
-    .split("\n")
-    .find((l) => l.startsWith(`${name}:`));
-  if (!line) return null;
-  const [, , uid, gid] = line.split(":");
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
 const squid: Peer = {
   id: "squid",
   pkg: "squid",
@@ -134,7 +124,7 @@ http_access deny all
 `,
     );
     // Started as root, squid switches to the "proxy" user, which must be able to write here.
-    const user = systemUser("proxy");
+    const user = process.getuid?.() === 0 ? systemUser("proxy") : null;
     if (user) for (const f of [dir, join(dir, "squid.conf"), join(dir, "hosts")]) chownSync(f, user.uid, user.gid);
     const proc = await launch("squid", ["squid", "-N", "-f", join(dir, "squid.conf")], dir, [port]);
     return { proc, http: port, stop: stopper(proc, dir) };

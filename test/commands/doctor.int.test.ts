@@ -9,14 +9,16 @@ import { ProxyProcess, runCli } from "../helpers/cli.ts";
 import { home } from "../helpers/clients.ts";
 import { freePort } from "../helpers/ops.ts";
 
-const FREE = () => [
+/** `-c` settings putting the three listeners on these loopback ports. */
+const listeners = (http: number, socks: number, admin: number) => [
   "-c",
-  `network_proxy.proxy_url="127.0.0.1:${freePort()}"`,
+  `network_proxy.proxy_url="127.0.0.1:${http}"`,
   "-c",
-  `network_proxy.socks_url="127.0.0.1:${freePort()}"`,
+  `network_proxy.socks_url="127.0.0.1:${socks}"`,
   "-c",
-  `network_proxy.admin_url="127.0.0.1:${freePort()}"`,
+  `network_proxy.admin_url="127.0.0.1:${admin}"`,
 ];
+const FREE = () => listeners(freePort(), freePort(), freePort());
 const ALLOW = ["-c", 'network_proxy.policy.allowed_domains=["example.com"]'];
 /** The environment of a shell that ran `env` for nothing: no proxy variables at all. */
 const CLEAN = { HTTP_PROXY: "", HTTPS_PROXY: "", ALL_PROXY: "", http_proxy: "", https_proxy: "", all_proxy: "", NO_PROXY: "", no_proxy: "" };
@@ -54,14 +56,7 @@ describe("doctor", () => {
       other.stop(true);
     }
     await using running = await ProxyProcess.start({ config: ['network_proxy.policy.allowed_domains=["example.com"]'] });
-    const args = [
-      "-c",
-      `network_proxy.proxy_url="127.0.0.1:${running.http}"`,
-      "-c",
-      `network_proxy.admin_url="127.0.0.1:${running.admin}"`,
-      "-c",
-      `network_proxy.socks_url="127.0.0.1:${running.socks}"`,
-    ];
+    const args = listeners(running.http, running.socks, running.admin);
     const r = await doctor([...args, ...ALLOW]);
     expect(r.out).toContain(`PASS  HTTP proxy: 127.0.0.1:${running.http} is held by a running codex-network-proxy (its admin API answers /health)`);
   });

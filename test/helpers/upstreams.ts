@@ -10,6 +10,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ops.ts";
 import { until } from "./until.ts";
+import { systemUser } from "../../scripts/lib/system-user.ts";
 
 async function listening(port: number): Promise<boolean> {
   try {
@@ -19,16 +20,6 @@ async function listening(port: number): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** The uid/gid of a system user, from /etc/passwd. */
-function systemUser(name: string): { uid: number; gid: number } | null {
-  const line = readFileSync("/etc/passwd", "utf8")
-    .split("\n")
-    .find((l) => l.startsWith(`${name}:`));
-  if (!line) return null;
-  const [, , uid, gid] = line.split(":");
-  return { uid: Number(uid), gid: Number(gid) };
 }
 
 export interface Squid extends AsyncDisposable {
