@@ -10,6 +10,7 @@
  *
  * Scanned as bytes: no string or object is made for a head that qualifies.
  */
+import { NO_TOKENS } from "./fields.ts";
 import type { ResponseHead } from "./head.ts";
 import { REWRITTEN_NAMES } from "./rewrite.ts";
 
@@ -17,9 +18,6 @@ export interface PlainResponse {
   readonly status: number;
   readonly contentLength: number;
 }
-
-/** The Connection tokens of a plain response: none (it has no Connection header). */
-const NO_TOKENS: ReadonlySet<string> = new Set<string>();
 
 /** A plain response as the exchange keeps it (its headers stay in the upstream's bytes). */
 export function asResponseHead(p: PlainResponse): ResponseHead {

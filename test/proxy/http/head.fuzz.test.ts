@@ -16,6 +16,7 @@ import {
   type ResponseHead,
 } from "../../../src/proxy/http/head.ts";
 import { bigBytes, chunksOf, cuts, enc, latin1, mutatedBytes, outcome, type Outcome } from "../../helpers/fuzz/mutate.ts";
+import { textRequestHead, textResponseHead } from "../../helpers/fuzz/head-text.ts";
 import { refRequestHead, refResponseHead, type RefFields } from "../../helpers/fuzz/ref-http.ts";
 import { FUZZ_TIMEOUT_MS, fuzz } from "../../helpers/fuzz/runs.ts";
 
@@ -405,4 +406,76 @@ describe("fuzz: findHeadEnd and leadingCrlf", () => {
     },
     FUZZ_TIMEOUT_MS,
   );
+});
+
+/** A parse as plain data: the head (Connection tokens sorted) or the error's code and message. */
+function parsed(fn: () => RequestHead | ResponseHead): unknown {
+  try {
+    const h = fn();
+    return { ...h, connection: [...h.connection].sort() };
+  } catch (e) {
+    if (!(e instanceof ProxyError)) throw e;
+    return { code: e.code, message: e.message };
+  }
+}
+
+/** The complete head at the start of `b` (after leading empty lines), as the session finds it, or null. */
+function completeHead(b: Uint8Array, lim: HeadLimits, what: "request" | "response"): Uint8Array | null {
+  const body = what === "request" ? b.subarray(leadingCrlf(b)) : b;
+  try {
+    const end = findHeadEnd(body, 0, lim, what);
+    return end < 0 ? null : body.subarray(0, end);
+  } catch {
+    return null;
+  }
+}
+
+describe("fuzz: the byte parser agrees with the text parser it replaced", () => {
+  test(
+    "request heads: the same head, or the same error code and message",
+    () => {
+      fuzz(
+        "head: request bytes vs text",
+        fc.tuple(requestBytes, limits),
+        ([b, lim]) => {
+          const head = completeHead(b, lim, "request");
+          if (head === null) return;
+          expect(parsed(() => parseRequestHead(head, lim))).toEqual(parsed(() => textRequestHead(head, lim)));
+        },
+        { base: 3000, weight: 1 },
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+
+  test(
+    "response heads: the same head, or the same error code and message",
+    () => {
+      fuzz(
+        "head: response bytes vs text",
+        fc.tuple(responseBytes, limits),
+        ([b, lim]) => {
+          const head = completeHead(b, lim, "response");
+          if (head === null) return;
+          expect(parsed(() => parseResponseHead(head, lim))).toEqual(parsed(() => textResponseHead(head, lim)));
+        },
+        { base: 3000, weight: 1 },
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+
+  test("common names are shared strings in their usual spellings only; others keep the client's spelling", () => {
+    const lim = DEFAULT_LIMITS;
+    const h = parseRequestHead(enc("GET / HTTP/1.1\r\nHost: a\r\nuser-agent: b\r\nHOST-X: c\r\nACCEPT: d\r\nX_Y: e\r\n\r\n"), lim);
+    expect(h.headers.map((x) => [x.name, x.lower, x.value])).toEqual([
+      ["Host", "host", "a"],
+      ["user-agent", "user-agent", "b"],
+      ["HOST-X", "host-x", "c"],
+      ["ACCEPT", "accept", "d"],
+      ["X_Y", "x_y", "e"],
+    ]);
+    expect(parseRequestHead(enc("PATCH / HTTP/1.0\r\n\r\n"), lim)).toMatchObject({ method: "PATCH", minor: 0 });
+    expect(parseRequestHead(enc("PATCHY / HTTP/1.1\r\n\r\n"), lim).method).toBe("PATCHY");
+  });
 });
