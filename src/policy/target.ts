@@ -207,7 +207,9 @@ function badIpv6Char(s: string): boolean {
 
 /** Strict port: 1-65535, decimal digits only, no sign, no leading zero. */
 export function parsePort(s: string): number {
-  if (!/^[1-9][0-9]{0,4}$/.test(s)) {
+  let digits = s.length >= 1 && s.length <= 5 && s.charCodeAt(0) !== 0x30;
+  for (let i = 0; digits && i < s.length; i++) digits = s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39;
+  if (!digits) {
     throw new TargetError("invalid_port", `invalid port ${JSON.stringify(s)}: expected 1-65535 without sign or leading zeros`);
   }
   const n = Number(s);
@@ -265,30 +267,44 @@ export interface AbsoluteUrl {
  * guessed at, because parsers disagree on them (`http://a.com\@b.com/`, `http://b.com#@a.com/`).
  */
 export function parseAbsoluteUrl(url: string): AbsoluteUrl {
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url);
-  if (!m) throw new TargetError("bad_url", `not an absolute http:// URL: ${JSON.stringify(url.slice(0, 80))}`);
-  const scheme = m[1]!.toLowerCase();
-  if (scheme !== "http" && scheme !== "https") {
-    throw new TargetError(
-      "bad_url",
-      `unsupported scheme ${JSON.stringify(scheme)}: only http:// (and https://) URLs can be proxied; use CONNECT for other protocols`,
-    );
-  }
-  if (url.includes("#")) throw new TargetError("bad_url", "a request-target must not contain a fragment (#)");
-  if (url.includes("\\")) throw new TargetError("bad_url", "a request-target must not contain a backslash");
-  const rest = url.slice(m[0].length);
-  let end = rest.length;
-  for (let i = 0; i < rest.length; i++) {
-    const c = rest.charCodeAt(i);
-    if (c === 0x2f || c === 0x3f) {
-      end = i;
-      break;
+  let scheme: "http" | "https";
+  let from: number;
+  if (url.startsWith("http://")) {
+    scheme = "http";
+    from = 7;
+  } else if (url.startsWith("https://")) {
+    scheme = "https";
+    from = 8;
+  } else {
+    // Any other spelling of a scheme: upper case is accepted, other schemes are named in the error.
+    const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url);
+    if (!m) throw new TargetError("bad_url", `not an absolute http:// URL: ${JSON.stringify(url.slice(0, 80))}`);
+    const named = m[1]!.toLowerCase();
+    if (named !== "http" && named !== "https") {
+      throw new TargetError(
+        "bad_url",
+        `unsupported scheme ${JSON.stringify(named)}: only http:// (and https://) URLs can be proxied; use CONNECT for other protocols`,
+      );
     }
+    scheme = named;
+    from = m[0].length;
   }
-  const authority = rest.slice(0, end);
-  let path = rest.slice(end);
-  if (path === "") path = "/";
-  else if (path.startsWith("?")) path = "/" + path;
+  // One pass: a fragment or a backslash anywhere is refused; the authority ends at the first / or ?.
+  let end = -1;
+  let hash = false;
+  let backslash = false;
+  for (let i = from; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 0x23) hash = true;
+    else if (c === 0x5c) backslash = true;
+    else if (end < 0 && (c === 0x2f || c === 0x3f)) end = i;
+  }
+  if (hash) throw new TargetError("bad_url", "a request-target must not contain a fragment (#)");
+  if (backslash) throw new TargetError("bad_url", "a request-target must not contain a backslash");
+  if (end < 0) end = url.length;
+  const authority = url.slice(from, end);
+  let path = end === url.length ? "/" : url.slice(end);
+  if (path.charCodeAt(0) === 0x3f) path = "/" + path;
   const target = parseAuthority(authority, scheme === "https" ? 443 : 80, { fromUrl: true });
   return { scheme, target, path };
 }

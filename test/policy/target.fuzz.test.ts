@@ -19,6 +19,7 @@ import {
 } from "../../src/policy/target.ts";
 import { mutatedString, outcome, type Outcome } from "../helpers/fuzz/mutate.ts";
 import { whatwgIpv4 } from "../helpers/fuzz/ref-host.ts";
+import { regexAbsoluteUrl, regexPort } from "../helpers/fuzz/url-regex.ts";
 import { FUZZ_TIMEOUT_MS, fuzz } from "../helpers/fuzz/runs.ts";
 
 const dotted = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
@@ -473,6 +474,45 @@ describe("fuzz: parseAbsoluteUrl", () => {
             host: host!,
             port: w.port === "" ? (sch === "https" ? 443 : 80) : Number(w.port),
           });
+        },
+        { base: 2000 },
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+
+  /** A result, or the error's class, code and message. */
+  const same = <T>(fn: () => T): unknown => {
+    try {
+      return { ok: fn() };
+    } catch (e) {
+      return { error: e instanceof TargetError ? ["TargetError", e.code, e.message] : String(e) };
+    }
+  };
+
+  test(
+    "agrees with the regular-expression version it replaced: the same URL parts, or the same error",
+    () => {
+      fuzz(
+        "target: parseAbsoluteUrl vs the regex version",
+        mutatedString(url, hostInsert, 2),
+        (u) => {
+          expect(same(() => parseAbsoluteUrl(u))).toEqual(same(() => regexAbsoluteUrl(u)));
+        },
+        { base: 2000 },
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+
+  test(
+    "parsePort agrees with the regular expression it replaced",
+    () => {
+      fuzz(
+        "target: parsePort vs the regex version",
+        fc.oneof(portText, fc.string({ maxLength: 7 }), fc.constantFrom("0", "01", "65535", "65536", "99999", "100000", "1e3", " 80", "８0", "")),
+        (p) => {
+          expect(same(() => parsePort(p))).toEqual(same(() => regexPort(p)));
         },
         { base: 2000 },
       );
