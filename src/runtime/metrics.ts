@@ -15,6 +15,8 @@ function escapeLabel(v: string): string {
  */
 class Family {
   readonly values = new Map<string, number>();
+  /** Keys of two-label series already seen, by first then second value: no string is joined per update. */
+  readonly #pairs = new Map<string, Map<string, string>>();
   constructor(
     readonly name: string,
     readonly help: string,
@@ -25,6 +27,21 @@ class Family {
     const n = this.labelNames;
     if (n.length === 0) return "";
     if (n.length === 1) return labels[n[0]!] ?? "";
+    if (n.length === 2) {
+      const a = labels[n[0]!] ?? "";
+      const b = labels[n[1]!] ?? "";
+      let byB = this.#pairs.get(a);
+      if (byB === undefined) {
+        byB = new Map();
+        this.#pairs.set(a, byB);
+      }
+      let k = byB.get(b);
+      if (k === undefined) {
+        k = a + "\u0000" + b;
+        byB.set(b, k);
+      }
+      return k;
+    }
     let k = labels[n[0]!] ?? "";
     for (let i = 1; i < n.length; i++) k += "\u0000" + (labels[n[i]!] ?? "");
     return k;

@@ -8,6 +8,7 @@ import type { DecisionLine } from "../../runtime/gate.ts";
 import type { Conn } from "../conn.ts";
 import type { Lease } from "../slots.ts";
 import type { RequestHead } from "./head.ts";
+import type { PoolKey } from "./spare.ts";
 
 export interface ExchangeSpec {
   readonly req: RequestHead;
@@ -19,7 +20,7 @@ export interface ExchangeSpec {
   readonly upgrade: string | null;
   readonly dialer: () => Promise<Conn>;
   /** Kept-alive upstreams are reused only for the same key (addresses, port, TLS). */
-  readonly poolKey: string | null;
+  readonly poolKey: PoolKey | null;
   readonly line: DecisionLine;
   /** The tunnel slot a pending upgrade holds, or null. */
   readonly lease: Lease | null;

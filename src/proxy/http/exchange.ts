@@ -21,6 +21,7 @@ import type { Conn } from "../conn.ts";
 import { ChunkedReader, CloseDelimitedReader, LengthReader, NO_BODY, type BodyReader } from "./chunked.ts";
 import { findHeadEnd, parseResponseHead, type HeadLimits, type ResponseHead } from "./head.ts";
 import type { ExchangeSpec } from "./exchange-spec.ts";
+import type { PoolKey } from "./spare.ts";
 import { asResponseHead, plainResponseHead } from "./plain-head.ts";
 import { clientResponseHead, requestFacts, upstreamRequestHead, type Framing } from "./rewrite.ts";
 
@@ -37,7 +38,7 @@ export interface ExchangeHost {
   readonly client: Conn;
   headLimits(): HeadLimits;
   /** A kept-alive upstream for this key, if the session holds one (it is handed over). */
-  takeSpare(key: string): Conn | null;
+  takeSpare(key: PoolKey): Conn | null;
   finished(ex: Exchange): void;
   failed(ex: Exchange, e: unknown): void;
   upgraded(ex: Exchange, res: ResponseHead, rest: Buffer): void;

@@ -41,7 +41,7 @@ export async function handleForward(s: SessionHandle, req: RequestHead): Promise
     hostHeader: hostHeaderValue(target, ingress.defaultPort),
     upgrade: req.upgrade,
     dialer: () => s.ctx.tunnels.dial(target, addrs, { tls, gone: s.gone, plain: tls === undefined }),
-    poolKey: `${tls ? "tls|" : ""}${target.host}|${addrs.map((a) => a.host).join(",")}|${target.port}|${v.line.route}`,
+    poolKey: { tls: tls !== undefined, host: target.host, addrs, port: target.port, route: v.line.route },
     line: v.line,
     lease,
     hook: v.hook,

@@ -20,7 +20,7 @@ import type { SessionHandle } from "./handle.ts";
 import type { HeadLimits, RequestHead, ResponseHead } from "./head.ts";
 import { HeadReader } from "./head-reader.ts";
 import type { Ingress } from "./ingress.ts";
-import { SpareUpstream } from "./spare.ts";
+import { SpareUpstream, type PoolKey } from "./spare.ts";
 import { inspectLine } from "./inspect.ts";
 import { errorReply } from "./reply.ts";
 import { clientResponseHead, headerValue } from "./rewrite.ts";
@@ -187,7 +187,7 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
     this.#spare.drop();
   }
 
-  takeSpare(key: string): Conn | null {
+  takeSpare(key: PoolKey): Conn | null {
     return this.#spare.take(key);
   }
 

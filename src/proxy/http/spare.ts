@@ -5,13 +5,31 @@
  */
 import { stillAllowed, type DecideContext } from "../../policy/decide.ts";
 import type { CompiledPolicy } from "../../policy/rules.ts";
+import type { DialAddr } from "../../policy/decide.ts";
 import type { Target } from "../../policy/target.ts";
 import type { Conn } from "../conn.ts";
 
-export class SpareUpstream {
-  #spare: { conn: Conn; key: string; target: Target | null } | null = null;
+/** What an upstream connection was opened for: a kept-alive one serves only a request with the same. */
+export interface PoolKey {
+  readonly tls: boolean;
+  readonly host: string;
+  /** The vetted addresses it could have been dialed at. */
+  readonly addrs: readonly DialAddr[];
+  readonly port: number;
+  /** "direct" or "upstream" (through the upstream proxy). */
+  readonly route: string | null;
+}
 
-  keep(up: Conn, key: string, target: Target | null): void {
+export function samePool(a: PoolKey, b: PoolKey): boolean {
+  if (a.tls !== b.tls || a.host !== b.host || a.port !== b.port || a.route !== b.route || a.addrs.length !== b.addrs.length) return false;
+  for (let i = 0; i < a.addrs.length; i++) if (a.addrs[i]!.host !== b.addrs[i]!.host) return false;
+  return true;
+}
+
+export class SpareUpstream {
+  #spare: { conn: Conn; key: PoolKey; target: Target | null } | null = null;
+
+  keep(up: Conn, key: PoolKey, target: Target | null): void {
     this.drop();
     this.#spare = { conn: up, key, target };
     up.onWritable = () => {};
@@ -25,10 +43,10 @@ export class SpareUpstream {
   }
 
   /** The spare for `key`, handed over; any other spare is closed. */
-  take(key: string): Conn | null {
+  take(key: PoolKey): Conn | null {
     const spare = this.#spare;
     this.#spare = null;
-    if (spare && spare.key === key && !spare.conn.closed) return spare.conn;
+    if (spare && samePool(spare.key, key) && !spare.conn.closed) return spare.conn;
     spare?.conn.destroy();
     return null;
   }
