@@ -88,20 +88,32 @@ export class Exchange {
     return this.#pendingBytes;
   }
 
-  /** Connect (or take the kept-alive upstream) and send the head; body bytes are fed as they come. */
-  async connect(): Promise<void> {
+  /**
+   * Connect (or take the kept-alive upstream, at once) and send the head; body bytes are fed as
+   * they come. A failure fails the exchange.
+   */
+  connect(): void {
     const key = this.spec.poolKey;
     const spare = key !== null ? this.host.takeSpare(key) : null;
     if (spare) {
       this.#reused = true;
-      return this.#attach(spare);
-    }
-    const up = await this.spec.dialer();
-    if (this.phase === "done") {
-      up.destroy();
+      try {
+        this.#attach(spare);
+      } catch (e) {
+        this.fail(e);
+      }
       return;
     }
-    this.#attach(up);
+    this.spec
+      .dialer()
+      .then(
+        (up) => {
+          if (this.phase === "done") up.destroy();
+          else this.#attach(up);
+        },
+        (e) => this.fail(e),
+      )
+      .catch((e) => this.fail(e));
   }
 
   #attach(up: Conn): void {

@@ -115,7 +115,12 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
     if (req === "more") return;
     this.#phase = "busy";
     this.#firstRequest = false;
-    this.#dispatch(req).catch((e) => this.#fatalFrom(e));
+    // Synchronous unless the gate has to wait (a DNS lookup, an approval) or a handler is async.
+    try {
+      this.#dispatch(req)?.catch((e) => this.#fatalFrom(e));
+    } catch (e) {
+      this.#fatalFrom(e);
+    }
   }
 
   /** Pause the client while we hold too much, resume when we do not. */
@@ -129,11 +134,12 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
 
   // ------------------------------------------------------------------ requests
 
-  async #dispatch(req: RequestHead): Promise<void> {
+  #dispatch(req: RequestHead): Promise<void> | undefined {
     if (this.ingress.outer) {
       const creds = this.ctx.state.config.proxyAuth;
       if (creds && !proxyAuthorized(headerValue(req.headers, "proxy-authorization"), creds)) {
-        return this.#fatal("proxy_auth_required", "send Proxy-Authorization: Basic with the proxy's username and password", false, PROXY_AUTHENTICATE);
+        this.#fatal("proxy_auth_required", "send Proxy-Authorization: Basic with the proxy's username and password", false, PROXY_AUTHENTICATE);
+        return undefined;
       }
       if (req.method === "CONNECT") return handleConnect(this, req);
       const unixPath = headerValue(req.headers, "x-unix-socket");
@@ -155,7 +161,7 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
       if (rest) this.#buf.append(rest);
     }
     this.flowControl();
-    ex.connect().catch((e) => ex.fail(e));
+    ex.connect();
   }
 
   /** Answer locally (a block) and carry on with the next request, or close. */
