@@ -38,7 +38,10 @@ export class ByteQueue {
 
   /** The bytes held, as one Buffer (valid until the next append or consume). */
   view(): Buffer {
-    return this.#store ? this.#store.subarray(this.#start, this.#end) : EMPTY;
+    const s = this.#store;
+    if (s === null) return EMPTY;
+    // A single read held whole (the usual case): itself, not a new view of it.
+    return this.#start === 0 && this.#end === s.length ? s : s.subarray(this.#start, this.#end);
   }
 
   /** Drop the first `n` bytes. */
@@ -63,9 +66,3 @@ export class ByteQueue {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/** `a` then `b` as one Buffer: a view over both when `b` starts where `a` ends in memory (no copy), else a copy. */
-export function joined(a: Buffer, b: Buffer): Buffer {
-  if (a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset) return Buffer.from(a.buffer, a.byteOffset, a.length + b.length);
-  return Buffer.concat([a, b]);
-}

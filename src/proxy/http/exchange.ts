@@ -15,7 +15,7 @@ import { methodBlock } from "../../policy/method.ts";
 import { withExtra, type CompiledPolicy } from "../../policy/rules.ts";
 import type { ProxyState } from "../../runtime/state.ts";
 import { recordRevoked } from "../tunnel.ts";
-import { ByteQueue, joined } from "../bytes.ts";
+import { ByteQueue } from "../bytes.ts";
 import { basicAuth } from "../upstream.ts";
 import type { Conn } from "../conn.ts";
 import { ChunkedReader, CloseDelimitedReader, LengthReader, NO_BODY, type BodyReader } from "./chunked.ts";
@@ -179,13 +179,12 @@ export class Exchange {
         if (plain !== null) {
           this.#resBuf.clear();
           this.#resScan = 0;
-          return this.#responseHead(asResponseHead(plain), buf.subarray(end), buf.subarray(0, end));
+          return this.#responseHead(asResponseHead(plain), buf, end, true);
         }
-        res = parseResponseHead(buf.subarray(0, end), limits);
+        res = parseResponseHead(buf, limits, end);
       } catch (e) {
         return this.fail(e);
       }
-      const rest = buf.subarray(end);
       this.#resBuf.clear();
       this.#resScan = 0;
       // A 407 through an HTTP upstream is the upstream refusing our credentials: ours to report,
@@ -198,23 +197,26 @@ export class Exchange {
       if (res.status === 101) {
         if (this.upgrade === null)
           return this.fail(new ProxyError("upstream_bad_response", "101 Switching Protocols to a request that did not ask to upgrade"));
-        return this.host.upgraded(this, res, rest);
+        return this.host.upgraded(this, res, buf.subarray(end));
       }
       if (res.status < 200) {
         // Interim responses are relayed, but a server cannot keep the exchange alive with them forever.
         if (++this.#interim > MAX_INTERIM) return this.fail(new ProxyError("upstream_bad_response", `more than ${MAX_INTERIM} interim (1xx) responses`));
         this.answered = true;
         if (!this.host.client.write(clientResponseHead(res, { close: false, upgrade: null, framing: null }))) this.up?.pause();
-        if (rest.length === 0) return;
-        this.#resBuf.append(rest);
+        if (end === buf.length) return;
+        this.#resBuf.append(buf.subarray(end));
         continue;
       }
-      return this.#responseHead(res, rest);
+      return this.#responseHead(res, buf, end, false);
     }
   }
 
-  /** `original`: the upstream's own head bytes, passed on as they are (a plain response). */
-  #responseHead(res: ResponseHead, rest: Buffer, original: Buffer | null = null): void {
+  /**
+   * The response head `res` is buf[0, from); its body starts at `from`. `passOn`: the upstream's
+   * own head bytes go to the client as they are (a plain response), else a rewritten head.
+   */
+  #responseHead(res: ResponseHead, buf: Buffer, from: number, passOn: boolean): void {
     if (this.upgrade !== null) {
       // The upstream declined the upgrade: an ordinary response; the tunnel slot is released.
       this.upgrade = null;
@@ -242,7 +244,7 @@ export class Exchange {
     this.resBody = body;
     this.phase = "streaming";
     if (!this.reqBody.done) this.closeAfter = true; // answered before the request finished
-    this.#responseBody(rest, original ?? clientResponseHead(res, { close: this.closeAfter, upgrade: null, framing }));
+    this.#responseBody(buf, from, passOn ? null : clientResponseHead(res, { close: this.closeAfter, upgrade: null, framing }), true);
   }
 
   /**
@@ -253,22 +255,24 @@ export class Exchange {
     return !this.closeAfter && this.reqBody.done && this.upgrade === null && this.spec.req.method !== "HEAD";
   }
 
-  /** Pass on the response bytes that belong to its body (after `head`, in the same write, if given). */
-  #responseBody(bytes: Buffer, head: Buffer | null = null): void {
+  /**
+   * Pass on the response bytes of buf that belong to its body, which starts at `from`. Before it:
+   * nothing (a later read, `from` 0), or the response head, which goes out in the same write:
+   * `head` when it was rewritten, else buf's own bytes. `starts`: this write begins the answer.
+   */
+  #responseBody(buf: Buffer, from = 0, head: Buffer | null = null, starts = false): void {
     const body = this.resBody!;
     let end: number;
     try {
-      end = body.feed(bytes);
+      end = body.feed(buf, from);
     } catch (e) {
       return this.fail(e);
     }
-    if (end < bytes.length) this.upDirty = true; // bytes after the body: this upstream is not reusable
-    const part = end === bytes.length ? bytes : bytes.subarray(0, end);
-    let out = part;
-    if (head) {
-      this.answered = true;
-      out = end === 0 ? head : joined(head, part);
-    }
+    if (end < buf.length) this.upDirty = true; // bytes after the body: this upstream is not reusable
+    if (starts) this.answered = true;
+    let out: Buffer;
+    if (head !== null) out = end === from ? head : Buffer.concat([head, buf.subarray(from, end)]);
+    else out = end === buf.length ? buf : buf.subarray(0, end);
     if (out.length > 0 && !this.host.client.write(out)) this.up?.pause();
     if (body.done) this.#finish();
   }

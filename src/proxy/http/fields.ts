@@ -159,10 +159,17 @@ export interface Fields {
 }
 
 /**
- * Parse the header lines of `buf`, from `start` (just after the start line's CRLF) to the head's
- * final CRLF (`buf` ends with CRLFCRLF).
+ * Parse the header lines of a head, buf[0, headEnd) ending with CRLFCRLF: from `start` (just
+ * after the start line's CRLF) to its final CRLF.
  */
-export function parseFields(buf: Uint8Array, start: number, limits: HeadLimits, err: "bad_request" | "upstream_bad_response", isRequest: boolean): Fields {
+export function parseFields(
+  buf: Uint8Array,
+  start: number,
+  headEnd: number,
+  limits: HeadLimits,
+  err: "bad_request" | "upstream_bad_response",
+  isRequest: boolean,
+): Fields {
   const headers: Header[] = [];
   let contentLength: number | null = null;
   let te: string | null = null;
@@ -170,9 +177,9 @@ export function parseFields(buf: Uint8Array, start: number, limits: HeadLimits, 
   let host: string | null = null;
   let upgradeValue: string | null = null;
   let pos = start;
-  const end = buf.length - 2; // final CRLF
+  const end = headEnd - 2; // final CRLF
   while (pos < end) {
-    const eol = crlf(buf, pos, buf.length);
+    const eol = crlf(buf, pos, headEnd);
     if (eol === pos) break;
     const first = buf[pos]!;
     if (first === SP || first === HTAB) throw new ProxyError(err, "obsolete line folding (a header line starting with whitespace) is not accepted");

@@ -37,7 +37,7 @@ export class HeadReader {
       this.#scan = Math.max(0, buf.length - 3);
       return "more";
     }
-    const req = parseRequestHead(buf.subarray(0, end), limits);
+    const req = parseRequestHead(buf, limits, end);
     this.#scan = 0;
     this.#emptyLines = 0;
     this.buf.consume(end);

@@ -104,9 +104,12 @@ function isVersion(buf: Uint8Array, from: number, to: number): 0 | 1 | -1 {
   return m === 0x31 ? 1 : m === 0x30 ? 0 : -1;
 }
 
-/** Parse a request head (`head` ends with CRLFCRLF, leading empty lines already skipped). */
-export function parseRequestHead(head: Uint8Array, limits: HeadLimits): RequestHead {
-  const eol = crlf(head, 0, head.length);
+/**
+ * Parse a request head: head[0, end), which ends with CRLFCRLF (leading empty lines already
+ * skipped); bytes after `end` are not looked at.
+ */
+export function parseRequestHead(head: Uint8Array, limits: HeadLimits, end = head.length): RequestHead {
+  const eol = crlf(head, 0, end);
   if (eol < 0) throw new ProxyError("bad_request", "request head without a line end");
   let sp1 = -1;
   let sp2 = -1;
@@ -138,15 +141,15 @@ export function parseRequestHead(head: Uint8Array, limits: HeadLimits): RequestH
   const method = methodName(head, sp1);
   const target = latin1(head, sp1 + 1, sp2);
   const minor: 0 | 1 = v === 1 ? 1 : 0;
-  const f = parseFields(head, eol + 2, limits, "bad_request", true);
+  const f = parseFields(head, eol + 2, end, limits, "bad_request", true);
   if (f.chunked && minor === 0) throw new ProxyError("bad_request", "Transfer-Encoding in an HTTP/1.0 request");
   const upgrade = f.upgradeValue !== null && f.connection.has("upgrade") ? f.upgradeValue : null;
   return { method, target, minor, headers: f.headers, contentLength: f.contentLength, chunked: f.chunked, connection: f.connection, host: f.host, upgrade };
 }
 
-/** Parse a response head from an upstream. */
-export function parseResponseHead(head: Uint8Array, limits: HeadLimits): ResponseHead {
-  const eol = crlf(head, 0, head.length);
+/** Parse a response head from an upstream: head[0, end), ending with CRLFCRLF. */
+export function parseResponseHead(head: Uint8Array, limits: HeadLimits, end = head.length): ResponseHead {
+  const eol = crlf(head, 0, end);
   const line = latin1(head, 0, eol);
   const m = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/.exec(line);
   if (!m) throw new ProxyError("upstream_bad_response", `malformed status line ${JSON.stringify(line.slice(0, 80))}`);
@@ -154,7 +157,7 @@ export function parseResponseHead(head: Uint8Array, limits: HeadLimits): Respons
   if (status < 100) throw new ProxyError("upstream_bad_response", `invalid status code ${status}`);
   const reason = m[3] ?? "";
   if (badValueChar(reason) >= 0) throw new ProxyError("upstream_bad_response", "control character in the reason phrase");
-  const f = parseFields(head, eol + 2, limits, "upstream_bad_response", false);
+  const f = parseFields(head, eol + 2, end, limits, "upstream_bad_response", false);
   return { minor: m[1] === "1" ? 1 : 0, status, reason, headers: f.headers, contentLength: f.contentLength, chunked: f.chunked, connection: f.connection };
 }
 
