@@ -39,6 +39,9 @@ export type RowKey =
   | "rss_connect_tunnel"
   | "rss_socks_tunnel"
   | `policy_${number}`
+  | "reload_p99_idle"
+  | "reload_p99_busy"
+  | "reload_ms"
   | "startup";
 
 const PEERS = COLUMNS.filter((c) => !REFERENCES.includes(c));

@@ -28,6 +28,7 @@ import { policyDecisions } from "./scenarios/policy.ts";
 import { tunnelSetup } from "./scenarios/setup.ts";
 import { startup } from "./scenarios/startup.ts";
 import { isolation } from "./scenarios/isolate.ts";
+import { reload } from "./scenarios/reload.ts";
 import { BUN_RELAY, PEERS, probeOurs, versions } from "./systems.ts";
 import { judgeTargets } from "./targets.ts";
 import { beforeAfter } from "./compare.ts";
@@ -78,7 +79,7 @@ const NOISY_SHARE = 0.1;
 /** The largest set may cost at most this much more time per decision and still count as flat. */
 const POLICY_TOLERANCE = 1.5;
 
-const SCENARIOS = { forward: forwarding, bulk, tunnels: tunnelSetup, mitm, memory, policy: policyDecisions, startup, isolate: isolation } as const;
+const SCENARIOS = { forward: forwarding, bulk, tunnels: tunnelSetup, mitm, memory, policy: policyDecisions, reload, startup, isolate: isolation } as const;
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -153,6 +154,7 @@ function method(p: Params): string[] {
     `MITM: ${p.httpsConcurrency} keep-alive TLS connections through CONNECT, the client trusting the proxy's CA, sequential GETs for ${p.httpsSeconds} s after every connection is up. mitmproxy verifies the origin with ssl_verify_upstream_trusted_ca (the origin's CA), as ours does with mitm.upstream_ca_file. Direct is plain HTTPS to the origin.`,
     `Memory: VmRSS from /proc of the proxy and all its descendants, 1 s after start, then with ${p.idleTunnels} idle tunnels open (each confirmed by the origin's byte) after 1 s of settling. Per tunnel = (loaded − idle) / tunnels. danted forks children, whose summed VmRSS counts shared pages once per process: its footnote gives the PSS figure too.`,
     `Policy: the project's own compilePolicy / parseAuthority / judgeTarget in one process, on a synthetic rule set (exact names, *. and **. wildcards, in-label globs, IPv4/IPv6 literals and CIDRs, plus a denylist a tenth the size) and a 1,000-target mix of matching, unmatched, denied and local names and addresses. All sets are compiled and alive at once and the timed rounds alternate between sizes, so GC heap size weighs on each alike. No peer has a comparable API, so only our column exists. "Flat" means at most ${POLICY_TOLERANCE}× the time per decision at the largest size.`,
+    `Reload: ours started with a config file holding the policy row's largest rule set (${Math.max(...p.policySizes).toLocaleString("en-US")} patterns) and the origin; in each round wrk forwards as above once with nothing else happening and once while a loop posts /reload back to back (each reload reads, parses, validates and compiles the whole file again, and swaps it in). Reported: wrk's p99 both ways, and the median time until POST /reload is answered. Only our column exists.`,
     "Start-up: from spawn until every listener accepts a TCP connection (peers: 1 ms polling of their ports; ours: until its --ready-file appears, which it writes once every listener is bound); ours is the compiled binary at --log-level warn with the listeners it has.",
     "bun-relay is not a peer but a reference: bench/relay.ts, a bare relay on Bun.listen/Bun.connect run by the same Bun that builds ours (no policy, no parsing beyond finding the target, no limits, no logs; the forwarding row pipes each client connection to the origin unchanged). It shows what any proxy on this runtime can reach on this machine, so a gap between ours and a target that bun-relay cannot close either is the runtime's, not ours. It never counts as the best peer.",
     "Peers: squid with caching and logging off (cache deny all, cache_mem 0, access_log none), one worker (-N); tinyproxy with MaxClients 4096; danted with client/socks pass rules for 127.0.0.0/8; microsocks -i/-b 127.0.0.1; mitmdump in regular mode, --quiet, passing tunnels through untouched (--ignore-hosts '.*') for the tunnel rows. Ours runs with allowed_domains = [\"127.0.0.1\"] at --log-level warn.",

@@ -41,7 +41,7 @@ export interface PolicyResult {
 }
 
 /** The i-th allowlist pattern; `i` picks the form, so any prefix of the sequence has every form. */
-function pattern(i: number): string {
+export function pattern(i: number): string {
   const a = (i >>> 16) & 255;
   const b = (i >>> 8) & 255;
   const c = i & 255;

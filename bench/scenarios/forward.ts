@@ -8,7 +8,7 @@ import type { Row } from "../report.ts";
 import { BUN_RELAY, type Running } from "../systems.ts";
 import { fill, idOf, interleaved, peer, row, type Bench, type Target } from "./common.ts";
 
-interface WrkResult {
+export interface WrkResult {
   rps: number;
   p50: number;
   p99: number;
@@ -20,7 +20,7 @@ function ms(value: string, unit: string): number {
   return Number(value) * (unit === "us" ? 1e-3 : unit === "s" ? 1e3 : 1);
 }
 
-async function wrk(b: Bench, port: number, path: string, seconds: number, host = HOST): Promise<WrkResult> {
+export async function wrk(b: Bench, port: number, path: string, seconds: number, host = HOST): Promise<WrkResult> {
   // wrk has no proxy option: connecting it to the proxy and making the request target the
   // absolute URL is exactly what an HTTP client configured with a proxy sends.
   const script = join(b.tmp, `wrk-${port}.lua`);

@@ -1,0 +1,78 @@
+/**
+ * 10. Forwarding while a large config is reloaded: our proxy starts with the policy row's
+ * synthetic rule set at its largest size (100,000 patterns) plus the origin, and wrk forwards
+ * through it twice in each round: once with nothing else happening, once while the config is
+ * reloaded back to back (POST /reload; the file is parsed, validated and compiled anew each
+ * time). The p99 of the second against the first is what a reload costs the traffic in flight.
+ * Only our column exists.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ProxyProcess } from "../../scripts/lib/proxy-process.ts";
+import { pattern } from "../clients/policy.ts";
+import { HOST } from "../lib/net.ts";
+import { makeTempDir, removeTempDir } from "../lib/procs.ts";
+import { median } from "../lib/stats.ts";
+import type { Row } from "../report.ts";
+import { fromRuns, log, logCells, row, type Bench } from "./common.ts";
+import { wrk } from "./forward.ts";
+
+export async function reload(b: Bench): Promise<Row[]> {
+  const p = b.params;
+  const size = Math.max(...p.policySizes);
+  const n = size.toLocaleString("en-US");
+  const rows = {
+    idle: row("reload_p99_idle", `wrk forwarding p99, ${p.wrkConnections} connections, config of ${n} patterns, no reload`, "ms", "lower"),
+    busy: row("reload_p99_busy", `  same while that config is reloaded back to back`, "ms", "lower"),
+    ms: row("reload_ms", `  one reload of the ${n} patterns (POST /reload answered)`, "ms", "lower"),
+  };
+  const all = Object.values(rows);
+  if (b.missing.has("wrk")) {
+    for (const r of all) r.cells.ours = { kind: "skipped", why: `wrk: ${b.missing.get("wrk")}` };
+    return all;
+  }
+  log(`forwarding during reloads of ${n} patterns`);
+  const home = makeTempDir("ours-reload");
+  const entries = [HOST, ...Array.from({ length: size }, (_, i) => pattern(i))];
+  writeFileSync(join(home, "config.toml"), `[network_proxy.policy]\nallowed_domains = [\n${entries.map((e) => `  ${JSON.stringify(e)},`).join("\n")}\n]\n`);
+  const proxy = await ProxyProcess.start({ binary: b.ours.binary, args: ["--log-level", "warn"], env: { CODEX_HOME: home }, readyTimeoutMs: 60_000 });
+  try {
+    const token = readFileSync(join(home, "network_proxy", "admin.token"), "utf8").trim();
+    const reloadOnce = async (): Promise<number> => {
+      const t0 = performance.now();
+      const res = await fetch(`${proxy.adminUrl}/reload`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+      const body = await res.text();
+      if (res.status !== 200) throw new Error(`POST /reload answered ${res.status}: ${body.slice(0, 300)}`);
+      return performance.now() - t0;
+    };
+    const url = `http://${HOST}:${b.ctx.origin.http}/small`;
+    await reloadOnce(); // the reload path compiled and warm, like the forwarding path below
+    await wrk(b, proxy.http, url, 1);
+    const runs = { idle: [] as number[], busy: [] as number[], ms: [] as number[] };
+    for (let i = 0; i < p.runs; i++) {
+      const quiet = await wrk(b, proxy.http, url, p.wrkSeconds);
+      let stop = false;
+      const times: number[] = [];
+      const reloading = (async () => {
+        while (!stop) times.push(await reloadOnce());
+      })();
+      const busy = await wrk(b, proxy.http, url, p.wrkSeconds);
+      stop = true;
+      await reloading;
+      for (const w of [quiet, busy])
+        if (w.non2xx > 0 || w.socketErrors > 0) throw new Error(`wrk: ${w.non2xx} non-2xx responses, ${w.socketErrors} socket errors`);
+      if (times.length < 2) throw new Error(`only ${times.length} reloads finished during ${p.wrkSeconds} s of wrk`);
+      runs.idle.push(quiet.p99);
+      runs.busy.push(busy.p99);
+      runs.ms.push(median(times));
+    }
+    rows.idle.cells.ours = fromRuns(runs.idle);
+    rows.busy.cells.ours = fromRuns(runs.busy);
+    rows.ms.cells.ours = fromRuns(runs.ms);
+  } finally {
+    await proxy.stop();
+    removeTempDir(home);
+  }
+  logCells("ours", Object.fromEntries(all.map((r) => [r.key, r.cells.ours!])));
+  return all;
+}
