@@ -8,7 +8,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { parse as parseToml, TomlError } from "smol-toml";
+import { TomlError } from "smol-toml";
 import { codexHomeFor, secretPrivacy } from "../platform.ts";
 import { compileHooks, type HookTable } from "../policy/hooks.ts";
 import { NO_SECRETS, secretReader, type SecretIo } from "./secret-io.ts";
@@ -20,6 +20,7 @@ import { applyOverrides, parseOverride, type Override } from "./overrides.ts";
 import { ProblemPlacer } from "./place.ts";
 import { allKeys, nearRoot, ROOT, validateSteps, type Credentials, type NetworkProxyConfig } from "./schema.ts";
 import { mapSteps, runSteps } from "./steps.ts";
+import { parseTomlSteps } from "./toml.ts";
 import { suggest } from "./suggest.ts";
 import { compileRoute } from "./upstream.ts";
 
@@ -127,7 +128,7 @@ export function* buildConfigSteps(text: string | null, source: ConfigSource, io:
   let doc: Record<string, unknown> = {};
   if (text !== null) {
     try {
-      doc = parseToml(text) as Record<string, unknown>;
+      doc = yield* parseTomlSteps(text);
     } catch (e) {
       if (e instanceof TomlError) {
         const first = e.message.split("\n")[0]!.replace(/^Invalid TOML document: /, "");
