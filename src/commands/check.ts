@@ -7,7 +7,7 @@ import { effectiveView } from "../config/view.ts";
 import { loadOrReport, makeLogger, type Io } from "./common.ts";
 
 export function checkCommand(o: CliOptions, io: Io): number {
-  const c = loadOrReport(o, io, makeLogger(o), 1);
+  const c = loadOrReport(o, io, makeLogger(o), 1, true);
   if (typeof c === "number") return c;
   const view = effectiveView(c);
   io.out(o.format === "json" ? JSON.stringify(view, null, 2) + "\n" : stringify(view) + "\n");

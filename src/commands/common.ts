@@ -4,6 +4,7 @@
  */
 import type { CliOptions } from "../cli.ts";
 import { loadConfig, type LoadedConfig, type LoadOptions } from "../config/load.ts";
+import { warningLines } from "../config/warning-lines.ts";
 import { Logger } from "../log.ts";
 
 export interface Io {
@@ -24,9 +25,10 @@ export function loadOptions(o: CliOptions, io: Io): LoadOptions {
 
 /**
  * Load the config, or print every problem and return the exit status: `invalid` for a config
- * with problems, 2 when the command line named a config file that is not there.
+ * with problems, 2 when the command line named a config file that is not there. Warnings are
+ * logged, past a hundred counted (warning-lines.ts), or with `everyWarning` all of them (check).
  */
-export function loadOrReport(o: CliOptions, io: Io, log: Logger, invalid = 2): LoadedConfig | number {
+export function loadOrReport(o: CliOptions, io: Io, log: Logger, invalid = 2, everyWarning = false): LoadedConfig | number {
   const r = loadConfig(loadOptions(o, io));
   if (!r.ok) {
     const code = r.usage ? 2 : invalid;
@@ -43,7 +45,7 @@ export function loadOrReport(o: CliOptions, io: Io, log: Logger, invalid = 2): L
   const c = r.config;
   if (c.source.exists) log.info("loaded config", { path: c.source.path });
   else log.info("no config file found; using defaults", { looked_for: c.source.path });
-  for (const w of c.warnings) log.warn(w);
+  for (const w of everyWarning ? c.warnings : warningLines(c.warnings)) log.warn(w);
   return c;
 }
 

@@ -13,6 +13,7 @@ import type { Logger } from "../log.ts";
 import { evaluateTarget, type Decision, type DecideContext, type Resolver, type SelfAddr } from "../policy/decide.ts";
 import { upstreamFor } from "../policy/route.ts";
 import type { Target } from "../policy/target.ts";
+import { warningLinesSteps } from "../config/warning-lines.ts";
 import { hostAddresses } from "./host-addresses.ts";
 import { BlockedLog, type BlockedEvent, type NewBlockedEvent } from "./blocked.ts";
 import { Metrics } from "./metrics.ts";
@@ -228,9 +229,11 @@ export class ProxyState {
     // change by 100,000 entries, a long list can bring 10,000 warnings); the old config stays in
     // force meanwhile, and the swap below is one step.
     const applied = [...(await runStepsSliced(diffConfigSteps(prev, next))), ...fromHooks];
-    // A log line can wait on a slow reader of stderr: a hundred at a time.
-    await runStepsSliced(eachSteps(next.warnings, (w) => this.log.warn(w), 100));
-    await runStepsSliced(eachSteps(applied, (c) => this.log.info(`config change: ${c}`), 100));
+    // A log line can wait on a slow reader of stderr: ten at a time. Warnings the running config
+    // had already were logged when it was loaded.
+    const warnings = await runStepsSliced(warningLinesSteps(next.warnings, prev.warnings));
+    await runStepsSliced(eachSteps(warnings, (w) => this.log.warn(w), 10));
+    await runStepsSliced(eachSteps(applied, (c) => this.log.info(`config change: ${c}`), 10));
     for (const n of notes) this.log.warn(`config change: ${n}`);
     if (this.#runtimeMode !== null && next.np.mode !== this.#fileModeAtOverride) {
       this.log.info("config file changed mode; dropping the runtime mode set through the admin API", { mode: next.np.mode });

@@ -35,6 +35,19 @@ describe("the CLI as a process", () => {
     expect(JSON.parse(j.stderr.trim().split("\n")[0]!)).toMatchObject({ level: "info", msg: "no config file found; using defaults" });
   });
 
+  test("check logs every warning; a hundred and a count is what serving logs at start-up", async () => {
+    const h = home();
+    const broad = Array.from({ length: 150 }, (_, i) => `h${i}.*`);
+    writeFileSync(join(h, "config.toml"), `[network_proxy.policy]\nallowed_domains = ${JSON.stringify(broad)}\n`);
+    const r = await runCli(["check"], { CODEX_HOME: h });
+    expect(r.code).toBe(0);
+    expect(r.stderr.match(/its last label is a wildcard/g)?.length).toBe(150);
+    expect(r.stderr).not.toContain("not shown");
+    await using p = await ProxyProcess.start({ env: { CODEX_HOME: h } });
+    await p.waitFor(/50 more warnings not shown; `codex-network-proxy check` lists every one/);
+    expect(p.stderr.match(/its last label is a wildcard/g)?.length).toBe(100);
+  });
+
   test("check lists every problem and exits 1; running with a bad config exits 2", async () => {
     const h = home();
     writeFileSync(join(h, "config.toml"), '[network_proxy]\nmode = "FULL"\nenabled = 3\n');

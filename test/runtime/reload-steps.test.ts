@@ -101,7 +101,7 @@ describe("a reload in progress", () => {
 });
 
 describe("a reload of a long list", () => {
-  test("logs every warning and change in order, before the swap, with the old config in force meanwhile", async () => {
+  test("logs its new warnings (a hundred, then a count) and every change in order, before the swap, with the old config in force meanwhile", async () => {
     // 2,500 entries, a broad one every 5th (500 warnings), replacing a list of one (2,501 changes).
     const entries = (tld: string) => Array.from({ length: 2500 }, (_, i) => (i % 5 === 0 ? `h${i}.*` : i % 2 === 0 ? `a${i}.${tld}` : `b${i}.example.com`));
     const text = `[network_proxy.policy]\nallowed_domains = ${JSON.stringify(entries("example.net"))}\n`;
@@ -125,9 +125,18 @@ describe("a reload of a long list", () => {
     const changes = diffConfig(before, next.config);
     expect(out.changes).toEqual(changes);
     expect(changes.length).toBe(2501);
-    const want = [...warnings, ...changes.map((c) => `config change: ${c}`)];
+    const want = [
+      ...warnings.slice(0, 100),
+      "400 more warnings not shown; `codex-network-proxy check` lists every one",
+      ...changes.map((c) => `config change: ${c}`),
+    ];
     expect(msgs.slice(0, want.length)).toEqual(want);
     expect(msgs[want.length]).toStartWith("reloaded config");
+    // The same file again: its warnings were logged with the config in force, and nothing changed.
+    lines.length = 0;
+    const again = await state.reload();
+    expect(again).toEqual({ ok: true, problems: [], changes: [] });
+    expect(lines.map((l) => l.replace(/^\S+ \S+ +/, "").trimEnd())).toEqual([expect.stringMatching(/^reloaded config/)]);
   });
 });
 
