@@ -15,7 +15,9 @@
  *   prefix, or suffix, starts, or ends, with the label's first, or last, two characters), so
  *   it only ever examines globs whose prefix AND suffix both fit the target label. Only globs
  *   that share both with another glob and differ in their middle pieces (`*a*` and `*b*`:
- *   prefix "" and suffix "") share a bucket that is scanned; realistic sets have few of those;
+ *   prefix "" and suffix "") share a bucket that is scanned; realistic sets have few of those.
+ *   A node with a single glob, and a prefix bucket with a single suffix (the usual case), keep
+ *   it alone and compare it directly, without tables (glob-edges.ts);
  * - below a glob, fixed labels lead to children through a per-node hash map;
  * - the rules that end at a node are kept by how many target labels may remain: none
  *   (`example.com`), one or more (`*.example.com`), any number (`**.example.com`), each hashed
@@ -26,37 +28,9 @@
  * path only, so a lookup visits each node at most once.
  */
 import type { LabelGlob, Lead, Rule } from "./pattern.ts";
+import { ANY, globMatchesAt, GlobEdges, mayFit, samePieces, type GlobEdge } from "./glob-edges.ts";
 import { HASH_SEED, hashStep, StrTable } from "./str-table.ts";
 
-/**
- * Does `label` match a glob whose only wildcard is `*` (any run of characters)? Greedy and
- * linear: the first piece must be a prefix, the last a suffix, and the middle pieces are found
- * left to right; for `*`-only globs the leftmost placement is never worse. (A RegExp of
- * `[^.]*` runs backtracks exponentially in the number of stars, and the label is the client's.)
- */
-export function globMatches(g: LabelGlob, label: string): boolean {
-  return globMatchesAt(g, label, 0, label.length);
-}
-
-/** globMatches for the label s[start, end), without taking it out of `s`. */
-export function globMatchesAt(g: LabelGlob, s: string, start: number, end: number): boolean {
-  const p = g.pieces;
-  const first = p[0]!;
-  const last = p[p.length - 1]!;
-  if (end - start < first.length + last.length || !s.startsWith(first, start) || !s.endsWith(last, end)) return false;
-  let at = start + first.length;
-  const stop = end - last.length;
-  for (let i = 1; i < p.length - 1; i++) {
-    const piece = p[i]!;
-    if (piece === "") continue;
-    const found = s.indexOf(piece, at);
-    if (found < 0 || found + piece.length > stop) return false;
-    at = found + piece.length;
-  }
-  return true;
-}
-
-/** Rules ending at one node for one lead, by port (null: any port). The first added wins. */
 class Slot {
   anyPort: Rule | null = null;
   ports: Map<number, Rule> | null = null;
@@ -75,109 +49,34 @@ class Slot {
   }
 }
 
-interface GlobEdge {
-  readonly glob: LabelGlob;
-  readonly node: Node;
-}
-
-/**
- * The first (or last) one or two characters of a literal prefix (or suffix), as one number: a
- * small set of these lets a lookup skip every probe of a label that no literal can fit, before
- * slicing and hashing (the common case: a name that matches nothing).
- */
-function edgeKey(c0: number, c1: number): number {
-  return c0 * 65536 + c1;
-}
-const ANY = 65535;
-
-/**
- * A set of edgeKeys. Most glob nodes have one literal prefix and one suffix: the first key is a
- * field, and a Set is made only for a second one (a compiled list has one of these per glob).
- */
-class EdgeKeys {
-  #first = -1;
-  #more: Set<number> | null = null;
-
-  add(k: number): void {
-    if (this.#first < 0) this.#first = k;
-    else if (k !== this.#first) {
-      this.#more ??= new Set();
-      this.#more.add(k);
-    }
+/** The node below glob label `g` of `node`, added if new (see Node.oneGlob). */
+function globChild(node: Node, g: LabelGlob): Node {
+  if (node.globs) return node.globs.child(g);
+  const one = node.oneGlob;
+  if (one === null) {
+    node.oneGlob = { glob: g, node: new Node() };
+    return node.oneGlob.node;
   }
-
-  has(k: number): boolean {
-    return k === this.#first || this.#more?.has(k) === true;
-  }
+  if (samePieces(one.glob.pieces, g.pieces)) return one.node;
+  // A second glob: the tables are built, with the first glob's edge (and node) kept.
+  const edges = new GlobEdges<Node>(newNode);
+  edges.adopt(one);
+  node.oneGlob = null;
+  node.globs = edges;
+  return edges.child(g);
 }
 
-function mayFit(keys: EdgeKeys, c0: number, c1: number): boolean {
-  return keys.has(edgeKey(c0, ANY)) || (c1 !== ANY && keys.has(edgeKey(c0, c1)));
-}
-
-/** Globs with one literal prefix, by literal suffix. */
-class SuffixBucket {
-  /** Hashed right to left: a lookup extends one hash leftwards over the label's last characters. */
-  readonly bySuffix = new StrTable<GlobEdge[]>(true);
-  /** Distinct suffix lengths present, ascending. */
-  readonly lengths: number[] = [];
-  /** edgeKey(last, second to last) of the non-empty suffixes present. */
-  readonly ends = new EdgeKeys();
-}
-
-class GlobEdges {
-  /** Hashed left to right: a lookup extends one hash rightwards over the label's first characters. */
-  readonly byPrefix = new StrTable<SuffixBucket>(false);
-  /** Distinct prefix lengths present, ascending. */
-  readonly prefixLengths: number[] = [];
-  /** edgeKey(first, second) of the non-empty prefixes present. */
-  readonly starts = new EdgeKeys();
-
-  /** The node below `glob`; patterns sharing a glob label share it. */
-  child(glob: LabelGlob): Node {
-    const prefix = glob.pieces[0]!;
-    const suffix = glob.pieces[glob.pieces.length - 1]!;
-    const prefixes = this.byPrefix.size;
-    const bucket = this.byPrefix.getOrAdd(prefix, newBucket);
-    if (this.byPrefix.size !== prefixes) {
-      insertSorted(this.prefixLengths, prefix.length);
-      if (prefix !== "") this.starts.add(edgeKey(prefix.charCodeAt(0), prefix.length > 1 ? prefix.charCodeAt(1) : ANY));
-    }
-    const suffixes = bucket.bySuffix.size;
-    const list = bucket.bySuffix.getOrAdd(suffix, newEdgeList);
-    if (bucket.bySuffix.size !== suffixes) {
-      insertSorted(bucket.lengths, suffix.length);
-      const n = suffix.length;
-      if (n > 0) bucket.ends.add(edgeKey(suffix.charCodeAt(n - 1), n > 1 ? suffix.charCodeAt(n - 2) : ANY));
-    } else {
-      // The same glob (same prefix, suffix and middle pieces) already has its node.
-      const had = list.find((e) => samePieces(e.glob.pieces, glob.pieces));
-      if (had) return had.node;
-    }
-    const edge: GlobEdge = { glob, node: new Node() };
-    list.push(edge);
-    return edge.node;
-  }
-}
-
-const newBucket = (): SuffixBucket => new SuffixBucket();
-const newEdgeList = (): GlobEdge[] => [];
 const newNode = (): Node => new Node();
-
-function samePieces(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function insertSorted(a: number[], n: number): void {
-  let i = a.length;
-  while (i > 0 && a[i - 1]! > n) i--;
-  if (a[i - 1] !== n) a.splice(i, 0, n);
-}
 
 class Node {
   /** Fixed-label children; only below a glob (above, nodes are hashed by their whole suffix). */
   exact: Map<string, Node> | null = null;
-  globs: GlobEdges | null = null;
+  /**
+   * Glob-label children: while there is one, `oneGlob` alone (most nodes below a fixed suffix
+   * have one, and the tables of GlobEdges cost about a kilobyte); from the second on, `globs`.
+   */
+  oneGlob: GlobEdge<Node> | null = null;
+  globs: GlobEdges<Node> | null = null;
   /** `example.com`: no target label may remain. */
   whole: Slot | null = null;
   /** `*.example.com`: at least one target label remains. */
@@ -223,8 +122,7 @@ export class NameIndex {
         }
         node = next;
       } else {
-        node.globs ??= new GlobEdges();
-        node = node.globs.child(l);
+        node = globChild(node, l);
       }
     }
     const at: "whole" | "sub" | "apex" = lead === "none" ? "whole" : lead === "one_or_more" ? "sub" : "apex";
@@ -280,7 +178,7 @@ export class NameIndex {
   /** Rules at or below `node`, with the labels of name[0, end) not consumed yet (none: end < 1). */
   #at(node: Node, name: string, end: number, port: number): Rule | null {
     const left = end > 0;
-    if (left && (node.globs || node.exact)) {
+    if (left && (node.globs || node.oneGlob || node.exact)) {
       const r = this.#below(node, name, end, port);
       if (r) return r;
     }
@@ -312,6 +210,11 @@ export class NameIndex {
         if (r) return r;
       }
     }
+    const one = node.oneGlob;
+    if (one) {
+      c.globsTested++;
+      return globMatchesAt(one.glob, name, start, end) ? this.#at(one.node, name, rest, port) : null;
+    }
     const g = node.globs;
     if (!g) return null;
     const len = end - start;
@@ -331,6 +234,22 @@ export class NameIndex {
       c.probes++;
       const bucket = g.byPrefix.find(ph, name, start, start + pl);
       if (!bucket) continue;
+      const only = bucket.onlyEdges;
+      if (only !== null) {
+        // One suffix: compared as it is, no hashing.
+        const sfx = bucket.onlySuffix;
+        if (pl + sfx.length > len) continue;
+        c.probes++;
+        if (!name.endsWith(sfx, end)) continue;
+        for (const e of only) {
+          c.globsTested++;
+          if (!globMatchesAt(e.glob, name, start, end)) continue;
+          const r = this.#at(e.node, name, rest, port);
+          if (r) return r;
+        }
+        continue;
+      }
+      const bySuffix = bucket.bySuffix!;
       const anySuffix = mayFit(bucket.ends, last, secondLast);
       let sh = HASH_SEED;
       let back = 0;
@@ -339,7 +258,7 @@ export class NameIndex {
         if (sl > 0 && !anySuffix) break;
         while (back < sl) sh = hashStep(sh, name.charCodeAt(end - 1 - back++));
         c.probes++;
-        const edges = bucket.bySuffix.find(sh, name, end - sl, end);
+        const edges = bySuffix.find(sh, name, end - sl, end);
         if (!edges) continue;
         for (const e of edges) {
           c.globsTested++;

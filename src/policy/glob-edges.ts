@@ -1,0 +1,181 @@
+/**
+ * Glob labels (`region*`, `h*x`) and the two-level index that leads from a node of the name
+ * index (name-index.ts) to the children below its glob labels: by literal prefix, then by
+ * literal suffix, so a lookup only examines globs whose prefix and suffix both fit the label.
+ * Generic over the node type, which is the name index's.
+ */
+import type { LabelGlob } from "./pattern.ts";
+import { StrTable } from "./str-table.ts";
+
+/**
+ * Does `label` match a glob whose only wildcard is `*` (any run of characters)? Greedy and
+ * linear: the first piece must be a prefix, the last a suffix, and the middle pieces are found
+ * left to right; for `*`-only globs the leftmost placement is never worse. (A RegExp of
+ * `[^.]*` runs backtracks exponentially in the number of stars, and the label is the client's.)
+ */
+export function globMatches(g: LabelGlob, label: string): boolean {
+  return globMatchesAt(g, label, 0, label.length);
+}
+
+/** globMatches for the label s[start, end), without taking it out of `s`. */
+export function globMatchesAt(g: LabelGlob, s: string, start: number, end: number): boolean {
+  const p = g.pieces;
+  const first = p[0]!;
+  const last = p[p.length - 1]!;
+  if (end - start < first.length + last.length || !s.startsWith(first, start) || !s.endsWith(last, end)) return false;
+  let at = start + first.length;
+  const stop = end - last.length;
+  for (let i = 1; i < p.length - 1; i++) {
+    const piece = p[i]!;
+    if (piece === "") continue;
+    const found = s.indexOf(piece, at);
+    if (found < 0 || found + piece.length > stop) return false;
+    at = found + piece.length;
+  }
+  return true;
+}
+
+/** Rules ending at one node for one lead, by port (null: any port). The first added wins. */
+/** A glob label and the node below it. */
+export interface GlobEdge<N> {
+  readonly glob: LabelGlob;
+  readonly node: N;
+}
+
+/**
+ * The first (or last) one or two characters of a literal prefix (or suffix), as one number: a
+ * small set of these lets a lookup skip every probe of a label that no literal can fit, before
+ * slicing and hashing (the common case: a name that matches nothing).
+ */
+export function edgeKey(c0: number, c1: number): number {
+  return c0 * 65536 + c1;
+}
+export const ANY = 65535;
+
+/**
+ * A set of edgeKeys. Most glob nodes have one literal prefix and one suffix: the first key is a
+ * field, and a Set is made only for a second one (a compiled list has one of these per glob).
+ */
+export class EdgeKeys {
+  #first = -1;
+  #more: Set<number> | null = null;
+
+  add(k: number): void {
+    if (this.#first < 0) this.#first = k;
+    else if (k !== this.#first) {
+      this.#more ??= new Set();
+      this.#more.add(k);
+    }
+  }
+
+  has(k: number): boolean {
+    return k === this.#first || this.#more?.has(k) === true;
+  }
+}
+
+export function mayFit(keys: EdgeKeys, c0: number, c1: number): boolean {
+  return keys.has(edgeKey(c0, ANY)) || (c1 !== ANY && keys.has(edgeKey(c0, c1)));
+}
+
+/** Globs with one literal prefix, by literal suffix. */
+/**
+ * The globs that share a prefix, by their suffix. While they all have one suffix (most buckets:
+ * one glob), that suffix and its edges alone; from a second suffix on, the tables.
+ */
+export class SuffixBucket<N> {
+  /** The one suffix, while `onlyEdges` is set. */
+  onlySuffix = "";
+  onlyEdges: GlobEdge<N>[] | null = null;
+  /** Hashed right to left: a lookup extends one hash leftwards over the label's last characters. */
+  bySuffix: StrTable<GlobEdge<N>[]> | null = null;
+  /** Distinct suffix lengths present, ascending. */
+  readonly lengths: number[] = [];
+  /** edgeKey(last, second to last) of the non-empty suffixes present. */
+  readonly ends = new EdgeKeys();
+
+  /** The edge list of `suffix` (added if new), and whether it is new. */
+  listFor(suffix: string): { list: GlobEdge<N>[]; isNew: boolean } {
+    let table = this.bySuffix;
+    if (table === null) {
+      if (this.onlyEdges === null) {
+        this.onlySuffix = suffix;
+        this.onlyEdges = [];
+        return { list: this.onlyEdges, isNew: true };
+      }
+      if (this.onlySuffix === suffix) return { list: this.onlyEdges, isNew: false };
+      // A second suffix: the tables are built, starting with the first one's edges.
+      table = new StrTable<GlobEdge<N>[]>(true);
+      this.bySuffix = table;
+      this.#index(table, this.onlySuffix, this.onlyEdges);
+      this.onlyEdges = null;
+    }
+    const size = table.size;
+    const list = table.getOrAdd(suffix, () => []);
+    if (table.size === size) return { list, isNew: false };
+    this.#indexLength(suffix);
+    return { list, isNew: true };
+  }
+
+  #index(table: StrTable<GlobEdge<N>[]>, suffix: string, edges: GlobEdge<N>[]): void {
+    table.set(suffix, edges);
+    this.#indexLength(suffix);
+  }
+
+  #indexLength(suffix: string): void {
+    insertSorted(this.lengths, suffix.length);
+    const n = suffix.length;
+    if (n > 0) this.ends.add(edgeKey(suffix.charCodeAt(n - 1), n > 1 ? suffix.charCodeAt(n - 2) : ANY));
+  }
+}
+
+export class GlobEdges<N> {
+  /** Hashed left to right: a lookup extends one hash rightwards over the label's first characters. */
+  readonly byPrefix = new StrTable<SuffixBucket<N>>(false);
+  /** Distinct prefix lengths present, ascending. */
+  readonly prefixLengths: number[] = [];
+  /** edgeKey(first, second) of the non-empty prefixes present. */
+  readonly starts = new EdgeKeys();
+
+  /** The node below `glob`; patterns sharing a glob label share it. */
+  constructor(private readonly makeNode: () => N) {}
+
+  child(glob: LabelGlob): N {
+    return this.#edge(glob, null).node;
+  }
+
+  /** Take `edge` (a glob with its node) in as it is: the first glob of a node that had only it. */
+  adopt(edge: GlobEdge<N>): void {
+    this.#edge(edge.glob, edge);
+  }
+
+  /** The edge for `glob`: the one there, else `given` (or a new one) added. */
+  #edge(glob: LabelGlob, given: GlobEdge<N> | null): GlobEdge<N> {
+    const prefix = glob.pieces[0]!;
+    const suffix = glob.pieces[glob.pieces.length - 1]!;
+    const prefixes = this.byPrefix.size;
+    const bucket = this.byPrefix.getOrAdd(prefix, () => new SuffixBucket<N>());
+    if (this.byPrefix.size !== prefixes) {
+      insertSorted(this.prefixLengths, prefix.length);
+      if (prefix !== "") this.starts.add(edgeKey(prefix.charCodeAt(0), prefix.length > 1 ? prefix.charCodeAt(1) : ANY));
+    }
+    const { list, isNew } = bucket.listFor(suffix);
+    if (!isNew) {
+      // The same glob (same prefix, suffix and middle pieces) already has its node.
+      const had = list.find((e) => samePieces(e.glob.pieces, glob.pieces));
+      if (had) return had;
+    }
+    const edge: GlobEdge<N> = given ?? { glob, node: this.makeNode() };
+    list.push(edge);
+    return edge;
+  }
+}
+
+export function samePieces(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function insertSorted(a: number[], n: number): void {
+  let i = a.length;
+  while (i > 0 && a[i - 1]! > n) i--;
+  if (a[i - 1] !== n) a.splice(i, 0, n);
+}
