@@ -102,6 +102,11 @@ export class NameIndex {
   size = 0;
   readonly counters: IndexCounters = { probes: 0, globsTested: 0 };
 
+  /** Room for `n` more patterns (a list about to be compiled): the suffix table is sized once. */
+  reserve(n: number): void {
+    this.#fixed.reserve(this.#fixed.size + n);
+  }
+
   /**
    * `labels` left to right, a LabelGlob for each label that contains `*`; `fixedSuffix`, when
    * the caller has it, is the trailing run of fixed labels joined with dots.

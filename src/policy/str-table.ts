@@ -129,10 +129,19 @@ export class StrTable<V> {
     }
   }
 
-  /** Make room for twice as many keys as there are, and place every entry again. */
-  #grow(): void {
+  /**
+   * Make room for `n` keys in all before they are added (a list about to be compiled), so the
+   * table is not rebuilt again and again on the way.
+   */
+  reserve(n: number): void {
+    if (n <= SMALL || (this.#slots !== null && n * 2 <= this.#mask + 1)) return;
+    this.#grow(n * 2);
+  }
+
+  /** Make room for twice as many keys as there are (or `atLeast` slots), and place every entry again. */
+  #grow(atLeast = 0): void {
     let size = 16;
-    while (size < this.#keys.length * 4) size *= 2;
+    while (size < this.#keys.length * 4 || size < atLeast) size *= 2;
     this.#slots = new Int32Array(2 * size);
     this.#mask = size - 1;
     for (let e = 1; e <= this.#keys.length; e++) this.#place(this.#hashes[e - 1]!, e);
