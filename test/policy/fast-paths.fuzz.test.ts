@@ -134,11 +134,18 @@ describe("fuzz: StrTable agrees with a Map", () => {
   test("set, get and find by range, in both hash directions, across the small and the slotted layout", () => {
     fuzz(
       "fast paths: StrTable vs Map",
-      fc.tuple(fc.boolean(), fc.array(fc.tuple(key, fc.integer()), { maxLength: 80 }), fc.array(fc.tuple(key, fc.nat(), fc.nat()), { maxLength: 40 })),
-      ([backward, sets, probes]) => {
+      fc.tuple(
+        fc.boolean(),
+        fc.array(fc.tuple(key, fc.integer()), { maxLength: 80 }),
+        fc.array(fc.tuple(key, fc.nat(), fc.nat()), { maxLength: 40 }),
+        fc.option(fc.tuple(fc.nat({ max: 80 }), fc.nat({ max: 200 })), { nil: null }),
+      ),
+      ([backward, sets, probes, reserve]) => {
         const table = new StrTable<number>(backward);
         const map = new Map<string, number>();
-        for (const [k, v] of sets) {
+        for (const [i, [k, v]] of sets.entries()) {
+          // Room reserved before any key, or midway (after `at` keys): the answers do not change.
+          if (reserve && i === Math.min(reserve[0], sets.length - 1)) table.reserve(reserve[1]);
           table.set(k, v);
           map.set(k, v);
           expect(table.get(k)).toBe(v);
