@@ -101,8 +101,12 @@ export class StrTable<V> {
     this.#hashes.push(h);
     this.#values.push(value);
     const n = this.#keys.length;
-    if (n <= SMALL) return;
-    if (this.#slots === null || n * 2 > this.#mask + 1) this.#grow();
+    if (this.#slots === null) {
+      if (n > SMALL) this.#grow();
+      return;
+    }
+    // Slotted (grown, or room reserved): every key has a slot, however few there are.
+    if (n * 2 > this.#mask + 1) this.#grow();
     else this.#place(h, n);
   }
 

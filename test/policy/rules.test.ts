@@ -688,3 +688,24 @@ describe("pattern globs (found by fuzzing)", () => {
     expect(set.match({ kind: "domain", host: "region1.example.com", port: 443 })).not.toBeNull();
   });
 });
+
+describe("every entry of a list is matched, whatever the list's length", () => {
+  // Lists cross the hash tables' small layout (8 keys) and their reserved and grown sizes.
+  const shapes: Array<[string, (i: number) => string, (i: number) => string]> = [
+    ["names", (i) => `n${i}.example.com`, (i) => `n${i}.example.com`],
+    ["*. names", (i) => `*.s${i}.example.net`, (i) => `a.s${i}.example.net`],
+    ["globs with a fixed suffix of their own", (i) => `region*.g${i}.example.io`, (i) => `region-eu.g${i}.example.io`],
+    ["globs with a prefix of their own", (i) => `r${i}x*.example.com`, (i) => `r${i}x-1.example.com`],
+  ];
+  for (const [what, entry, target] of shapes) {
+    test(what, () => {
+      for (const n of [1, 7, 8, 9, 10, 17, 40, 300]) {
+        const list = Array.from({ length: n }, (_, i) => entry(i));
+        const { policy, problems } = compilePolicy({ allowed_domains: list, denied_domains: [], allow_unix_sockets: [], allow_local_binding: false });
+        expect(problems).toEqual([]);
+        const missed = list.filter((_, i) => policy.allow.match({ kind: "domain", host: target(i), port: 443 })?.raw !== entry(i));
+        expect({ n, missed }).toEqual({ n, missed: [] });
+      }
+    });
+  }
+});
