@@ -118,6 +118,9 @@ function* findArrays(text: string, minElements: number): Generator<void, Found[]
       // A table header: only plain names are followed; any other header ends the search below it.
       const line = text.slice(j, eol);
       if (line.includes('"') || line.includes("'")) return null; // a quoted name may hold "]" or "#"
+      // After an array of tables, a header such as [a.b] may name a table inside its last element:
+      // from there on, smol-toml alone.
+      if (text.charCodeAt(j + 1) === 0x5b) return found;
       path = headerPath(line);
       i = eol + 1;
       continue;
@@ -198,6 +201,11 @@ function valueEnd(text: string, from: number): number {
   return n;
 }
 
+/** A table as smol-toml makes them: a plain object, not an array. */
+function ownTable(v: unknown): v is object {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 /**
  * The document `text` as smol-toml reads it, in steps; throws smol-toml's error for the original
  * text. `minElements`: the shortest array read here (tests read every one).
@@ -241,9 +249,10 @@ export function* parseTomlSteps(text: string, minElements = MIN_ELEMENTS): Gener
   }
   for (let x = 0; x < found.length; x++) {
     const f = found[x]!;
+    // Only tables the path names by their own keys (never an array's element, never a prototype's).
     let table: unknown = doc;
-    for (const name of f.path) table = (table as Record<string, unknown> | undefined)?.[name];
-    const slot = (table as Record<string, unknown> | undefined)?.[f.key];
+    for (const name of f.path) table = ownTable(table) && Object.hasOwn(table, name) ? (table as Record<string, unknown>)[name] : undefined;
+    const slot = ownTable(table) && Object.hasOwn(table, f.key) ? (table as Record<string, unknown>)[f.key] : undefined;
     // The empty array left in its place must be there, as the parse of the short text made it.
     if (!Array.isArray(slot) || slot.length !== 0) return parseToml(text) as Record<string, unknown>;
     (table as Record<string, unknown>)[f.key] = values[x];

@@ -230,7 +230,7 @@ export class ProxyState {
     // force meanwhile, and the swap below is one step.
     const applied = [...(await runStepsSliced(diffConfigSteps(prev, next))), ...fromHooks];
     // A log line can wait on a slow reader of stderr: ten at a time. Warnings the running config
-    // had already were logged when it was loaded.
+    // had already were logged (or counted) when it was loaded; `check` lists every one.
     const warnings = await runStepsSliced(warningLinesSteps(next.warnings, prev.warnings));
     await runStepsSliced(eachSteps(warnings, (w) => this.log.warn(w), 10));
     await runStepsSliced(eachSteps(applied, (c) => this.log.info(`config change: ${c}`), 10));

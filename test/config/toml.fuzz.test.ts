@@ -27,7 +27,8 @@ const sameAsSmolToml = (text: string, minElements: number) => {
 
 // ------------------------------------------------------------------------------- generators
 
-const bare = fc.constantFrom("network_proxy", "policy", "allowed_domains", "denied_domains", "a", "b-c", "x_1", "7");
+// Numeric names too: under an array of tables, [a.0] names a table in its last element, not element 0.
+const bare = fc.constantFrom("network_proxy", "policy", "allowed_domains", "denied_domains", "a", "b-c", "x_1", "7", "0", "1", "length");
 const plainChars = fc.constantFrom("a", "z", ".", "*", "-", "0", " ", "\t", "é", "#", "[", "]", ",", "=", "{", "}");
 const escapes = fc.constantFrom("\\\\", '\\"', "\\n", "\\t", "\\u00e9", "\\U0001F600", "\\x", "\\u12", "\\");
 const basicString = fc
@@ -96,6 +97,14 @@ describe("fuzz: parseTomlSteps agrees with smol-toml", () => {
     },
     FUZZ_TIMEOUT_MS,
   );
+
+  test("a long list under a numeric table name after an array of tables lands where smol-toml puts it", () => {
+    const list = Array.from({ length: 600 }, (_, i) => `"d${i}.example.com"`).join(", ");
+    for (const text of [`[[a]]\nk = []\n[[a]]\n[a.0]\nk = [${list}]\n`, `[a]\n[[a.b]]\nk = []\n[a.b.0]\nk = [${list}]\n`]) {
+      expect(outcome(() => runSteps(parseTomlSteps(text)))).toEqual(outcome(() => parseToml(text)));
+      expect(outcome(() => runSteps(parseTomlSteps(text, 1)))).toEqual(outcome(() => parseToml(text)));
+    }
+  });
 
   test("a real-sized allowlist is read by the slicer, in more than one step, with the document smol-toml gives", () => {
     const names = Array.from({ length: 20_000 }, (_, i) => (i % 7 === 0 ? `'lit${i}.example'` : i % 11 === 0 ? `"esc\\u0041${i}"` : `"n${i}.example.com"`));
