@@ -6,7 +6,10 @@
 import { fmt } from "./lib/stats.ts";
 import { cellValue, type Row } from "./report.ts";
 
-/** The previous report's Results table: figure title (without its unit) -> ours. */
+/** A figure's key: its title and its unit (two rows may share a title: "same under run --isolate"). */
+const keyOf = (title: string, unit: string) => `${title}\u0000${unit}`;
+
+/** The previous report's Results table: figure key (title and unit) -> ours. */
 function previous(md: string): Map<string, number> {
   const out = new Map<string, number>();
   const section = md.slice(md.indexOf("## Results"));
@@ -15,9 +18,10 @@ function previous(md: string): Map<string, number> {
   const ours = header.indexOf("ours");
   for (const l of lines.slice(2)) {
     const cells = l.split("|").map((c) => c.trim());
-    const title = cells[1]?.replace(/ \([^()]*, (higher|lower) is better\)$/, "").trim();
+    const m = / \(([^()]*), (?:higher|lower) is better\)$/.exec(cells[1] ?? "");
+    const title = cells[1]?.slice(0, m ? m.index : undefined).trim();
     const v = Number((cells[ours] ?? "").replace(/ \[\d+\]$/, "").replaceAll(",", ""));
-    if (title && Number.isFinite(v) && cells[ours] !== "—") out.set(title, v);
+    if (title && m && Number.isFinite(v) && cells[ours] !== "—") out.set(keyOf(title, m[1]!), v);
   }
   return out;
 }
@@ -30,7 +34,7 @@ export function beforeAfter(previousMd: string | null, rows: readonly Row[]): st
   const body: string[] = [];
   for (const r of rows) {
     const now = cellValue(r, "ours");
-    const was = before.get(r.title.trim());
+    const was = before.get(keyOf(r.title.trim(), r.unit));
     if (now === null || was === undefined) continue;
     const change = now / was;
     const better = r.better === "higher" ? change >= 1 : change <= 1;
