@@ -14,7 +14,6 @@
 import type { PolicyConfig, Problem } from "../config/schema.ts";
 import { embeddedIpv4, intToIpv4, ipv4ToInt, v6Parts } from "./ip.ts";
 import { NameIndex } from "./name-index.ts";
-import { StrSet } from "./str-table.ts";
 import { broadAllowWarning } from "./broad.ts";
 import { parseTrimmed, PatternError, type ListName, type ParsedPattern, type Rule } from "./pattern.ts";
 import type { Target } from "./target.ts";
@@ -280,8 +279,11 @@ export { broadAllowWarning } from "./broad.ts";
 /** What compiling one list builds up, batch after batch. */
 interface ListOut {
   readonly set: RuleSet;
-  /** Entries seen so far, trimmed and lowercased: a repeated entry is compiled (and reported) once. */
-  readonly seen: StrSet;
+  /**
+   * Entries reported so far (a problem or a warning), trimmed and lowercased: a repeated entry is
+   * reported once. (A repeated valid entry is compiled again; the index keeps the first rule.)
+   */
+  readonly reported: Set<string>;
   readonly problems: Problem[];
   readonly warnings: Problem[];
 }
@@ -292,19 +294,28 @@ function compileEntries(out: ListOut, entries: readonly string[], from: number, 
   for (let i = from; i < to; i++) {
     const raw = entries[i]!;
     const trimmed = raw.trim();
-    if (!out.seen.add(trimmed.toLowerCase())) continue;
     let parsed: ParsedPattern;
     try {
       parsed = parseTrimmed(raw, list, trimmed);
     } catch (e) {
       if (!(e instanceof PatternError)) throw e;
-      out.problems.push({ severity: "error", key: `network_proxy.policy.${list}[${i}]`, message: `${JSON.stringify(raw)}: ${e.message}` });
+      if (firstReport(out, trimmed))
+        out.problems.push({ severity: "error", key: `network_proxy.policy.${list}[${i}]`, message: `${JSON.stringify(raw)}: ${e.message}` });
       continue;
     }
     out.set.add(parsed);
     const broad = list === "allowed_domains" ? broadAllowWarning(parsed) : null;
-    if (broad !== null) out.warnings.push({ severity: "warning", key: `network_proxy.policy.${list}[${i}]`, message: `${JSON.stringify(raw)}: ${broad}` });
+    if (broad !== null && firstReport(out, trimmed))
+      out.warnings.push({ severity: "warning", key: `network_proxy.policy.${list}[${i}]`, message: `${JSON.stringify(raw)}: ${broad}` });
   }
+}
+
+/** Whether the entry `trimmed` is reported for the first time (its spellings by case count as one). */
+function firstReport(out: ListOut, trimmed: string): boolean {
+  const key = trimmed.toLowerCase();
+  if (out.reported.has(key)) return false;
+  out.reported.add(key);
+  return true;
 }
 
 /** Entries compiled between two pauses of compilePolicySteps. */
@@ -319,7 +330,7 @@ export function* compilePolicySteps(cfg: PolicyLists): Generator<void, CompileRe
   const problems: Problem[] = [];
   const warnings: Problem[] = [];
   function* build(list: ListName, entries: readonly string[]): Generator<void, RuleSet, void> {
-    const out: ListOut = { set: new RuleSet(list), seen: new StrSet(entries.length), problems, warnings };
+    const out: ListOut = { set: new RuleSet(list), reported: new Set(), problems, warnings };
     out.set.names.reserve(entries.length);
     // The entries are compiled by a plain function, a batch per step: the engine optimizes
     // that loop better than one inside the generator.

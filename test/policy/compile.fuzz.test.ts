@@ -9,7 +9,6 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { parsePattern, parseTrimmed, PatternError, type ListName, type ParsedPattern } from "../../src/policy/pattern.ts";
 import { broadAllowWarning, compilePolicy } from "../../src/policy/rules.ts";
-import { StrSet } from "../../src/policy/str-table.ts";
 import { mutatedString } from "../helpers/fuzz/mutate.ts";
 import {
   broadAllowWarning as refBroadAllowWarning,
@@ -180,29 +179,6 @@ describe("fuzz: compiling patterns agrees with the reference", () => {
           return true;
         },
         { base: 300 },
-      );
-    },
-    FUZZ_TIMEOUT_MS,
-  );
-
-  test(
-    "StrSet.add answers as Set does (added, or there already), up to its capacity",
-    () => {
-      const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom("a.com", "A.com", "a.com.", "", "\u0000", "ü"));
-      fuzz(
-        "StrSet vs Set",
-        fc.array(key, { maxLength: 300 }),
-        (keys) => {
-          const got = new StrSet(keys.length);
-          const want = new Set<string>();
-          for (const k of keys) {
-            const before = want.size;
-            want.add(k);
-            expect(got.add(k)).toBe(want.size !== before);
-          }
-          return true;
-        },
-        { base: 500 },
       );
     },
     FUZZ_TIMEOUT_MS,
