@@ -40,7 +40,7 @@ export function broadAllowWarning(p: ParsedPattern): string | null {
   // How many labels the fixed suffix has (1, 2, or 3 for three or more), without splitting it.
   const dot = p.suffix.indexOf(".");
   const fixedCount = dot < 0 ? 1 : p.suffix.indexOf(".", dot + 1) < 0 ? 2 : 3;
-  const pureLead = p.labels.length === fixedCount; // `*.com` / `**.com`: no glob label
+  const pureLead = !hasGlob(p.labels); // `*.com` / `**.com`: no glob label
   if (fixedCount === 1 && !PRIVATE_TLDS.has(p.suffix)) {
     return pureLead
       ? `matches every name under the top-level domain .${p.suffix}${port}, names anyone can register; allow the domains you mean instead, e.g. **.example.${p.suffix}`

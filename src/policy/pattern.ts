@@ -14,7 +14,7 @@
 import ipaddr from "ipaddr.js";
 import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "./ip-text.ts";
 import { cidrInsideSpecialBlock, intToIpv4, ipv4ToInt, v6CidrInsideSpecialBlock, v6InBlock } from "./ip.ts";
-import { canonicalHost, parsePort, TargetError } from "./target.ts";
+import { canonicalHost, parsePort, plainName, TargetError } from "./target.ts";
 
 export type ListName = "allowed_domains" | "denied_domains";
 export type RuleForm = "any" | "name" | "subdomains" | "apex_and_subdomains" | "glob" | "ip" | "cidr";
@@ -44,7 +44,11 @@ export type ParsedPattern =
   | { kind: "any"; rule: Rule }
   | { kind: "ip"; host: string; rule: Rule }
   | { kind: "cidr"; family: "ipv4" | "ipv6"; host: string; bits: number; rule: Rule; parts?: readonly number[] }
-  | { kind: "name"; suffix: string; lead: Lead; labels: Array<string | LabelGlob>; rule: Rule };
+  /**
+   * `suffix`: the fixed (glob-free) trailing labels, canonical; `labels`: for a pattern with an
+   * in-label glob, every label left to right (a LabelGlob for each with `*`), else none.
+   */
+  | { kind: "name"; suffix: string; lead: Lead; labels: ReadonlyArray<string | LabelGlob>; rule: Rule };
 
 export class PatternError extends Error {}
 
@@ -60,6 +64,24 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
  * parameter: JSC runs a function with one markedly slower.)
  */
 export function parseTrimmed(raw: string, list: ListName, s: string): ParsedPattern {
+  // The usual entry, a canonical name alone or under `*.` / `**.`: every check of the general
+  // path would pass it through to canonical(), which would hand plainName's answer back
+  // (compile.fuzz.test.ts holds the two paths equal).
+  const c0 = s.charCodeAt(0);
+  const lead: Lead = c0 !== 0x2a ? "none" : s.startsWith("**.") ? "zero_or_more" : s.startsWith("*.") ? "one_or_more" : "none";
+  const plain = lead === "none" ? (c0 === 0x2a ? null : plainName(s)) : plainName(s.slice(lead === "zero_or_more" ? 3 : 2));
+  if (plain !== null) {
+    const form: RuleForm = lead === "none" ? "name" : lead === "one_or_more" ? "subdomains" : "apex_and_subdomains";
+    return { kind: "name", suffix: plain, lead, labels: NO_LABELS, rule: newRule(list, raw, form, null, lead === "none") };
+  }
+  return parseGeneral(raw, list, s);
+}
+
+/** No label left of the fixed suffix: a name pattern without an in-label glob. */
+const NO_LABELS: ReadonlyArray<string | LabelGlob> = [];
+
+/** parseTrimmed without its fast path for plain names: the reference the fast path must agree with. */
+export function parseGeneral(raw: string, list: ListName, s: string): ParsedPattern {
   if (s === "") throw new PatternError("empty pattern");
   // One scan for the common case (none of them); the message names the first in this order.
   if (UNSUPPORTED.test(s))
@@ -129,7 +151,7 @@ export function parseTrimmed(raw: string, list: ListName, s: string): ParsedPatt
       return { kind: "ip", host: h.host, rule: newRule(list, raw, "ip", port, true) };
     }
     const form: RuleForm = lead === "none" ? "name" : lead === "one_or_more" ? "subdomains" : "apex_and_subdomains";
-    return { kind: "name", suffix: h.host, lead, labels: h.host.split("."), rule: newRule(list, raw, form, port, lead === "none") };
+    return { kind: "name", suffix: h.host, lead, labels: NO_LABELS, rule: newRule(list, raw, form, port, lead === "none") };
   }
 
   // Label globs: keep the wildcard labels as globs, canonicalize the fixed suffix.
