@@ -34,6 +34,12 @@ export class RuleSet {
   /** prefix length -> masked network (hex key) -> rules */
   readonly v6cidrs = new Map<number, Map<string, CidrRule[]>>();
   size = 0;
+  /**
+   * Address, block and `*` entries already placed, by what they match (`kind|host|bits|port`): a
+   * repeat would only lengthen the list every lookup scans, never change its answer (the first
+   * copy matches wherever a later one would). Names need none: a name's slot keeps its first rule.
+   */
+  readonly #placed = new Set<string>();
 
   constructor(readonly list: ListName) {}
 
@@ -120,6 +126,11 @@ export class RuleSet {
 
   add(p: ParsedPattern): void {
     this.size++;
+    if (p.kind !== "name") {
+      const key = `${p.kind}|${p.kind === "any" ? "" : p.host}|${p.kind === "cidr" ? p.bits : ""}|${p.rule.port ?? ""}`;
+      if (this.#placed.has(key)) return;
+      this.#placed.add(key);
+    }
     switch (p.kind) {
       case "any":
         this.any.push(p.rule);

@@ -709,3 +709,29 @@ describe("every entry of a list is matched, whatever the list's length", () => {
     });
   }
 });
+
+describe("repeated address, block and * entries", () => {
+  test("are placed once: lookups never scan the copies, and the first copy's rule answers", () => {
+    const list = [..."x".repeat(5000)].flatMap(() => ["*:8080", "10.0.0.1:1", "10.*:1", "10.0.0.0/8", "2a00::/16"]);
+    const { policy, problems } = compilePolicy({
+      allowed_domains: ["10.0.0.0/8", ...list],
+      denied_domains: [],
+      allow_unix_sockets: [],
+      allow_local_binding: false,
+    });
+    expect(problems).toEqual([]);
+    const allow = policy.allow as unknown as {
+      any: unknown[];
+      ips: Map<string, unknown[]>;
+      v4cidrs: Map<number, Map<number, unknown[]>>;
+      v6cidrs: Map<number, Map<string, unknown[]>>;
+    };
+    expect(allow.any.length).toBe(1);
+    expect(allow.ips.get("10.0.0.1")?.length).toBe(1);
+    // 10.0.0.0/8 (any port) and 10.* on port 1 are different entries of one block.
+    expect([...allow.v4cidrs.get(8)!.values()].map((l) => l.length)).toEqual([2]);
+    expect([...allow.v6cidrs.get(16)!.values()].map((l) => l.length)).toEqual([1]);
+    expect(policy.allow.matchIp("ipv4", "10.1.2.3", 1)?.raw).toBe("10.0.0.0/8");
+    expect(policy.allow.match({ kind: "domain", host: "example.org", port: 8080 })?.raw).toBe("*:8080");
+  });
+});
