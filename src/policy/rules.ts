@@ -34,12 +34,6 @@ export class RuleSet {
   /** prefix length -> masked network (hex key) -> rules */
   readonly v6cidrs = new Map<number, Map<string, CidrRule[]>>();
   size = 0;
-  /**
-   * Address, block and `*` entries already placed, by what they match (`kind|host|bits|port`): a
-   * repeat would only lengthen the list every lookup scans, never change its answer (the first
-   * copy matches wherever a later one would). Names need none: a name's slot keeps its first rule.
-   */
-  readonly #placed = new Set<string>();
 
   constructor(readonly list: ListName) {}
 
@@ -126,14 +120,9 @@ export class RuleSet {
 
   add(p: ParsedPattern): void {
     this.size++;
-    if (p.kind !== "name") {
-      const key = `${p.kind}|${p.kind === "any" ? "" : p.host}|${p.kind === "cidr" ? p.bits : ""}|${p.rule.port ?? ""}`;
-      if (this.#placed.has(key)) return;
-      this.#placed.add(key);
-    }
     switch (p.kind) {
       case "any":
-        this.any.push(p.rule);
+        if (!placed(this.any, p.rule.port)) this.any.push(p.rule);
         return;
       case "ip":
         push(this.ips, p.host, p.rule);
@@ -168,10 +157,37 @@ export function mappedOrCompatibleV4(parts: readonly number[]): string | null {
   return null;
 }
 
-function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+/**
+ * Add `v` to the list at `k`, unless the list has a rule for the same port already. A list holds
+ * the rules of one address, one block or `*`, so a rule with the same port is a repeat: it would
+ * only lengthen the list every lookup scans, never change its answer (the first copy matches
+ * wherever a later one would). Names need no such check: a name's slot keeps its first rule.
+ */
+function push<K, V extends Rule | CidrRule>(m: Map<K, V[]>, k: K, v: V): void {
   const list = m.get(k);
-  if (list) list.push(v);
-  else m.set(k, [v]);
+  if (!list) m.set(k, [v]);
+  else if (!placed(list, "rule" in v ? v.rule.port : v.port)) list.push(v);
+}
+
+/** Lists scanned for a port; past this length a set of their ports is kept beside them. */
+const SCAN = 8;
+const portsOfLongLists = new WeakMap<object, Set<number>>();
+
+/** Whether `list` has a rule for `port` (null: any port); remembers `port` for the push that follows a false. */
+function placed(list: ReadonlyArray<Rule | CidrRule>, port: number | null): boolean {
+  const key = port ?? -1;
+  if (list.length < SCAN) {
+    for (const x of list) if (("rule" in x ? x.rule.port : x.port) === port) return true;
+    return false;
+  }
+  let ports = portsOfLongLists.get(list);
+  if (!ports) {
+    ports = new Set(list.map((x) => ("rule" in x ? x.rule.port : x.port) ?? -1));
+    portsOfLongLists.set(list, ports);
+  }
+  if (ports.has(key)) return true;
+  ports.add(key);
+  return false;
 }
 
 function firstForPort(rules: readonly Rule[], port: number): Rule | null {
