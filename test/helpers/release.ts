@@ -1,11 +1,12 @@
 /**
  * One `bun run release` per test process, shared by the release, installer, npm and arm64
- * tests: every target into a temp directory (about 1 GB, removed when the process exits).
+ * tests: every target into a temp directory (about 3 GB, removed when the test run ends).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./cli.ts";
+import { removeAtEnd } from "./teardown.ts";
 
 export interface ReleaseDirs {
   readonly root: string;
@@ -27,7 +28,7 @@ let made: Promise<ReleaseDirs> | null = null;
 export function releaseOnce(): Promise<ReleaseDirs> {
   made ??= (async () => {
     const root = mkdtempSync(join(tmpdir(), "cnp-release-"));
-    process.on("exit", () => rmSync(root, { recursive: true, force: true }));
+    removeAtEnd(root);
     const out = join(root, "release");
     const npm = join(root, "npm");
     const r = await exec([process.execPath, join(ROOT, "scripts", "release.ts"), "--out", out, "--npm-out", npm]);
