@@ -10,11 +10,6 @@
  */
 import type { Lease } from "../slots.ts";
 import { isProxyError, OUTCOMES, ProxyError, type ErrorCode } from "../../outcomes.ts";
-import { stillAllowed, type DecideContext } from "../../policy/decide.ts";
-import { methodBlock } from "../../policy/method.ts";
-import { withExtra, type CompiledPolicy } from "../../policy/rules.ts";
-import type { ProxyState } from "../../runtime/state.ts";
-import { recordRevoked } from "../tunnel.ts";
 import { ByteQueue } from "../bytes.ts";
 import { basicAuth } from "../upstream.ts";
 import type { Conn } from "../conn.ts";
@@ -23,7 +18,7 @@ import { findHeadEnd, parseResponseHead, type HeadLimits, type ResponseHead } fr
 import type { ExchangeSpec } from "./exchange-spec.ts";
 import type { PoolKey } from "./spare.ts";
 import { asResponseHead, plainResponseHead } from "./plain-head.ts";
-import { clientResponseHead, requestFacts, upstreamRequestHead, type Framing } from "./rewrite.ts";
+import { clientResponseHead, upstreamRequestHead, type Framing } from "./rewrite.ts";
 
 /** Interim (1xx) responses accepted before a final one. */
 const MAX_INTERIM = 16;
@@ -61,7 +56,7 @@ export class Exchange {
   /** The response's status and framing; for a passed-on response (plain-head.ts) headers and reason are empty. */
   res: ResponseHead | null = null;
   resBody: BodyReader | null = null;
-  /** Time waited for the response head (advanced by the sweeper). */
+  /** Time waited for the response head (advanced by the sweeper, exchange-watch.ts). */
   waitMs = 0;
   #reused = false;
   #retried = false;
@@ -369,41 +364,5 @@ export class Exchange {
       return null;
     }
     return up;
-  }
-
-  /** The mode just became limited: cut this exchange if limited mode would refuse it (a write, an upgrade, a body). */
-  onLimited(): void {
-    const why = methodBlock("limited", { ...requestFacts(this.spec.req, this.spec.path), upgrade: this.upgrade !== null });
-    if (why) this.fail(new ProxyError("upstream_closed", `the proxy switched to limited mode: ${why}`));
-  }
-
-  /** The policy changed: cut this exchange (and record it) if its target at the dialed address is now blocked. */
-  rejudge(policy: CompiledPolicy, ctx: DecideContext, state: ProxyState): void {
-    const t = this.spec.target;
-    const b = t && this.up ? stillAllowed(withExtra(policy, this.spec.line.grant), t, this.up.remote, ctx) : null;
-    if (!t || !b) return;
-    recordRevoked(state, this.spec.line, t, b);
-    this.fail(new ProxyError("closed_by_policy", `closed by reload: ${b.explain}`));
-  }
-
-  /** Advance time-outs by `ms` (see HttpSession.tick). */
-  tick(ms: number, client: Conn, l: { idle_timeout_ms: number; response_timeout_ms: number }): void {
-    if (this.phase === "done") return;
-    if (!this.reqBody.done) {
-      // Uploading: the client must keep sending (a slow upload is fine, a stopped one is not).
-      client.idleMs += ms;
-      if (client.idleMs >= l.idle_timeout_ms) this.fail(new ProxyError("body_timeout", `the request body stalled for ${l.idle_timeout_ms} ms`));
-    } else if (this.phase === "connecting") {
-      return; // bounded by connect_timeout_ms
-    } else if (this.phase === "waiting") {
-      this.waitMs += ms;
-      if (this.waitMs >= l.response_timeout_ms) this.fail(new ProxyError("upstream_timeout", `no response from upstream within ${l.response_timeout_ms} ms`));
-    } else if (this.up) {
-      // Streaming the response: give up when neither side has moved for response_timeout_ms.
-      this.up.idleMs += ms;
-      client.idleMs += ms;
-      if (Math.min(this.up.idleMs, client.idleMs) >= l.response_timeout_ms)
-        this.fail(new ProxyError("upstream_timeout", `the response stalled for ${l.response_timeout_ms} ms`));
-    }
   }
 }

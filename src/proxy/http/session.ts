@@ -16,6 +16,7 @@ import type { ProxyContext, Session } from "../context.ts";
 import { ClientGone } from "../dial.ts";
 import { handleConnect } from "./connect.ts";
 import { Exchange, type ExchangeHost, type ExchangeSpec } from "./exchange.ts";
+import { limitExchange, rejudgeExchange, tickExchange } from "./exchange-watch.ts";
 import type { SessionHandle } from "./handle.ts";
 import type { HeadLimits, RequestHead, ResponseHead } from "./head.ts";
 import { HeadReader } from "./head-reader.ts";
@@ -332,7 +333,10 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
   /** Called by the sweeper every `ms` milliseconds: enforce head, idle and response time-outs. */
   tick(ms: number): void {
     const l = this.ctx.limits();
-    if (this.#phase === "busy") return this.#ex?.tick(ms, this.client, l);
+    if (this.#phase === "busy") {
+      if (this.#ex) tickExchange(this.#ex, ms, this.client, l);
+      return;
+    }
     if (this.#phase !== "idle" && this.#phase !== "head") return; // a tunnel's time-outs are the tunnel's
     this.#ms += ms;
     if (this.#phase === "head") {
@@ -348,13 +352,13 @@ export class HttpSession implements Session, SessionHandle, ExchangeHost {
    * (a write, an upgrade, a body) is cut off, so read-only holds for traffic already flowing.
    */
   onLimited(): void {
-    if (this.#phase === "busy") this.#ex?.onLimited();
+    if (this.#phase === "busy" && this.#ex) limitExchange(this.#ex);
   }
 
   /** The policy changed: drop a kept-alive upstream and cut an exchange whose target it now blocks. */
   rejudge(policy: CompiledPolicy, ctx: DecideContext): void {
     this.#spare.rejudge(policy, ctx);
-    if (this.#phase === "busy") this.#ex?.rejudge(policy, ctx, this.ctx.state);
+    if (this.#phase === "busy" && this.#ex) rejudgeExchange(this.#ex, policy, ctx, this.ctx.state);
     // Inside an intercepted tunnel: the tunnel itself goes when its target does.
     const t = this.ingress.pinned;
     const b = t && this.#phase !== "done" ? stillAllowed(withExtra(policy, this.ingress.grant), t, null, ctx) : null;
