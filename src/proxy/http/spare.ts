@@ -3,9 +3,8 @@
  * addresses, port and TLS. An idle upstream must not talk: anything it sends, or its close,
  * drops it.
  */
-import { stillAllowed, type DecideContext } from "../../policy/decide.ts";
+import { stillAllowed, type DecideContext, type DialAddr } from "../../policy/decide.ts";
 import type { CompiledPolicy } from "../../policy/rules.ts";
-import type { DialAddr } from "../../policy/decide.ts";
 import type { Target } from "../../policy/target.ts";
 import type { Conn } from "../conn.ts";
 
