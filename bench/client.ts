@@ -7,9 +7,10 @@ import { bulk } from "./clients/bulk.ts";
 import { https } from "./clients/https.ts";
 import { idle } from "./clients/idle.ts";
 import { policy } from "./clients/policy.ts";
+import { reloadWork } from "./clients/reload-work.ts";
 import { tunnels } from "./clients/tunnels.ts";
 
-export const clients = { bulk, https, idle, policy, tunnels };
+export const clients = { bulk, https, idle, policy, reloadWork, tunnels };
 export type ClientName = keyof typeof clients;
 
 if (import.meta.main) {

@@ -6,11 +6,16 @@
  *   bun bench/relay.ts forward PORT ORIGIN_PORT   every connection piped to 127.0.0.1:ORIGIN_PORT
  *   bun bench/relay.ts connect PORT               CONNECT 127.0.0.1:N, answer 200, pipe
  *   bun bench/relay.ts socks PORT                 SOCKS5 without auth, IPv4 CONNECT, pipe
+ *   bun bench/relay.ts mitm PORT CERT KEY CA      CONNECT 127.0.0.1:N, answer 200, TLS with the
+ *                                                 client (CERT/KEY), TLS to the origin (trusting
+ *                                                 CA), pipe the plaintext: the least any
+ *                                                 intercepting proxy on Bun does per byte
  *
  * Writes are queued on a short write and the other side paused until drained, the same
  * back-pressure discipline the proxy uses, so bulk figures are comparable.
  */
 import type { Socket } from "bun";
+import { readFileSync } from "node:fs";
 import { HOST } from "./lib/net.ts";
 
 interface Side {
@@ -69,11 +74,19 @@ const relaySide = {
   error() {},
 };
 
-/** Dial 127.0.0.1:port for `client`; `greeting` goes to the client once connected. */
-function dial(client: Socket<Side>, port: number, greeting: Uint8Array | null): void {
+/** For mitm: the certificate shown to clients and the CA the origin's certificate is checked against. */
+interface MitmTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/** Dial 127.0.0.1:port for `client` (over TLS when `tls` is given); `greeting` goes to the client once connected. */
+function dial(client: Socket<Side>, port: number, greeting: Uint8Array | null, tls?: { ca: string }): void {
   Bun.connect<Side>({
     hostname: HOST,
     port,
+    ...(tls ? { tls: { ca: tls.ca, serverName: HOST } } : {}),
     data: side(),
     socket: {
       ...relaySide,
@@ -97,7 +110,26 @@ const SOCKS_OK = Uint8Array.of(5, 0, 0, 1, 0, 0, 0, 0, 0, 0);
 
 type OnData = (s: Socket<Side>, d: Buffer) => void;
 
-function handshake(mode: string, originPort: number): OnData {
+/** After the 200: the client's socket becomes TLS (our certificate), then the origin is dialed over TLS. */
+function intercept(raw: Socket<Side>, port: number, tls: MitmTls): void {
+  raw.write(OK);
+  const [, inner] = raw.upgradeTLS<Side>({
+    data: side(),
+    tls: { cert: tls.cert, key: tls.key },
+    socket: {
+      ...relaySide,
+      handshake(s, ok) {
+        if (!ok) return void s.end();
+        s.setNoDelay(true);
+        dial(s, port, null, tls);
+      },
+    },
+  });
+  raw.data.peer = null;
+  void inner;
+}
+
+function handshake(mode: string, originPort: number, tls?: MitmTls): OnData {
   return (s: Socket<Side>, d: Buffer): void => {
     if (s.data.peer || s.data.head === null) return relaySide.data(s, d);
     const head = Buffer.concat([s.data.head, d]);
@@ -112,6 +144,7 @@ function handshake(mode: string, originPort: number): OnData {
       if (!m) return void s.end();
       s.data.head = null;
       const rest = head.subarray(end + 4);
+      if (tls) return rest.length > 0 ? void s.end() : intercept(s, Number(m[1]), tls);
       if (rest.length > 0) s.data.early.push(Buffer.from(rest));
       return dial(s, Number(m[1]), OK);
     }
@@ -123,7 +156,7 @@ function handshake(mode: string, originPort: number): OnData {
       s.write(Uint8Array.of(5, 0));
       s.data.head = Buffer.from(head.subarray(2 + head[1]!));
       if (s.data.head.length === 0) return;
-      return handshake(mode, originPort)(s, Buffer.alloc(0));
+      return handshake(mode, originPort, tls)(s, Buffer.alloc(0));
     }
     if (head.length < 10) return more();
     if (head[0] !== 5 || head[1] !== 1 || head[3] !== 1) return void s.end();
@@ -134,9 +167,12 @@ function handshake(mode: string, originPort: number): OnData {
 }
 
 if (import.meta.main) {
-  const [mode, portArg, originArg] = process.argv.slice(2);
-  if (mode !== "forward" && mode !== "connect" && mode !== "socks") throw new Error("usage: relay.ts forward|connect|socks PORT [ORIGIN_PORT]");
-  const originPort = Number(originArg);
+  const [mode, portArg, ...rest] = process.argv.slice(2);
+  if (mode !== "forward" && mode !== "connect" && mode !== "socks" && mode !== "mitm")
+    throw new Error("usage: relay.ts forward|connect|socks PORT [ORIGIN_PORT] | relay.ts mitm PORT CERT KEY CA");
+  const originPort = Number(rest[0]);
+  const pem = (i: number): string => readFileSync(rest[i]!, "utf8");
+  const tls = mode === "mitm" ? { cert: pem(0), key: pem(1), ca: pem(2) } : undefined;
   Bun.listen<Side>({
     hostname: HOST,
     port: Number(portArg),
@@ -149,7 +185,7 @@ if (import.meta.main) {
         if (mode === "forward") dial(s, originPort, null);
         else s.data.head = Buffer.alloc(0);
       },
-      data: mode === "forward" ? relaySide.data : handshake(mode, originPort),
+      data: mode === "forward" ? relaySide.data : handshake(mode === "mitm" ? "connect" : mode, originPort, tls),
     },
   });
 }

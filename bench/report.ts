@@ -41,6 +41,7 @@ export type RowKey =
   | `policy_${number}`
   | "reload_p99_idle"
   | "reload_p99_busy"
+  | "reload_p99_apart"
   | "reload_ms"
   | "startup";
 

@@ -240,11 +240,13 @@ export const BUN_RELAY: Peer = {
   bin: process.execPath,
   version: async () => `bench/relay.ts on bun ${Bun.version}`,
   async start(profile, ctx) {
-    const mode = { forward: "forward", tunnel: "connect", socks: "socks" }[profile as string];
+    const mode = { forward: "forward", tunnel: "connect", socks: "socks", mitm: "mitm" }[profile as string];
     if (mode === undefined) throw new Error(`bun-relay has no ${profile} profile`);
     const dir = makeTempDir("bun-relay");
     const port = freePort();
-    const proc = await launch("bun-relay", [process.execPath, join(import.meta.dir, "relay.ts"), mode, String(port), String(ctx.origin.http)], dir, [port]);
+    // mitm: the client trusts the origin's CA (no mitmCa below), so the relay shows the origin's own leaf.
+    const rest = mode === "mitm" ? [ctx.certs.leafPem, ctx.certs.leafKey, ctx.certs.caPem] : [String(ctx.origin.http)];
+    const proc = await launch("bun-relay", [process.execPath, join(import.meta.dir, "relay.ts"), mode, String(port), ...rest], dir, [port]);
     return { proc, ...(mode === "socks" ? { socks: port } : { http: port }), stop: stopper(proc, dir) };
   },
 };

@@ -1,9 +1,13 @@
-/** 5. HTTPS through an intercepting proxy: ours in limited mode with MITM, against mitmproxy. */
+/**
+ * 5. HTTPS through an intercepting proxy: ours in limited mode with MITM, against mitmproxy; and
+ * bun-relay in its mitm mode (TLS in, TLS out, the plaintext piped), what an intercepting proxy
+ * on Bun reaches before it parses anything.
+ */
 import { readFileSync } from "node:fs";
 import type { HttpsResult } from "../clients/https.ts";
 import { SMALL_BODY } from "../origin.ts";
 import type { Row } from "../report.ts";
-import type { Running } from "../systems.ts";
+import { BUN_RELAY, type Running } from "../systems.ts";
 import { client, fill, interleaved, peer, row, viaFor, type Bench, type Target } from "./common.ts";
 
 const NOT_YET_MITM =
@@ -18,7 +22,8 @@ export async function mitm(b: Bench): Promise<Row[]> {
     "higher",
   );
   const rps = async (run: Running | null, seconds: number): Promise<number> => {
-    const ca = readFileSync(run ? run.mitmCa! : b.ctx.certs.caPem, "utf8");
+    // The proxy's own CA where it mints certificates; else (direct, bun-relay) the origin's.
+    const ca = readFileSync(run?.mitmCa ?? b.ctx.certs.caPem, "utf8");
     const res: HttpsResult = await client(
       "https",
       { via: viaFor(run, "http"), port: b.ctx.origin.https, ca, concurrency: p.httpsConcurrency, seconds, bodyBytes: SMALL_BODY.length },
@@ -29,7 +34,7 @@ export async function mitm(b: Bench): Promise<Row[]> {
   const results = await interleaved(
     b,
     "HTTPS via MITM",
-    (["ours", "direct", peer("mitmproxy")] as Target[]).map((t) => [t, "mitm"]),
+    (["ours", "direct", BUN_RELAY, peer("mitmproxy")] as Target[]).map((t) => [t, "mitm"]),
     [r.key],
     p.runs,
     async (run, id) => {

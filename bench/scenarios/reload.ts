@@ -4,7 +4,10 @@
  * through it twice in each round: once with nothing else happening, once while the config is
  * reloaded back to back (POST /reload; the file is parsed, validated and compiled anew each
  * time). The p99 of the second against the first is what a reload costs the traffic in flight.
- * Only our column exists.
+ * A third run has another process load the same file back to back meanwhile (reload-work.ts):
+ * the same CPU spent outside the proxy, which shows how much of that cost is the machine's
+ * cores being shared rather than anything the proxy does while it reloads. Only our column
+ * exists.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,7 +17,7 @@ import { HOST } from "../lib/net.ts";
 import { makeTempDir, removeTempDir } from "../lib/procs.ts";
 import { median } from "../lib/stats.ts";
 import type { Row } from "../report.ts";
-import { fromRuns, log, logCells, row, type Bench } from "./common.ts";
+import { client, fromRuns, log, logCells, row, type Bench } from "./common.ts";
 import { wrk } from "./forward.ts";
 
 export async function reload(b: Bench): Promise<Row[]> {
@@ -24,6 +27,7 @@ export async function reload(b: Bench): Promise<Row[]> {
   const rows = {
     idle: row("reload_p99_idle", `wrk forwarding p99, ${p.wrkConnections} connections, config of ${n} patterns, no reload`, "ms", "lower"),
     busy: row("reload_p99_busy", `  same while that config is reloaded back to back`, "ms", "lower"),
+    apart: row("reload_p99_apart", `  same while another process loads that config back to back (no reload)`, "ms", "lower"),
     ms: row("reload_ms", `  one reload of the ${n} patterns (POST /reload answered)`, "ms", "lower"),
   };
   const all = Object.values(rows);
@@ -48,7 +52,7 @@ export async function reload(b: Bench): Promise<Row[]> {
     const url = `http://${HOST}:${b.ctx.origin.http}/small`;
     await reloadOnce(); // the reload path compiled and warm, like the forwarding path below
     await wrk(b, proxy.http, url, 1);
-    const runs = { idle: [] as number[], busy: [] as number[], ms: [] as number[] };
+    const runs = { idle: [] as number[], busy: [] as number[], apart: [] as number[], ms: [] as number[] };
     for (let i = 0; i < p.runs; i++) {
       const quiet = await wrk(b, proxy.http, url, p.wrkSeconds);
       let stop = false;
@@ -59,15 +63,22 @@ export async function reload(b: Bench): Promise<Row[]> {
       const busy = await wrk(b, proxy.http, url, p.wrkSeconds);
       stop = true;
       await reloading;
-      for (const w of [quiet, busy])
+      const [apart, work] = await Promise.all([
+        wrk(b, proxy.http, url, p.wrkSeconds),
+        client("reloadWork", { home, seconds: p.wrkSeconds }, p.wrkSeconds * 1000 + 120_000),
+      ]);
+      if (work.loads < 2) throw new Error(`only ${work.loads} loads finished in the other process during ${p.wrkSeconds} s of wrk`);
+      for (const w of [quiet, busy, apart])
         if (w.non2xx > 0 || w.socketErrors > 0) throw new Error(`wrk: ${w.non2xx} non-2xx responses, ${w.socketErrors} socket errors`);
       if (times.length < 2) throw new Error(`only ${times.length} reloads finished during ${p.wrkSeconds} s of wrk`);
       runs.idle.push(quiet.p99);
       runs.busy.push(busy.p99);
+      runs.apart.push(apart.p99);
       runs.ms.push(median(times));
     }
     rows.idle.cells.ours = fromRuns(runs.idle);
     rows.busy.cells.ours = fromRuns(runs.busy);
+    rows.apart.cells.ours = fromRuns(runs.apart);
     rows.ms.cells.ours = fromRuns(runs.ms);
   } finally {
     await proxy.stop();

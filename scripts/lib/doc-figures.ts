@@ -54,6 +54,15 @@ export function performanceSummary(md: string): string {
     lines.push(
       `- a bare relay on the same Bun, no parsing or policy (the bun-relay column): forwarding ${c(fwd, "bun-relay")} requests/s (ours ${c(fwd, "ours/bun-relay")} of it), new CONNECT tunnels ${c("New CONNECT", "bun-relay")}/s, new SOCKS5 tunnels ${c("New SOCKS5", "bun-relay")}/s, ${c("RSS of the proxy", "bun-relay")} MiB idle.`,
     );
+    // Runs since the relay has a MITM mode (TLS both ways, the plaintext piped) fill that cell.
+    const mitmRelay = c("HTTPS via MITM", "bun-relay");
+    if (mitmRelay !== "—")
+      lines[lines.length - 1] = lines
+        .at(-1)!
+        .replace(
+          / MiB idle\.$/,
+          ` MiB idle; as an intercepting relay (TLS both ways, nothing parsed) ${mitmRelay} requests/s (ours ${c("HTTPS via MITM", "ours/bun-relay")} of it, and ${c("HTTPS via MITM", "ours/direct")} of direct HTTPS).`,
+        );
   }
   // Runs before the reload rows existed have no such line.
   if (md.includes("reloaded back to back")) {
@@ -61,6 +70,14 @@ export function performanceSummary(md: string): string {
     lines.push(
       `- a reload of a config with 100,000 patterns: answered in ${c("one reload of the", "ours")} ms, the old policy in force meanwhile; forwarding p99 while such reloads run back to back ${c("same while that config is reloaded", "ours")} ms (${c("wrk forwarding p99, 50 connections, config of", "ours")} ms without).`,
     );
+    // Runs since the reload row has its reference: the same loads done by another process.
+    if (md.includes("same while another process loads"))
+      lines[lines.length - 1] = lines
+        .at(-1)!
+        .replace(
+          / ms without\)\.$/,
+          ` ms without; ${c("same while another process loads", "ours")} ms while another process does the same loads instead, the proxy untouched).`,
+        );
   }
   // Runs before the chained rows existed have no such line.
   if (md.includes("through squid as our upstream")) {

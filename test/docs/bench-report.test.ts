@@ -22,6 +22,31 @@ describe("the performance issue's targets", () => {
   ];
   const bars = new Map(judgeTargets(rows).map((b) => [b.text, b]));
 
+  test("MITM: bun-relay's TLS-both-ways figure shows when no proxy on this runtime reaches half of direct", () => {
+    const judge = (relay: number) =>
+      judgeTargets([row("mitm_rps", "HTTPS via MITM", "higher", { ours: v(24_000), direct: v(61_000), "bun-relay": v(relay) })]).find(
+        (b) => b.text === "HTTPS through MITM ≥ 0.5× direct HTTPS",
+      )!;
+    expect(judge(24_800).status).toBe("FAIL");
+    expect(judge(24_800).detail).toContain("; bun-relay 24,800 req/s, itself short of the target: out of reach on this runtime here");
+    expect(judge(40_000).detail).toContain("; bun-relay 40,000 req/s");
+    expect(judge(40_000).detail).not.toContain("out of reach");
+  });
+
+  test("reload p99: the same loads in another process show what the shared cores alone cost", () => {
+    const judge = (apart: number) =>
+      judgeTargets([
+        row("reload_p99_idle", "idle", "lower", { ours: v(3) }),
+        row("reload_p99_busy", "busy", "lower", { ours: v(11) }),
+        row("reload_p99_apart", "apart", "lower", { ours: v(apart) }),
+      ]).find((b) => b.text.startsWith("Forwarding p99 during back-to-back reloads"))!;
+    expect(judge(10)).toMatchObject({ status: "FAIL" });
+    expect(judge(10).detail).toContain("with the same loads in another process instead 10.0 ms");
+    expect(judge(10).detail).toContain("itself over the target");
+    expect(judge(5).detail).toContain("with the same loads in another process instead 5.00 ms");
+    expect(judge(5).detail).not.toContain("itself over the target");
+  });
+
   test("each target is judged against the run's own peers, and bun-relay shows when the runtime itself falls short", () => {
     expect(bars.get("HTTP forwarding ≥ 2.5× squid's requests/s")).toMatchObject({ status: "FAIL" });
     expect(bars.get("HTTP forwarding ≥ 2.5× squid's requests/s")!.detail).toContain("bun-relay 50,000 req/s");
