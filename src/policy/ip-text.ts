@@ -83,12 +83,14 @@ export function formatIpv6(p: readonly number[]): string {
     }
     i = j;
   }
-  const hex = (from: number, to: number) =>
-    p
-      .slice(from, to)
-      .map((x) => x.toString(16))
-      .join(":");
-  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLen, 8)}`;
+  return best < 0 ? hexGroups(p, 0, 8) : `${hexGroups(p, 0, best)}::${hexGroups(p, best + bestLen, 8)}`;
+}
+
+/** p[from, to) in hex, joined with ":" ("" when empty). */
+function hexGroups(p: readonly number[], from: number, to: number): string {
+  let s = "";
+  for (let i = from; i < to; i++) s += i === from ? p[i]!.toString(16) : `:${p[i]!.toString(16)}`;
+  return s;
 }
 
 const DOTTED_QUAD = /^(?:0|[1-9]\d{0,2})\.(?:0|[1-9]\d{0,2})\.(?:0|[1-9]\d{0,2})\.(?:0|[1-9]\d{0,2})$/;

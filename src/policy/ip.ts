@@ -250,3 +250,22 @@ export function canonicalIp(s: string): { kind: "ipv4" | "ipv6"; host: string } 
   if (a.isIPv4MappedAddress()) return { kind: "ipv4", host: a.toIPv4Address().toString() };
   return { kind: "ipv6", host: a.toString() };
 }
+
+/** Whether an IPv6 address (8 x 16-bit parts) has a bit set past its first `bits`. */
+export function hostBitsSet(parts: readonly number[], bits: number): boolean {
+  for (let i = 0; i < 8; i++) {
+    const keep = bits - 16 * i;
+    if (keep >= 16) continue;
+    const x = parts[i]!;
+    if (keep <= 0 ? x !== 0 : (x & (0xffff >>> keep)) !== 0) return true;
+  }
+  return false;
+}
+
+/** The first `bits` bits of an IPv6 address (8 x 16-bit parts), the rest zero. */
+export function maskParts(parts: readonly number[], bits: number): number[] {
+  return parts.map((x, i) => {
+    const keep = Math.max(0, Math.min(16, bits - 16 * i));
+    return keep === 16 ? x : keep === 0 ? 0 : x & ((0xffff << (16 - keep)) & 0xffff);
+  });
+}

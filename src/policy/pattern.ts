@@ -13,7 +13,7 @@
  */
 import ipaddr from "ipaddr.js";
 import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "./ip-text.ts";
-import { cidrInsideSpecialBlock, intToIpv4, ipv4ToInt, v6CidrInsideSpecialBlock, v6InBlock } from "./ip.ts";
+import { cidrInsideSpecialBlock, hostBitsSet, intToIpv4, ipv4ToInt, maskParts, v6CidrInsideSpecialBlock, v6InBlock } from "./ip.ts";
 import { canonicalHost, parsePort, plainName, TargetError } from "./target.ts";
 
 export type ListName = "allowed_domains" | "denied_domains";
@@ -74,7 +74,44 @@ export function parseTrimmed(raw: string, list: ListName, s: string): ParsedPatt
     const form: RuleForm = lead === "none" ? "name" : lead === "one_or_more" ? "subdomains" : "apex_and_subdomains";
     return { kind: "name", suffix: plain, lead, labels: NO_LABELS, rule: newRule(list, raw, form, null, lead === "none") };
   }
-  return parseGeneral(raw, list, s);
+  return globName(raw, list, s, lead) ?? parseGeneral(raw, list, s);
+}
+
+/**
+ * The usual label-glob entry, `region*.example.com` or `*.api-*.example.com`: lowercase ASCII
+ * letters, digits, "-", "_", "*" and dots only, no port, every label 1 to 63 characters, and
+ * what follows the label of the last `*` (the fixed suffix) a canonical name. parseGeneral would
+ * split it the same way and hand the same labels back; anything else (null here) goes there.
+ * (compile.fuzz.test.ts holds the two equal.)
+ */
+function globName(raw: string, list: ListName, s: string, lead: Lead): ParsedPattern | null {
+  const from = lead === "none" ? 0 : lead === "one_or_more" ? 2 : 3;
+  const n = s.length;
+  let lastStar = -1;
+  // A character other than a digit, "*" or ".": without one, the entry may be an IPv4 glob.
+  let named = false;
+  for (let i = from; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2a) lastStar = i;
+    else if ((c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x5f) named = true;
+    else if (!(c === 0x2e || (c >= 0x30 && c <= 0x39))) return null;
+  }
+  if (lastStar < 0 || !named) return null;
+  const dot = s.indexOf(".", lastStar);
+  const suffix = dot < 0 ? "" : s.slice(dot + 1);
+  if (dot >= 0 && plainName(suffix) !== suffix) return null;
+  const end = dot < 0 ? n : dot;
+  const labels: Array<string | LabelGlob> = [];
+  let start = from;
+  for (let i = from; i <= end; i++) {
+    if (i < end && s.charCodeAt(i) !== 0x2e) continue;
+    if (i === start || i - start > 63) return null;
+    const l = s.slice(start, i);
+    labels.push(l.includes("*") ? { pieces: starPieces(l) } : l);
+    start = i + 1;
+  }
+  if (dot >= 0) for (const l of suffix.split(".")) labels.push(l);
+  return { kind: "name", suffix, lead, labels, rule: newRule(list, raw, "glob", null, false) };
 }
 
 /** No label left of the fixed suffix: a name pattern without an in-label glob. */
@@ -190,20 +227,24 @@ function globOrLabel(l: string): string | LabelGlob {
     }
   }
   if (lower.length > 63) throw new PatternError(`label ${JSON.stringify(l)} is longer than 63 characters`);
-  // lower.split(/\*+/): the pieces between runs of stars, "" before a leading or after a trailing one.
+  return { pieces: starPieces(lower) };
+}
+
+/** `l.split(/\*+/)`: the pieces between runs of stars, "" before a leading or after a trailing one. */
+function starPieces(l: string): string[] {
   const pieces: string[] = [];
   let start = 0;
-  for (let i = 0; i < lower.length; ) {
-    if (lower.charCodeAt(i) !== 0x2a) {
+  for (let i = 0; i < l.length; ) {
+    if (l.charCodeAt(i) !== 0x2a) {
       i++;
       continue;
     }
-    pieces.push(lower.slice(start, i));
-    while (i < lower.length && lower.charCodeAt(i) === 0x2a) i++;
+    pieces.push(l.slice(start, i));
+    while (i < l.length && l.charCodeAt(i) === 0x2a) i++;
     start = i;
   }
-  pieces.push(lower.slice(start));
-  return { pieces };
+  pieces.push(l.slice(start));
+  return pieces;
 }
 
 const OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
@@ -323,8 +364,7 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
     throw new PatternError(`${JSON.stringify(addr)} is not a valid IPv6 address`);
   }
   if (bits > 128) throw new PatternError(`prefix length ${bits} is more than 128`);
-  const net = maskParts(parts, bits);
-  if (net.some((x, i) => x !== parts[i])) throw new PatternError(`${s} has host bits set; did you mean ${formatIpv6(net)}/${bits}?`);
+  if (hostBitsSet(parts, bits)) throw new PatternError(`${s} has host bits set; did you mean ${formatIpv6(maskParts(parts, bits))}/${bits}?`);
   if (v6InBlock(parts, MAPPED, 96)) {
     throw new PatternError(`${s} covers IPv4-mapped addresses, which are judged as IPv4; write the IPv4 block instead (e.g. 10.0.0.0/8)`);
   }
@@ -340,11 +380,3 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
 
 /** ::ffff:0:0, the start of the IPv4-mapped block (/96). */
 const MAPPED: readonly number[] = [0, 0, 0, 0, 0, 0xffff, 0, 0];
-
-/** The first `bits` bits of an IPv6 address (8 x 16-bit parts), the rest zero. */
-function maskParts(parts: readonly number[], bits: number): number[] {
-  return parts.map((x, i) => {
-    const keep = Math.max(0, Math.min(16, bits - 16 * i));
-    return keep === 16 ? x : keep === 0 ? 0 : x & ((0xffff << (16 - keep)) & 0xffff);
-  });
-}

@@ -19,20 +19,15 @@ import { parseTrimmed, PatternError, type ListName, type ParsedPattern, type Rul
 import type { Target } from "./target.ts";
 import { runSteps } from "../config/steps.ts";
 
-interface CidrRule {
-  readonly rule: Rule;
-  readonly bits: number;
-}
-
 export class RuleSet {
   readonly any: Rule[] = [];
   /** Name patterns: exact names, `*.`/`**.` leads and label globs (see name-index.ts). */
   readonly names = new NameIndex();
   readonly ips = new Map<string, Rule[]>();
   /** prefix length -> masked network (uint32) -> rules */
-  readonly v4cidrs = new Map<number, Map<number, CidrRule[]>>();
-  /** prefix length -> masked network (hex key) -> rules */
-  readonly v6cidrs = new Map<number, Map<string, CidrRule[]>>();
+  readonly v4cidrs = new Map<number, Map<number, Rule[]>>();
+  /** prefix length -> masked network (see v6NetKey) -> rules */
+  readonly v6cidrs = new Map<number, Map<V6NetKey, Rule[]>>();
   size = 0;
 
   constructor(readonly list: ListName) {}
@@ -108,7 +103,7 @@ export class RuleSet {
     if (this.v6cidrs.size === 0 && this.ips.size === 0 && this.v4cidrs.size === 0) return null;
     const parts = v6Parts(host);
     for (const [bits, byNet] of this.v6cidrs) {
-      const hit = byNet.get(maskV6Key(parts, bits));
+      const hit = byNet.get(v6NetKey(parts, bits));
       if (hit) {
         const r = firstCidrForPort(hit, port, explicitOnly);
         if (r) return r;
@@ -129,13 +124,13 @@ export class RuleSet {
         return;
       case "cidr":
         if (p.family === "ipv4") {
-          const byNet = this.v4cidrs.get(p.bits) ?? new Map<number, CidrRule[]>();
-          this.v4cidrs.set(p.bits, byNet);
-          push(byNet, maskV4(ipv4ToInt(p.host), p.bits), { rule: p.rule, bits: p.bits });
+          let byNet = this.v4cidrs.get(p.bits);
+          if (byNet === undefined) this.v4cidrs.set(p.bits, (byNet = new Map()));
+          push(byNet, maskV4(ipv4ToInt(p.host), p.bits), p.rule);
         } else {
-          const byNet = this.v6cidrs.get(p.bits) ?? new Map<string, CidrRule[]>();
-          this.v6cidrs.set(p.bits, byNet);
-          push(byNet, maskV6Key(p.parts ?? v6Parts(p.host), p.bits), { rule: p.rule, bits: p.bits });
+          let byNet = this.v6cidrs.get(p.bits);
+          if (byNet === undefined) this.v6cidrs.set(p.bits, (byNet = new Map()));
+          push(byNet, v6NetKey(p.parts ?? v6Parts(p.host), p.bits), p.rule);
         }
         return;
       case "name":
@@ -163,10 +158,10 @@ export function mappedOrCompatibleV4(parts: readonly number[]): string | null {
  * only lengthen the list every lookup scans, never change its answer (the first copy matches
  * wherever a later one would). Names need no such check: a name's slot keeps its first rule.
  */
-function push<K, V extends Rule | CidrRule>(m: Map<K, V[]>, k: K, v: V): void {
+function push<K>(m: Map<K, Rule[]>, k: K, v: Rule): void {
   const list = m.get(k);
   if (!list) m.set(k, [v]);
-  else if (!placed(list, "rule" in v ? v.rule.port : v.port)) list.push(v);
+  else if (!placed(list, v.port)) list.push(v);
 }
 
 /** Lists scanned for a port; past this length a set of their ports is kept beside them. */
@@ -174,15 +169,15 @@ const SCAN = 8;
 const portsOfLongLists = new WeakMap<object, Set<number>>();
 
 /** Whether `list` has a rule for `port` (null: any port); remembers `port` for the push that follows a false. */
-function placed(list: ReadonlyArray<Rule | CidrRule>, port: number | null): boolean {
+function placed(list: readonly Rule[], port: number | null): boolean {
   const key = port ?? -1;
   if (list.length < SCAN) {
-    for (const x of list) if (("rule" in x ? x.rule.port : x.port) === port) return true;
+    for (const x of list) if (x.port === port) return true;
     return false;
   }
   let ports = portsOfLongLists.get(list);
   if (!ports) {
-    ports = new Set(list.map((x) => ("rule" in x ? x.rule.port : x.port) ?? -1));
+    ports = new Set(list.map((x) => x.port ?? -1));
     portsOfLongLists.set(list, ports);
   }
   if (ports.has(key)) return true;
@@ -195,8 +190,8 @@ function firstForPort(rules: readonly Rule[], port: number): Rule | null {
   return null;
 }
 
-function firstCidrForPort(rules: readonly CidrRule[], port: number, explicitOnly: boolean): Rule | null {
-  for (const c of rules) if ((c.rule.port === null || c.rule.port === port) && (c.rule.explicit || !explicitOnly)) return c.rule;
+function firstCidrForPort(rules: readonly Rule[], port: number, explicitOnly: boolean): Rule | null {
+  for (const r of rules) if ((r.port === null || r.port === port) && (r.explicit || !explicitOnly)) return r;
   return null;
 }
 
@@ -204,7 +199,20 @@ function maskV4(n: number, bits: number): number {
   return bits === 0 ? 0 : (n >>> (32 - bits)) >>> 0;
 }
 
-function maskV6Key(parts: readonly number[], bits: number): string {
+/**
+ * The first `bits` bits of an IPv6 address as a map key: up to 48 bits (the usual prefixes) a
+ * number, exact in a double and hashed faster than a string; past that, the parts in hex. Each
+ * map holds one prefix length, so its keys are all of one kind.
+ */
+type V6NetKey = number | string;
+
+function v6NetKey(parts: readonly number[], bits: number): V6NetKey {
+  if (bits <= 48) {
+    let key = 0;
+    let left = bits;
+    for (let i = 0; left > 0; i++, left -= 16) key = left >= 16 ? key * 65536 + parts[i]! : key * 2 ** left + (parts[i]! >>> (16 - left));
+    return key;
+  }
   let key = "";
   let left = bits;
   for (let i = 0; i < 8 && left > 0; i++, left -= 16) {
