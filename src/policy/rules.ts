@@ -125,11 +125,17 @@ export class RuleSet {
       case "cidr":
         if (p.family === "ipv4") {
           let byNet = this.v4cidrs.get(p.bits);
-          if (byNet === undefined) this.v4cidrs.set(p.bits, (byNet = new Map()));
+          if (byNet === undefined) {
+            byNet = new Map();
+            this.v4cidrs.set(p.bits, byNet);
+          }
           push(byNet, maskV4(ipv4ToInt(p.host), p.bits), p.rule);
         } else {
           let byNet = this.v6cidrs.get(p.bits);
-          if (byNet === undefined) this.v6cidrs.set(p.bits, (byNet = new Map()));
+          if (byNet === undefined) {
+            byNet = new Map();
+            this.v6cidrs.set(p.bits, byNet);
+          }
           push(byNet, v6NetKey(p.parts ?? v6Parts(p.host), p.bits), p.rule);
         }
         return;
