@@ -11,7 +11,7 @@
  *                                                 CA), pipe the plaintext: the least any
  *                                                 intercepting proxy on Bun does per byte
  *
- * Writes are queued on a short write and the other side paused until drained, the same
+ * It prints {"port": N} on one line once it listens (PORT 0: a free port). Writes are queued on a short write and the other side paused until drained, the same
  * back-pressure discipline the proxy uses, so bulk figures are comparable.
  */
 import type { Socket } from "bun";
@@ -173,7 +173,7 @@ if (import.meta.main) {
   const originPort = Number(rest[0]);
   const pem = (i: number): string => readFileSync(rest[i]!, "utf8");
   const tls = mode === "mitm" ? { cert: pem(0), key: pem(1), ca: pem(2) } : undefined;
-  Bun.listen<Side>({
+  const listener = Bun.listen<Side>({
     hostname: HOST,
     port: Number(portArg),
     data: undefined as unknown as Side,
@@ -187,5 +187,6 @@ if (import.meta.main) {
       },
       data: mode === "forward" ? relaySide.data : handshake(mode === "mitm" ? "connect" : mode, originPort, tls),
     },
-  });
+  }); // The port it listens on (PORT may be 0), once it accepts.
+  console.log(JSON.stringify({ port: listener.port }));
 }

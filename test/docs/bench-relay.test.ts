@@ -1,0 +1,67 @@
+/**
+ * The benchmark's bare Bun relay (bench/relay.ts) in its mitm mode is the reference the MITM
+ * target is judged against, so it must really do an intercepting proxy's work: answer the
+ * CONNECT, take the client's TLS with the certificate it was given, reach the origin over TLS
+ * that it verifies, and pass the plaintext both ways. curl, trusting only the bench CA, fetches
+ * through it from the bench origin (both on per-run certificates).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeOriginCerts, type OriginCerts } from "../../bench/certs.ts";
+import type { OriginPorts } from "../../bench/origin.ts";
+import { SMALL_BODY } from "../../bench/origin.ts";
+
+const BENCH = join(import.meta.dir, "..", "..", "bench");
+let dir = "";
+let certs: OriginCerts;
+const procs: Bun.Subprocess<"ignore", "pipe", "pipe">[] = [];
+
+/** Start a bench process (both print their ports as one JSON line once they listen). */
+function spawn(args: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {
+  const p = Bun.spawn([process.execPath, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  procs.push(p);
+  return p;
+}
+
+async function firstLine(p: Bun.Subprocess<"ignore", "pipe", "pipe">): Promise<string> {
+  const reader = p.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`exited before printing a line: ${await new Response(p.stderr).text()}`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return text.slice(0, text.indexOf("\n"));
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "cnp-bench-relay-"));
+  certs = await makeOriginCerts(dir);
+});
+
+afterAll(() => {
+  for (const p of procs) p.kill();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("bench relay, mitm mode: curl trusting the bench CA gets the origin's answer through CONNECT", async () => {
+  const origin = JSON.parse(await firstLine(spawn([join(BENCH, "origin.ts"), certs.leafPem, certs.leafKey]))) as OriginPorts;
+  const { port } = JSON.parse(await firstLine(spawn([join(BENCH, "relay.ts"), "mitm", "0", certs.leafPem, certs.leafKey, certs.caPem]))) as { port: number };
+  const url = `https://127.0.0.1:${origin.https}/small`;
+  const curl = Bun.spawnSync(["curl", "-sS", "--proxy", `http://127.0.0.1:${port}`, "--cacert", certs.caPem, "-w", "\n%{http_code} %{num_connects}", url, url]);
+  const out = curl.stdout.toString();
+  expect(curl.stderr.toString()).toBe("");
+  // Two GETs over one intercepted connection, each answered by the origin.
+  expect(out).toBe(`${SMALL_BODY}\n200 1${SMALL_BODY}\n200 0`);
+});
+
+test("bench relay, mitm mode: a client that does not trust the certificate it shows gets no answer", async () => {
+  const origin = JSON.parse(await firstLine(spawn([join(BENCH, "origin.ts"), certs.leafPem, certs.leafKey]))) as OriginPorts;
+  const { port } = JSON.parse(await firstLine(spawn([join(BENCH, "relay.ts"), "mitm", "0", certs.leafPem, certs.leafKey, certs.caPem]))) as { port: number };
+  const other = await makeOriginCerts(mkdtempSync(join(dir, "other-")));
+  const curl = Bun.spawnSync(["curl", "-sS", "--proxy", `http://127.0.0.1:${port}`, "--cacert", other.caPem, `https://127.0.0.1:${origin.https}/small`]);
+  expect(curl.exitCode).toBe(60); // curl: the peer's certificate cannot be verified
+});
