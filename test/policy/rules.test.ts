@@ -724,7 +724,7 @@ describe("repeated address, block and * entries", () => {
       any: unknown[];
       ips: Map<string, unknown[]>;
       v4cidrs: Map<number, Map<number, unknown[]>>;
-      v6cidrs: Map<number, Map<string, unknown[]>>;
+      v6cidrs: Map<number, Map<number | string, unknown[]>>;
     };
     expect(allow.any.length).toBe(1);
     expect(allow.ips.get("10.0.0.1")?.length).toBe(1);
