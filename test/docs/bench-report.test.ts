@@ -18,7 +18,9 @@ describe("the performance issue's targets", () => {
     row("startup", "Start-up", "lower", { ours: v(14.2) }),
     row("rss_idle", "RSS idle", "lower", { ours: v(45), "bun-relay": v(30) }),
     row("policy_10", "Policy 10", "higher", { ours: v(800_000) }),
-    row("policy_100000", "Policy 100,000", "higher", { ours: v(640_000, "100,000 patterns: compiled in 288.4 ms; sample verdicts: ...") }),
+    row("policy_100000", "Policy 100,000", "higher", {
+      ours: v(640_000, "100,000 patterns: compiled in 288.4 ms (median of 3 fresh processes: 301.2, 288.4, 250.0); sample verdicts: ..."),
+    }),
   ];
   const bars = new Map(judgeTargets(rows).map((b) => [b.text, b]));
 
@@ -59,7 +61,10 @@ describe("the performance issue's targets", () => {
     expect(bars.get("Start-up, exec until every listener accepts ≤ 15 ms")!.status).toBe("PASS");
     expect(bars.get("Idle RSS after start ≤ 35 MiB")).toMatchObject({ status: "FAIL", detail: "45.0 MiB; bun-relay 30.0 MiB" });
     expect(bars.get("Policy decision time, 100,000 patterns vs 10 ≤ 1.3×")).toMatchObject({ status: "PASS", detail: "1.25×: 800,000 → 640,000 decisions/s" });
-    expect(bars.get("Compiling 100,000 patterns ≤ 200 ms (one cold compile in a fresh process)")).toMatchObject({ status: "FAIL", detail: "288.4 ms" });
+    expect(bars.get("Compiling 100,000 patterns ≤ 200 ms (a cold compile in a fresh process; the median of the run's processes)")).toMatchObject({
+      status: "FAIL",
+      detail: "288.4 ms",
+    });
     expect(bars.get("CONNECT bulk download ≥ 1.4× the best peer's")!.status).toBe("NO DATA");
   });
 });
