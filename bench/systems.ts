@@ -251,6 +251,56 @@ export const BUN_RELAY: Peer = {
   },
 };
 
+let bareBinary: Promise<string> | null = null;
+
+/**
+ * bench/bare.ts compiled once per run the way build.ts compiles ours (minified, bytecode, no
+ * autoloaded .env or bunfig). The start-up and memory rows call it before they time anything.
+ */
+export function compiledBare(): Promise<string> {
+  bareBinary ??= (async () => {
+    const outfile = join(makeTempDir("bun-bare"), "bun-bare");
+    const r = await Bun.build({
+      throw: false,
+      entrypoints: [join(import.meta.dir, "bare.ts")],
+      compile: { outfile, autoloadDotenv: false, autoloadBunfig: false },
+      minify: true,
+      bytecode: true,
+      format: "esm",
+      sourcemap: "none",
+    });
+    if (!r.success) throw new Error(`compiling bench/bare.ts failed:\n${r.logs.map(String).join("\n")}`);
+    return outfile;
+  })();
+  return bareBinary;
+}
+
+/**
+ * The bun-relay column of the start-up and idle-memory rows: bench/bare.ts compiled, started as
+ * ours is (the same harness, waiting for the same ready file). What any proxy compiled from
+ * this Bun costs before it does anything.
+ */
+export const BUN_BARE: Peer = {
+  id: "bun-relay",
+  pkg: "",
+  bin: process.execPath,
+  version: async () => `bench/bare.ts compiled by bun ${Bun.version}`,
+  async start(_profile, _ctx) {
+    const binary = await compiledBare();
+    const dir = makeTempDir("bun-bare-home");
+    const p = await ProxyProcess.start({ binary, env: { CODEX_HOME: dir }, readyTimeoutMs: READY_TIMEOUT_MS });
+    adopt(p.proc);
+    return {
+      proc: { pid: p.proc.pid, name: "bun-bare" },
+      http: p.http,
+      stop: async () => {
+        await p.stop();
+        removeTempDir(dir);
+      },
+    };
+  },
+};
+
 /** Which of our listeners exist ("HTTP proxy", "SOCKS5 proxy", "admin API"). */
 export interface OursInfo {
   binary: string;

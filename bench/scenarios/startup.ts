@@ -1,12 +1,18 @@
-/** 8. Start-up: from spawn until every listener accepts. */
+/**
+ * 8. Start-up: from spawn until every listener accepts. The bun-relay column is bench/bare.ts,
+ * compiled like ours: the same listeners and ready file, nothing else.
+ */
 import type { Cell, Row } from "../report.ts";
-import { PEERS } from "../systems.ts";
+import { BUN_BARE, compiledBare, PEERS } from "../systems.ts";
 import { fromRuns, idOf, log, logCells, row, withSystem, type Bench, type Target } from "./common.ts";
 
 export async function startup(b: Bench): Promise<Row[]> {
   const r = row("startup", "Start-up: spawn until every listener accepts", "ms", "lower");
   log("start-up");
-  for (const t of ["ours", ...PEERS] as Target[]) {
+  // Compiled and started once before timing, as ours was when its listeners were probed.
+  await compiledBare();
+  await withSystem(b, BUN_BARE, "forward", ["startup"], async () => ({}));
+  for (const t of ["ours", BUN_BARE, ...PEERS] as Target[]) {
     const id = idOf(t);
     const runs: number[] = [];
     let cell: Cell | null = null;

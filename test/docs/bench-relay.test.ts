@@ -1,4 +1,6 @@
 /**
+ * References the benchmark judges targets against must really do what they stand for.
+ *
  * The benchmark's bare Bun relay (bench/relay.ts) in its mitm mode is the reference the MITM
  * target is judged against, so it must really do an intercepting proxy's work: answer the
  * CONNECT, take the client's TLS with the certificate it was given, reach the origin over TLS
@@ -8,14 +10,17 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { makeOriginCerts, type OriginCerts } from "../../bench/certs.ts";
+import { compiledBare } from "../../bench/systems.ts";
+import { ProxyProcess } from "../../scripts/lib/proxy-process.ts";
 import type { OriginPorts } from "../../bench/origin.ts";
 import { SMALL_BODY } from "../../bench/origin.ts";
 
 const BENCH = join(import.meta.dir, "..", "..", "bench");
 let dir = "";
 let certs: OriginCerts;
+let bareBuilt = false;
 const procs: Bun.Subprocess<"ignore", "pipe", "pipe">[] = [];
 
 /** Start a bench process (both print their ports as one JSON line once they listen). */
@@ -42,9 +47,11 @@ beforeAll(async () => {
   certs = await makeOriginCerts(dir);
 });
 
-afterAll(() => {
+afterAll(async () => {
   for (const p of procs) p.kill();
   rmSync(dir, { recursive: true, force: true });
+  // The compiled bare program (the benchmark removes it when it exits; a test does not install that hook).
+  if (bareBuilt) rmSync(dirname(await compiledBare()), { recursive: true, force: true });
 });
 
 test("bench relay, mitm mode: curl trusting the bench CA gets the origin's answer through CONNECT", async () => {
@@ -64,4 +71,17 @@ test("bench relay, mitm mode: a client that does not trust the certificate it sh
   const other = await makeOriginCerts(mkdtempSync(join(dir, "other-")));
   const curl = Bun.spawnSync(["curl", "-sS", "--proxy", `http://127.0.0.1:${port}`, "--cacert", other.caPem, `https://127.0.0.1:${origin.https}/small`]);
   expect(curl.exitCode).toBe(60); // curl: the peer's certificate cannot be verified
+});
+
+test("bench bare program: compiled as ours is, started by our harness, its three listeners accept", async () => {
+  bareBuilt = true;
+  const binary = await compiledBare();
+  const home = mkdtempSync(join(dir, "bare-home-"));
+  await using p = await ProxyProcess.start({ binary, env: { CODEX_HOME: home } });
+  for (const port of [p.http, p.socks, p.admin]) {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    await Bun.connect({ hostname: "127.0.0.1", port, socket: { open: (s) => (s.end(), resolve()), data() {}, connectError: (_s, e) => reject(e) } });
+    await promise;
+  }
+  expect(p.ready.version).toBe("bare");
 });

@@ -35,6 +35,24 @@ describe("the performance issue's targets", () => {
     expect(judge(40_000).detail).not.toContain("out of reach");
   });
 
+  test("start-up and idle RSS: the compiled bare program says when the runtime alone is over the target (lower is better)", () => {
+    const judge = (bare: number, rss: number) =>
+      judgeTargets([
+        row("startup", "Start-up", "lower", { ours: v(16.2), "bun-relay": v(bare) }),
+        row("rss_idle", "RSS idle", "lower", { ours: v(44), "bun-relay": v(rss) }),
+      ]);
+    const [startup, idle] = ["Start-up, exec until every listener accepts ≤ 15 ms", "Idle RSS after start ≤ 35 MiB"].map(
+      (t) => (bars: ReturnType<typeof judge>) => bars.find((b) => b.text === t)!,
+    );
+    expect(startup!(judge(15.9, 33))).toMatchObject({
+      status: "FAIL",
+      detail: "16.2 ms; bun-relay 15.9 ms, itself short of the target: out of reach on this runtime here",
+    });
+    expect(startup!(judge(12.0, 33)).detail).toBe("16.2 ms; bun-relay 12.0 ms");
+    expect(idle!(judge(12.0, 36)).detail).toBe("44.0 MiB; bun-relay 36.0 MiB, itself short of the target: out of reach on this runtime here");
+    expect(idle!(judge(12.0, 33)).detail).toBe("44.0 MiB; bun-relay 33.0 MiB");
+  });
+
   test("reload p99: the same loads in another process show what the shared cores alone cost", () => {
     const judge = (apart: number) =>
       judgeTargets([
