@@ -100,9 +100,18 @@ export class ProxyProcess extends CapturedProcess {
   ready!: ReadyInfo;
   readonly home: string;
 
-  private constructor(argv: readonly string[], env: Record<string, string>, home: string) {
+  /** The home was made here (no CODEX_HOME given), so it goes when the process is disposed of. */
+  readonly #ownHome: boolean;
+
+  private constructor(argv: readonly string[], env: Record<string, string>, home: string, ownHome: boolean) {
     super(argv, env);
     this.home = home;
+    this.#ownHome = ownHome;
+  }
+
+  override async [Symbol.asyncDispose](): Promise<void> {
+    await super[Symbol.asyncDispose]();
+    if (this.#ownHome) rmSync(this.home, { recursive: true, force: true });
   }
 
   static async start(o: ProxyOptions = {}): Promise<ProxyProcess> {
@@ -115,7 +124,7 @@ export class ProxyProcess extends CapturedProcess {
     // Watch before starting: the file appears (renamed into place) once every listener accepts.
     const { promise: written, resolve } = Promise.withResolvers<void>();
     const watcher = watch(dir, () => existsSync(readyFile) && resolve());
-    const p = new ProxyProcess(o.wrap ? o.wrap(argv) : argv, given ? o.env! : { ...o.env, CODEX_HOME: home }, home);
+    const p = new ProxyProcess(o.wrap ? o.wrap(argv) : argv, given ? o.env! : { ...o.env, CODEX_HOME: home }, home, !given);
     const ms = o.readyTimeoutMs ?? 30_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
