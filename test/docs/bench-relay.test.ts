@@ -80,7 +80,18 @@ test("bench bare program: compiled as ours is, started by our harness, its three
   await using p = await ProxyProcess.start({ binary, env: { CODEX_HOME: home } });
   for (const port of [p.http, p.socks, p.admin]) {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
-    await Bun.connect({ hostname: "127.0.0.1", port, socket: { open: (s) => (s.end(), resolve()), data() {}, connectError: (_s, e) => reject(e) } });
+    await Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open(s) {
+          s.end();
+          resolve();
+        },
+        data() {},
+        connectError: (_s, e) => reject(e),
+      },
+    });
     await promise;
   }
   expect(p.ready.version).toBe("bare");
