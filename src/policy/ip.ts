@@ -108,8 +108,14 @@ interface V6Block {
 }
 
 function v6(cidr: string, name: string, embedded?: (p: Parts) => number[], local?: true): V6Block {
-  const [ip, bits] = ipaddr.parseCIDR(cidr) as [ipaddr.IPv6, number];
-  return { base: ip.parts, bits, why: `${name} (${cidr})`, ...(embedded ? { embedded } : {}), ...(local ? { local } : {}) };
+  const { base, bits } = v6Cidr(cidr);
+  return { base, bits, why: `${name} (${cidr})`, ...(embedded ? { embedded } : {}), ...(local ? { local } : {}) };
+}
+
+/** A block of the tables here, `addr/bits` (read by v6Parts: no regular expression at start-up). */
+function v6Cidr(cidr: string): { base: Parts; bits: number } {
+  const slash = cidr.indexOf("/");
+  return { base: v6Parts(cidr.slice(0, slash)), bits: Number(cidr.slice(slash + 1)) };
 }
 
 const u32 = (hi: number, lo: number) => (hi * 65536 + lo) >>> 0;
@@ -181,7 +187,7 @@ function embeddedInts(p: Parts): number[] {
   return out;
 }
 
-const GLOBAL_UNICAST = ipaddr.parseCIDR("2000::/3") as [ipaddr.IPv6, number];
+const GLOBAL_UNICAST = v6Cidr("2000::/3");
 
 export function classifyIpv6(s: string): IpVerdict {
   return classifyIpv6Parts(v6Parts(s));
@@ -205,7 +211,7 @@ export function classifyIpv6Parts(p: Parts): IpVerdict {
     }
     return { public: true, why: `${b.why} embedding public IPv4` };
   }
-  if (!v6InBlock(p, GLOBAL_UNICAST[0].parts, GLOBAL_UNICAST[1])) {
+  if (!v6InBlock(p, GLOBAL_UNICAST.base, GLOBAL_UNICAST.bits)) {
     return { public: false, why: "outside IPv6 global unicast space (2000::/3)" };
   }
   return { public: true, why: "public IPv6" };
