@@ -105,6 +105,18 @@ async function binary(given: string | undefined): Promise<string> {
 }
 
 /**
+ * The previous published report: docs/benchmarks.md as committed (a run written since but not
+ * committed is not published, and would make "before" a run nobody kept); the file itself when
+ * there is no git.
+ */
+async function publishedReport(): Promise<string | null> {
+  const committed = await run(["git", "-C", ROOT, "--no-optional-locks", "show", "HEAD:docs/benchmarks.md"]);
+  if (committed.code === 0) return committed.out;
+  const file = join(ROOT, "docs/benchmarks.md");
+  return existsSync(file) ? readFileSync(file, "utf8") : null;
+}
+
+/**
  * Where the measured binary comes from, for the report: its build time, the checked-out commit,
  * and whether it is older than src/ or src/ has uncommitted changes. Read-only git only
  * (--no-optional-locks: `status` must not even refresh the index).
@@ -203,10 +215,9 @@ async function main(): Promise<void> {
     "mitmproxy in the tunnel rows (bulk, set-up, memory) passes tunnels through (--ignore-hosts '.*'): intercepting would measure its TLS, which the MITM row does.",
     "dante and microsocks speak only SOCKS5, squid and tinyproxy only HTTP (forwarding and CONNECT): each is measured in the rows its protocol allows (— elsewhere).",
   ];
-  const published = join(ROOT, "docs/benchmarks.md");
   const report = markdown({
     targets: judgeTargets(rows),
-    beforeAfter: beforeAfter(existsSync(published) ? readFileSync(published, "utf8") : null, rows) ?? undefined,
+    beforeAfter: beforeAfter(await publishedReport(), rows) ?? undefined,
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     quick,
     machine: machine(load),
