@@ -11,8 +11,9 @@
  *                                                 CA), pipe the plaintext: the least any
  *                                                 intercepting proxy on Bun does per byte
  *
- * It prints {"port": N} on one line once it listens (PORT 0: a free port). Writes are queued on a short write and the other side paused until drained, the same
- * back-pressure discipline the proxy uses, so bulk figures are comparable.
+ * It prints {"port": N} on one line once it listens (PORT 0: a free port). Writes are queued on
+ * a short write and the other side paused until drained, the same back-pressure discipline the
+ * proxy uses, so bulk figures are comparable.
  */
 import type { Socket } from "bun";
 import { readFileSync } from "node:fs";
@@ -113,7 +114,7 @@ type OnData = (s: Socket<Side>, d: Buffer) => void;
 /** After the 200: the client's socket becomes TLS (our certificate), then the origin is dialed over TLS. */
 function intercept(raw: Socket<Side>, port: number, tls: MitmTls): void {
   raw.write(OK);
-  const [, inner] = raw.upgradeTLS<Side>({
+  raw.upgradeTLS<Side>({
     data: side(),
     tls: { cert: tls.cert, key: tls.key },
     socket: {
@@ -125,8 +126,6 @@ function intercept(raw: Socket<Side>, port: number, tls: MitmTls): void {
       },
     },
   });
-  raw.data.peer = null;
-  void inner;
 }
 
 function handshake(mode: string, originPort: number, tls?: MitmTls): OnData {

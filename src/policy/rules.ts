@@ -123,21 +123,8 @@ export class RuleSet {
         push(this.ips, p.host, p.rule);
         return;
       case "cidr":
-        if (p.family === "ipv4") {
-          let byNet = this.v4cidrs.get(p.bits);
-          if (byNet === undefined) {
-            byNet = new Map();
-            this.v4cidrs.set(p.bits, byNet);
-          }
-          push(byNet, maskV4(ipv4ToInt(p.host), p.bits), p.rule);
-        } else {
-          let byNet = this.v6cidrs.get(p.bits);
-          if (byNet === undefined) {
-            byNet = new Map();
-            this.v6cidrs.set(p.bits, byNet);
-          }
-          push(byNet, v6NetKey(p.parts ?? v6Parts(p.host), p.bits), p.rule);
-        }
+        if (p.family === "ipv4") push(byPrefix(this.v4cidrs, p.bits), maskV4(ipv4ToInt(p.host), p.bits), p.rule);
+        else push(byPrefix(this.v6cidrs, p.bits), v6NetKey(p.parts ?? v6Parts(p.host), p.bits), p.rule);
         return;
       case "name":
         this.names.add(p.lead, p.labels, p.rule, p.suffix);
@@ -168,6 +155,16 @@ function push<K>(m: Map<K, Rule[]>, k: K, v: Rule): void {
   const list = m.get(k);
   if (!list) m.set(k, [v]);
   else if (!placed(list, v.port)) list.push(v);
+}
+
+/** The networks of one prefix length, added empty if new. */
+function byPrefix<K>(cidrs: Map<number, Map<K, Rule[]>>, bits: number): Map<K, Rule[]> {
+  let byNet = cidrs.get(bits);
+  if (byNet === undefined) {
+    byNet = new Map();
+    cidrs.set(bits, byNet);
+  }
+  return byNet;
 }
 
 /** Lists scanned for a port; past this length a set of their ports is kept beside them. */
