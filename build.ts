@@ -22,13 +22,15 @@ export interface CompileOptions {
   /** A Bun compile target such as "bun-linux-arm64"; absent: this machine. */
   readonly target?: Bun.Build.CompileTarget;
   readonly info: BuildInfo;
+  /** Another program to compile the same way (the benchmark's bare reference); src/main.ts when absent. */
+  readonly entry?: string;
 }
 
-/** Compile src/main.ts into one executable; throws with Bun's messages when the build fails. */
+/** Compile src/main.ts (or o.entry) into one executable; throws with Bun's messages when the build fails. */
 export async function compile(o: CompileOptions): Promise<void> {
   const result = await Bun.build({
     throw: false, // failures come back as logs, reported below with the target's name
-    entrypoints: [`${import.meta.dir}/src/main.ts`],
+    entrypoints: [o.entry ?? `${import.meta.dir}/src/main.ts`],
     compile: { outfile: o.outfile, autoloadDotenv: false, autoloadBunfig: false, ...(o.target ? { target: o.target } : {}) },
     minify: true,
     bytecode: true,

@@ -8,6 +8,8 @@ import { join, relative } from "node:path";
 import type { OriginCerts } from "./certs.ts";
 import { freePort, HOST, waitForAccept } from "./lib/net.ts";
 import { adopt, makeTempDir, Proc, removeTempDir, run } from "./lib/procs.ts";
+import { compile } from "../build.ts";
+import { buildInfo } from "../scripts/lib/build-info.ts";
 import { ProxyProcess } from "../scripts/lib/proxy-process.ts";
 import { systemUser } from "../scripts/lib/system-user.ts";
 import type { OriginPorts } from "./origin.ts";
@@ -254,22 +256,14 @@ export const BUN_RELAY: Peer = {
 let bareBinary: Promise<string> | null = null;
 
 /**
- * bench/bare.ts compiled once per run the way build.ts compiles ours (minified, bytecode, no
- * autoloaded .env or bunfig). The start-up and memory rows call it before they time anything.
+ * bench/bare.ts compiled once per run by build.ts's own compile(), as ours is (minified,
+ * bytecode, no autoloaded .env or bunfig). The start-up and memory rows call it before they
+ * time anything.
  */
 export function compiledBare(): Promise<string> {
   bareBinary ??= (async () => {
     const outfile = join(makeTempDir("bun-bare"), "bun-bare");
-    const r = await Bun.build({
-      throw: false,
-      entrypoints: [join(import.meta.dir, "bare.ts")],
-      compile: { outfile, autoloadDotenv: false, autoloadBunfig: false },
-      minify: true,
-      bytecode: true,
-      format: "esm",
-      sourcemap: "none",
-    });
-    if (!r.success) throw new Error(`compiling bench/bare.ts failed:\n${r.logs.map(String).join("\n")}`);
+    await compile({ outfile, info: buildInfo(join(import.meta.dir, "..")), entry: join(import.meta.dir, "bare.ts") });
     return outfile;
   })();
   return bareBinary;
