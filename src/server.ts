@@ -4,6 +4,7 @@
  */
 import { handleAdmin, startAdmin } from "./admin/server.ts";
 import { fmtAddr } from "./config/addr.ts";
+import { fileStamp } from "./config/stamp.ts";
 import { loadOrCreateToken, newToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
 import { selfAddrs } from "./policy/decide.ts";
@@ -60,7 +61,7 @@ export class ProxyServer {
   }
 
   /**
-   * Start the listeners. `watch` also reloads the config when its file changes. `forCommand`
+   * Start the listeners. `watch` also watches the config file (watchConfig). `forCommand`
    * (used by `run`: a private proxy for one command) gives the admin API a random token that
    * exists only in this process, so the command cannot find it in a file and switch the mode or
    * reload the policy, and lets the command read /health, /blocked and /metrics through the
@@ -115,7 +116,20 @@ export class ProxyServer {
       admin: this.address("admin API"),
     };
     this.#startSweeper();
-    if (opts.watch) this.#watcher = watchConfig(source.path, () => void this.state.reload(), this.log);
+    if (opts.watch) this.watchConfig();
+  }
+
+  /**
+   * Reload the config whenever its file changes from now on, and at once if the file already
+   * differs from the one in force: it can change after it was read and before the watch
+   * exists (while the proxy starts, which `serve` finishes before it watches).
+   */
+  watchConfig(): void {
+    const { path, stamp } = this.state.config.source;
+    this.#watcher = watchConfig(path, () => void this.state.reload(), this.log);
+    if (fileStamp(path) === (stamp ?? null)) return;
+    this.log.info("the config file changed after it was read; reloading", { path });
+    void this.state.reload();
   }
 
   /**

@@ -28,7 +28,7 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
   const state = new ProxyState(config, log, systemResolver, () => loadConfigSliced(opts));
   const server = new ProxyServer(state, log);
   try {
-    await server.start({ watch: true });
+    await server.start();
   } catch (e) {
     log.error((e as Error).message);
     await server.stop(0);
@@ -74,6 +74,9 @@ export async function serveCommand(o: CliOptions, io: Io): Promise<number> {
       return 1;
     }
   }
+  // Watching is not part of accepting: it starts once whoever waits for the ready file can go
+  // on, and reloads at once if the file changed since it was read.
+  server.watchConfig();
   log.info("codex-network-proxy started", { version: VERSION, mode: state.mode, pid: process.pid });
 
   // Keep the process alive even before any listener exists.

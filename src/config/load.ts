@@ -21,6 +21,7 @@ import { ProblemPlacer } from "./place.ts";
 import { allKeys, nearRoot, ROOT, validateSteps, type Credentials, type NetworkProxyConfig } from "./schema.ts";
 import { mapSteps, runSteps } from "./steps.ts";
 import { parseTomlSteps } from "./toml.ts";
+import { fileStamp } from "./stamp.ts";
 import { suggest } from "./suggest.ts";
 import { compileRoute } from "./upstream.ts";
 
@@ -31,6 +32,8 @@ export interface ConfigSource {
   /** Directory that relative paths in the file are resolved against. */
   readonly dir: string;
   readonly overrides: readonly string[];
+  /** The file's stamp (stamp.ts), taken just before it was read; null or absent: no file. */
+  readonly stamp?: string | null;
 }
 
 export interface Listeners {
@@ -90,6 +93,7 @@ export function readConfig(opts: LoadOptions): { result: LoadResult } | { text: 
   const overrides = opts.overrides ?? [];
   let text: string | null = null;
   let readError: string | null = null;
+  const stamp = fileStamp(path);
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
@@ -100,7 +104,7 @@ export function readConfig(opts: LoadOptions): { result: LoadResult } | { text: 
     else if (opts.configPath !== undefined)
       readError = `${path}: no such config file (named by --config; leave --config out to use ${codexHome(opts.env)}/config.toml)`;
   }
-  const source: ConfigSource = { path, exists: text !== null, dir: dirname(path), overrides };
+  const source: ConfigSource = { path, exists: text !== null, dir: dirname(path), overrides, stamp };
   if (readError) return { result: { ok: false, source, problems: [readError], usage: opts.configPath !== undefined && text === null } };
   const io: SecretIo = {
     env: opts.env ?? process.env,

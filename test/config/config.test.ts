@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listenAddress, parseHostPort } from "../../src/config/addr.ts";
@@ -324,7 +324,9 @@ describe("loading from disk", () => {
     );
     const viaHome = ok(loadConfig({ env: { CODEX_HOME: dir } }));
     expect(viaHome.np.mode).toBe("limited");
-    expect(viaHome.source).toEqual({ path: join(dir, "config.toml"), exists: true, dir, overrides: [] });
+    const st = statSync(join(dir, "config.toml"), { bigint: true });
+    const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    expect(viaHome.source).toEqual({ path: join(dir, "config.toml"), exists: true, dir, overrides: [], stamp });
     expect(viaHome.np.mitm.ca_cert_path).toBe(join(dir, "certs/ca.pem"));
     expect(viaHome.np.mitm.ca_key_path).toBe("/abs/ca.key");
     const viaFlag = ok(loadConfig({ configPath: join(dir, "config.toml"), env: {} }));

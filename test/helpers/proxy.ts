@@ -64,6 +64,8 @@ export interface ProxyOptions {
   env?: Record<string, string>;
   /** Files written beside config.toml before it is loaded (hook secret files). */
   files?: Record<string, string>;
+  /** Runs after the config is read and before the proxy starts (with config.toml's path). */
+  afterLoad?: (configPath: string) => void;
 }
 
 /** `overrides` are `-c` style (`network_proxy.mode=limited`). Listeners bind 127.0.0.1:0. */
@@ -77,6 +79,7 @@ export async function startProxy(overrides: string[] = [], opts: ProxyOptions = 
   const loadOpts = { overrides: all, env: { ...opts.env, CODEX_HOME: dir } };
   const r = loadConfig(loadOpts);
   if (!r.ok) throw new Error(r.problems.join("\n"));
+  opts.afterLoad?.(path);
   const lines: string[] = [];
   const log = new Logger("debug", "text", { write: (l) => lines.push(l) });
   // Reloads as the CLI does them: in slices (load-async.ts).

@@ -55,6 +55,21 @@ describe("configuration faults", () => {
     await b.check();
   });
 
+  test("a config file changed after it was read, before the watch began, is reloaded when the watch begins", async () => {
+    const cfg = '[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\n';
+    const edited = cfg.replace('"127.0.0.1"', '"127.0.0.1", "late.test"');
+    await using proxy = await startProxy([], { configText: cfg, watch: true, afterLoad: (path) => writeFileSync(path, edited) });
+    await until(() => proxy.state.config.np.policy.allowed_domains.includes("late.test"), "the edit made during start-up to load");
+    expect(proxy.log).toContain("the config file changed after it was read; reloading");
+  });
+
+  test("an unchanged config file is not reloaded when the watch begins", async () => {
+    await using proxy = await startProxy([], { configText: '[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\n', watch: true });
+    // The comparison is made synchronously as the watch begins: a reload would be logged by now.
+    expect(proxy.log).toContain("watching the config file");
+    expect(proxy.log).not.toContain("changed after it was read");
+  });
+
   test("admin reloads during traffic: no allowed request fails", async () => {
     using healthy = new HttpOrigin();
     const cfg = '[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\n';
