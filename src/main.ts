@@ -1,22 +1,19 @@
 /**
  * Entry point (also the entry of the compiled binary).
+ *
+ * Only `serve`, the command that runs for hours, is imported up front. The others are imported
+ * when they are the command: in the compiled program each is a chunk of its own (build.ts), and
+ * code a start never runs still costs it time to load.
  */
 import { parseArgs, USAGE } from "./cli.ts";
-import { checkCommand } from "./commands/check.ts";
-import { doctorCommand } from "./commands/doctor.ts";
 import { processIo, type Io } from "./commands/common.ts";
-import { envCommand } from "./commands/env.ts";
-import { explainCommand } from "./commands/explain.ts";
-import { initCommand } from "./commands/init.ts";
-import { runCommand } from "./commands/run.ts";
 import { serveCommand } from "./commands/serve.ts";
-import { directProbeMain, isolatedMain } from "./isolate/inside.ts";
 import { versionLine } from "./version.ts";
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   // The inside of `run --isolate` (not a user command).
-  if (argv[0] === "__isolated") return isolatedMain(argv.slice(1));
-  if (argv[0] === "__probe") return directProbeMain(argv.slice(1));
+  if (argv[0] === "__isolated") return (await import("./isolate/inside.ts")).isolatedMain(argv.slice(1));
+  if (argv[0] === "__probe") return (await import("./isolate/inside.ts")).directProbeMain(argv.slice(1));
   const r = parseArgs(argv);
   switch (r.kind) {
     case "version":
@@ -36,17 +33,17 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     case "serve":
       return serveCommand(o, io);
     case "init":
-      return initCommand(o, io);
+      return (await import("./commands/init.ts")).initCommand(o, io);
     case "check":
-      return checkCommand(o, io);
+      return (await import("./commands/check.ts")).checkCommand(o, io);
     case "explain":
-      return explainCommand(o, io);
+      return (await import("./commands/explain.ts")).explainCommand(o, io);
     case "env":
-      return envCommand(o, io);
+      return (await import("./commands/env.ts")).envCommand(o, io);
     case "run":
-      return runCommand(o, io);
+      return (await import("./commands/run.ts")).runCommand(o, io);
     case "doctor":
-      return doctorCommand(o, io);
+      return (await import("./commands/doctor.ts")).doctorCommand(o, io);
   }
 }
 
