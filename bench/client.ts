@@ -8,9 +8,10 @@ import { https } from "./clients/https.ts";
 import { idle } from "./clients/idle.ts";
 import { policy } from "./clients/policy.ts";
 import { reloadWork } from "./clients/reload-work.ts";
+import { spin } from "./clients/spin.ts";
 import { tunnels } from "./clients/tunnels.ts";
 
-export const clients = { bulk, https, idle, policy, reloadWork, tunnels };
+export const clients = { bulk, https, idle, policy, reloadWork, spin, tunnels };
 export type ClientName = keyof typeof clients;
 
 if (import.meta.main) {

@@ -42,6 +42,7 @@ export type RowKey =
   | "reload_p99_idle"
   | "reload_p99_busy"
   | "reload_p99_apart"
+  | "reload_p99_floor"
   | "reload_ms"
   | "startup";
 

@@ -101,10 +101,13 @@ export function judgeTargets(rows: readonly Row[]): Bar[] {
     else {
       // The same loads in another process: what the CPU alone costs, nothing of it in the proxy.
       const apart = cellValue(get("reload_p99_apart"), "ours");
+      // A process that only spins at SCHED_IDLE: the least any busy neighbour costs.
+      const floor = cellValue(get("reload_p99_floor"), "ours");
       const note =
-        apart === null
+        (apart === null
           ? ""
-          : `; with the same loads in another process instead ${fmt(apart)} ms (${ratio(apart, idle)})${apart > 2 * idle ? ", itself over the target: the cores the work shares, not the proxy, set this here" : ""}`;
+          : `; with the same loads in another process instead ${fmt(apart)} ms (${ratio(apart, idle)})${apart > 2 * idle ? ", itself over the target: the cores the work shares, not the proxy, set this here" : ""}`) +
+        (floor === null ? "" : `; beside a process that only spins at the lowest CPU priority ${fmt(floor)} ms (${ratio(floor, idle)})`);
       bars.push({ text, status: busy <= 2 * idle ? "PASS" : "FAIL", detail: `${fmt(busy)} ms vs 2 × ${fmt(idle)} ms (${ratio(busy, idle)})${note}` });
     }
   }

@@ -56,8 +56,10 @@ export async function client<K extends ClientName>(
   name: K,
   args: Parameters<(typeof clients)[K]>[0],
   timeoutMs: number,
+  /** A command that runs the client (e.g. chrt with a scheduling policy). */
+  prefix: readonly string[] = [],
 ): Promise<Awaited<ReturnType<(typeof clients)[K]>>> {
-  const p = new Proc(`client ${name}`, [process.execPath, CLIENT, name, JSON.stringify(args)]);
+  const p = new Proc(`client ${name}`, [...prefix, process.execPath, CLIENT, name, JSON.stringify(args)]);
   p.sub.stdin.end();
   let timedOut = false;
   const timer = setTimeout(() => {

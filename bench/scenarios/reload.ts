@@ -1,13 +1,15 @@
 /**
  * 10. Forwarding while a large config is reloaded: our proxy starts with the policy row's
  * synthetic rule set at its largest size (100,000 patterns) plus the origin, and wrk forwards
- * through it twice in each round: once with nothing else happening, once while the config is
+ * through it in each round: once with nothing else happening, once while the config is
  * reloaded back to back (POST /reload; the file is parsed, validated and compiled anew each
  * time). The p99 of the second against the first is what a reload costs the traffic in flight.
- * A third run has another process load the same file back to back meanwhile (reload-work.ts):
- * the same CPU spent outside the proxy, which shows how much of that cost is the machine's
- * cores being shared rather than anything the proxy does while it reloads. Only our column
- * exists.
+ * Two references run before the reloads: another process loading the same file back to back
+ * (reload-work.ts), the same CPU spent outside the proxy, which shows how much of that cost is
+ * the machine's cores being shared rather than anything the proxy does while it reloads; and a
+ * process that only spins at the lowest CPU priority (SCHED_IDLE), the least any busy
+ * neighbour costs the p99 here. A last, unrecorded run lets the proxy collect the reloads'
+ * garbage before the next round. Only our column exists.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,7 +20,10 @@ import { makeTempDir, removeTempDir } from "../lib/procs.ts";
 import { median } from "../lib/stats.ts";
 import type { Row } from "../report.ts";
 import { client, fromRuns, log, logCells, row, type Bench } from "./common.ts";
-import { wrk } from "./forward.ts";
+import { wrk, type WrkResult } from "./forward.ts";
+
+/** Linux's scheduling policy number for SCHED_IDLE. */
+const SCHED_IDLE = 5;
 
 export async function reload(b: Bench): Promise<Row[]> {
   const p = b.params;
@@ -28,6 +33,7 @@ export async function reload(b: Bench): Promise<Row[]> {
     idle: row("reload_p99_idle", `wrk forwarding p99, ${p.wrkConnections} connections, config of ${n} patterns, no reload`, "ms", "lower"),
     busy: row("reload_p99_busy", `  same while that config is reloaded back to back`, "ms", "lower"),
     apart: row("reload_p99_apart", `  same while another process loads that config back to back (no reload)`, "ms", "lower"),
+    floor: row("reload_p99_floor", `  same while another process only spins at the lowest CPU priority (SCHED_IDLE; no reload)`, "ms", "lower"),
     ms: row("reload_ms", `  one reload of the ${n} patterns (POST /reload answered)`, "ms", "lower"),
   };
   const all = Object.values(rows);
@@ -35,6 +41,8 @@ export async function reload(b: Bench): Promise<Row[]> {
     for (const r of all) r.cells.ours = { kind: "skipped", why: `wrk: ${b.missing.get("wrk")}` };
     return all;
   }
+  const spinning = !b.missing.has("chrt");
+  if (!spinning) rows.floor.cells.ours = { kind: "skipped", why: `chrt: ${b.missing.get("chrt")}` };
   log(`forwarding during reloads of ${n} patterns`);
   const home = makeTempDir("ours-reload");
   const entries = [HOST, ...Array.from({ length: size }, (_, i) => pattern(i))];
@@ -52,9 +60,17 @@ export async function reload(b: Bench): Promise<Row[]> {
     const url = `http://${HOST}:${b.ctx.origin.http}/small`;
     await reloadOnce(); // the reload path compiled and warm, like the forwarding path below
     await wrk(b, proxy.http, url, 1);
-    const runs = { idle: [] as number[], busy: [] as number[], apart: [] as number[], ms: [] as number[] };
+    const runs = { idle: [] as number[], busy: [] as number[], apart: [] as number[], floor: [] as number[], ms: [] as number[] };
     for (let i = 0; i < p.runs; i++) {
+      // The references first: right after back-to-back reloads the proxy is still collecting
+      // their garbage for a few seconds (the p99 of a quiet run then is 1.5-2.3x its usual).
       const quiet = await wrk(b, proxy.http, url, p.wrkSeconds);
+      const floor = spinning ? await wrkBesideSpin(b, proxy.http, url) : null;
+      const [apart, work] = await Promise.all([
+        wrk(b, proxy.http, url, p.wrkSeconds),
+        client("reloadWork", { home, seconds: p.wrkSeconds }, p.wrkSeconds * 1000 + 120_000),
+      ]);
+      if (work.loads < 2) throw new Error(`only ${work.loads} loads finished in the other process during ${p.wrkSeconds} s of wrk`);
       let stop = false;
       const times: number[] = [];
       const reloading = (async () => {
@@ -63,22 +79,21 @@ export async function reload(b: Bench): Promise<Row[]> {
       const busy = await wrk(b, proxy.http, url, p.wrkSeconds);
       stop = true;
       await reloading;
-      const [apart, work] = await Promise.all([
-        wrk(b, proxy.http, url, p.wrkSeconds),
-        client("reloadWork", { home, seconds: p.wrkSeconds }, p.wrkSeconds * 1000 + 120_000),
-      ]);
-      if (work.loads < 2) throw new Error(`only ${work.loads} loads finished in the other process during ${p.wrkSeconds} s of wrk`);
-      for (const w of [quiet, busy, apart])
+      // Unrecorded: traffic while that garbage is collected, so the next round starts settled.
+      await wrk(b, proxy.http, url, p.wrkSeconds);
+      for (const w of [quiet, busy, apart, ...(floor ? [floor] : [])])
         if (w.non2xx > 0 || w.socketErrors > 0) throw new Error(`wrk: ${w.non2xx} non-2xx responses, ${w.socketErrors} socket errors`);
       if (times.length < 2) throw new Error(`only ${times.length} reloads finished during ${p.wrkSeconds} s of wrk`);
       runs.idle.push(quiet.p99);
       runs.busy.push(busy.p99);
       runs.apart.push(apart.p99);
+      if (floor) runs.floor.push(floor.p99);
       runs.ms.push(median(times));
     }
     rows.idle.cells.ours = fromRuns(runs.idle);
     rows.busy.cells.ours = fromRuns(runs.busy);
     rows.apart.cells.ours = fromRuns(runs.apart);
+    if (spinning) rows.floor.cells.ours = fromRuns(runs.floor);
     rows.ms.cells.ours = fromRuns(runs.ms);
   } finally {
     await proxy.stop();
@@ -86,4 +101,12 @@ export async function reload(b: Bench): Promise<Row[]> {
   }
   logCells("ours", Object.fromEntries(all.map((r) => [r.key, r.cells.ours!])));
   return all;
+}
+
+/** wrk through the proxy while a process spins at SCHED_IDLE beside it (checked from its /proc). */
+async function wrkBesideSpin(b: Bench, proxyPort: number, url: string): Promise<WrkResult> {
+  const seconds = b.params.wrkSeconds;
+  const [w, spun] = await Promise.all([wrk(b, proxyPort, url, seconds), client("spin", { seconds }, seconds * 1000 + 60_000, ["chrt", "--idle", "0"])]);
+  if (spun.policy !== SCHED_IDLE) throw new Error(`the spinning process ran under scheduling policy ${spun.policy}, not SCHED_IDLE (${SCHED_IDLE})`);
+  return w;
 }

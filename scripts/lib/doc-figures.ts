@@ -87,6 +87,14 @@ export function performanceSummary(md: string): string {
           / ms without\)\.$/,
           ` ms without; ${c("same while another process loads", "ours")} ms while another process does the same loads instead, the proxy untouched).`,
         );
+    // Runs since the reload row has its floor: a process that only spins at SCHED_IDLE.
+    if (md.includes("only spins at the lowest CPU priority"))
+      lines[lines.length - 1] = lines
+        .at(-1)!
+        .replace(
+          /, the proxy untouched\)\.$/,
+          `, the proxy untouched; ${c("only spins at the lowest CPU priority", "ours")} ms beside a process that only spins at the lowest CPU priority).`,
+        );
   }
   // Runs before the chained rows existed have no such line.
   if (md.includes("through squid as our upstream")) {
