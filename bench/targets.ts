@@ -106,7 +106,7 @@ export function judgeTargets(rows: readonly Row[]): Bar[] {
       const note =
         (apart === null
           ? ""
-          : `; with the same loads in another process instead ${fmt(apart)} ms (${ratio(apart, idle)})${apart > 2 * idle ? ", itself over the target: the cores the work shares, not the proxy, set this here" : ""}`) +
+          : `; with the same loads in another process instead ${fmt(apart)} ms (${ratio(apart, idle)})${apart > 2 * idle ? ", itself over the target: sharing the cores with that work costs this much with none of it in the proxy" : ""}`) +
         (floor === null ? "" : `; beside a process that only spins at the lowest CPU priority ${fmt(floor)} ms (${ratio(floor, idle)})`);
       bars.push({ text, status: busy <= 2 * idle ? "PASS" : "FAIL", detail: `${fmt(busy)} ms vs 2 × ${fmt(idle)} ms (${ratio(busy, idle)})${note}` });
     }

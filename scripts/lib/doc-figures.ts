@@ -93,7 +93,7 @@ export function performanceSummary(md: string): string {
         .at(-1)!
         .replace(
           /, the proxy untouched\)\.$/,
-          `, the proxy untouched; ${c("only spins at the lowest CPU priority", "ours")} ms beside a process that only spins at the lowest CPU priority).`,
+          `, the proxy untouched; ${c("same while another process only spins", "ours")} ms beside a process that only spins at the lowest CPU priority).`,
         );
   }
   // Runs before the chained rows existed have no such line.
