@@ -9,7 +9,7 @@
  * - macOS: ptrace(PT_DENY_ATTACH): no debugger can attach to the process.
  * - Elsewhere (Windows): no equivalent is applied; `protection` says so.
  */
-import { dlopen, FFIType } from "bun:ffi";
+import { dlopen, type FFIFunction, FFIType, type Library } from "bun:ffi";
 import type { Logger } from "./log.ts";
 
 const PR_GET_DUMPABLE = 3;
@@ -22,35 +22,53 @@ export interface Hardening {
   readonly ok: boolean;
 }
 
-/** Where libc may be, for bun:ffi (glibc, then musl). */
+/**
+ * Where libc may be, for bun:ffi: glibc by its soname (the loader's own search, which never
+ * looks in the working directory), then musl by its absolute path. Never a bare name ending in
+ * ".so": bun:ffi takes such a name for a file in the working directory, so a `libc.so` planted
+ * where the proxy is started (an agent's workspace) would be loaded into it.
+ */
 export function libcCandidates(): string[] {
   const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
-  return ["libc.so.6", "libc.so", `/lib/ld-musl-${arch}.so.1`];
+  return ["libc.so.6", `/lib/ld-musl-${arch}.so.1`];
 }
 
-function openPrctl(libc: string) {
-  return dlopen(libc, { prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 } });
-}
-
-function linux(): Hardening {
-  let lastError = "";
+/**
+ * The first of libcCandidates that bun:ffi opens with `symbols`. When none does, the error names
+ * what each candidate gave: the last alone can hide the cause (with JSC's JIT off, bun:ffi
+ * refuses glibc first, and only musl's missing file would be reported).
+ */
+export function openLibc<Fns extends Record<string, FFIFunction>>(symbols: Fns): Library<Fns> {
+  const failures: string[] = [];
   for (const name of libcCandidates()) {
-    let lib: ReturnType<typeof openPrctl>;
     try {
-      lib = openPrctl(name);
+      return dlopen(name, symbols);
     } catch (e) {
-      lastError = (e as Error).message;
-      continue;
-    }
-    try {
-      if (lib.symbols.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) return { ok: false, protection: "prctl(PR_SET_DUMPABLE, 0) failed" };
-      const now = lib.symbols.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-      return now === 0 ? { ok: true, protection: "not dumpable (prctl PR_SET_DUMPABLE 0)" } : { ok: false, protection: `still dumpable (${now})` };
-    } finally {
-      lib.close();
+      failures.push(`${name}: ${(e as Error).message}`);
     }
   }
-  return { ok: false, protection: `cannot load libc for prctl: ${lastError}` };
+  throw new Error(`cannot load libc (${failures.join("; ")})`);
+}
+
+const PRCTL = { prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 } } satisfies Record<
+  string,
+  FFIFunction
+>;
+
+function linux(): Hardening {
+  let lib: Library<typeof PRCTL>;
+  try {
+    lib = openLibc(PRCTL);
+  } catch (e) {
+    return { ok: false, protection: `no prctl: ${(e as Error).message}` };
+  }
+  try {
+    if (lib.symbols.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) return { ok: false, protection: "prctl(PR_SET_DUMPABLE, 0) failed" };
+    const now = lib.symbols.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    return now === 0 ? { ok: true, protection: "not dumpable (prctl PR_SET_DUMPABLE 0)" } : { ok: false, protection: `still dumpable (${now})` };
+  } finally {
+    lib.close();
+  }
 }
 
 function darwin(): Hardening {

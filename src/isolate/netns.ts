@@ -8,28 +8,20 @@
  * between the two calls. The child's user namespace is owned by our user, which gives us the
  * capabilities in it that setns and bringing its loopback up need.
  */
-import { dlopen, FFIType } from "bun:ffi";
+import { FFIType } from "bun:ffi";
 import { closeSync, openSync } from "node:fs";
-import { libcCandidates } from "../harden.ts";
+import { openLibc } from "../harden.ts";
 import { loopbackUp } from "./loopback.ts";
 
 const CLONE_NEWNET = 0x40000000;
 
-function openLibc() {
-  let last = "no libc";
-  for (const name of libcCandidates()) {
-    try {
-      return dlopen(name, { setns: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
-    } catch (e) {
-      last = (e as Error).message;
-    }
-  }
-  throw new Error(`cannot load libc for setns: ${last}`);
+function openSetns() {
+  return openLibc({ setns: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
 }
 
 /** Run `fn` inside the network namespace of process `pid`, with its loopback up; always come back. */
 export function inNetworkNamespace<T>(pid: number, fn: () => T): T {
-  const libc = openLibc();
+  const libc = openSetns();
   const home = openSync("/proc/thread-self/ns/net", "r");
   let theirs = -1;
   try {

@@ -121,6 +121,29 @@ describe("memory", () => {
   });
 });
 
+describe("memory protection unavailable", () => {
+  test.skipIf(process.platform !== "linux")("the warning names why for every libc tried, and none is looked for in the working directory", async () => {
+    // With JavaScriptCore's JIT off, bun:ffi refuses to load any library: the protection cannot
+    // be applied, and the cause is the first candidate's answer (musl's file is merely missing).
+    // The directory it runs in holds planted libraries: bun:ffi would load a bare `libc.so` from
+    // there, so no candidate may be one.
+    const home = mkdtempSync(join(tmpdir(), "cnp-proc-"));
+    for (const name of ["libc.so", "libc.so.6"]) writeFileSync(join(home, name), "planted");
+    const run = Bun.spawn(cliCommand(["run", "--log-level", "warn", "--", "true"]), {
+      cwd: home,
+      env: { ...process.env, CODEX_HOME: home, BUN_JSC_useJIT: "0" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stderr, code] = await Promise.all([new Response(run.stderr).text(), run.exited]);
+    expect(code).toBe(0);
+    expect(stderr).toContain("the proxy's memory is not protected from the command");
+    expect(stderr).toContain("libc.so.6: bun:ffi requires the JIT");
+    expect(stderr).toMatch(/ld-musl-[a-z0-9_]+\.so\.1: /);
+    expect(stderr).not.toContain(home + "/libc.so");
+  });
+});
+
 describe("name resolution", () => {
   const DNS_OK = FakeDns.available();
 
