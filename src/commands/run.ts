@@ -45,8 +45,11 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
     isolation = found;
     log.debug("isolating the command", { with: found.tool });
   }
-  // The command runs as our user: keep it out of our memory, where the admin token lives.
-  hardenProcess(log, "the command");
+  // The command runs as our user: keep it out of our memory, where the admin token lives. Our
+  // logs are quiet unless asked for, but where that protection exists and failed, it is said.
+  const hardened = hardenProcess(log, "the command");
+  if (!hardened.ok && !o.logLevelSet && (process.platform === "linux" || process.platform === "darwin"))
+    io.err(`codex-network-proxy run: warning: the proxy's memory is not protected from the command: ${hardened.protection}\n`);
   const state = new ProxyState(config, log, systemResolver, () => loadConfigSliced({ configPath: o.configPath, overrides: opts.overrides, env: io.env }));
   const server = new ProxyServer(state, log);
   const blocked: BlockedEvent[] = [];

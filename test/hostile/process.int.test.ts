@@ -141,6 +141,12 @@ describe("memory protection unavailable", () => {
     expect(stderr).toContain("libc.so.6: bun:ffi requires the JIT");
     expect(stderr).toMatch(/ld-musl-[a-z0-9_]+\.so\.1: /);
     expect(stderr).not.toContain(home + "/libc.so");
+    // run's logs are quiet by default; this one is still said.
+    const quiet = Bun.spawnSync(cliCommand(["run", "--", "true"]), { cwd: home, env: { ...process.env, CODEX_HOME: home, BUN_JSC_useJIT: "0" } });
+    expect(quiet.exitCode).toBe(0);
+    expect(quiet.stderr.toString()).toContain(
+      "codex-network-proxy run: warning: the proxy's memory is not protected from the command: no prctl: cannot load libc (libc.so.6: bun:ffi requires the JIT",
+    );
   });
 });
 
