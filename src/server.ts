@@ -4,7 +4,7 @@
  */
 import { handleAdmin, startAdmin } from "./admin/server.ts";
 import { fmtAddr } from "./config/addr.ts";
-import { fileStamp } from "./config/stamp.ts";
+import { fileStamp, unchanged } from "./config/stamp.ts";
 import { loadOrCreateToken, newToken, tokenPath } from "./admin/token.ts";
 import type { Logger } from "./log.ts";
 import { selfAddrs } from "./policy/decide.ts";
@@ -26,6 +26,7 @@ export class ProxyServer {
   readonly ctx: ProxyContext;
   #sweeper: ReturnType<typeof setInterval> | null = null;
   #watcher: { close(): void } | null = null;
+  #stopped = false;
   #fileToken: string | null = null;
   #specs: { http: ListenerSpec; socks: ListenerSpec | null } | null = null;
   /** Listeners that are not addresses of this proxy (inside a command's namespace). */
@@ -125,10 +126,12 @@ export class ProxyServer {
    * exists (while the proxy starts, which `serve` finishes before it watches).
    */
   watchConfig(): void {
+    if (this.#stopped) return;
     const { path, stamp } = this.state.config.source;
+    this.#watcher?.close();
     this.#watcher = watchConfig(path, () => void this.state.reload(), this.log);
-    if (fileStamp(path) === (stamp ?? null)) return;
-    this.log.info("the config file changed after it was read; reloading", { path });
+    if (unchanged(stamp, fileStamp(path))) return;
+    this.log.info("the config file may have changed after it was read; reloading", { path });
     void this.state.reload();
   }
 
@@ -200,6 +203,7 @@ export class ProxyServer {
   }
 
   async stop(graceMs = this.state.config.np.limits.shutdown_grace_ms): Promise<void> {
+    this.#stopped = true;
     this.#watcher?.close();
     this.#watcher = null;
     // Held requests get their refusal now, and event streams end, rather than holding up the stop.

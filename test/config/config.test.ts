@@ -325,8 +325,10 @@ describe("loading from disk", () => {
     const viaHome = ok(loadConfig({ env: { CODEX_HOME: dir } }));
     expect(viaHome.np.mode).toBe("limited");
     const st = statSync(join(dir, "config.toml"), { bigint: true });
-    const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    // Written just now: the stamp is marked racy (config/stamp.ts).
+    const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:racy`;
     expect(viaHome.source).toEqual({ path: join(dir, "config.toml"), exists: true, dir, overrides: [], stamp });
+    expect(ok(loadConfig({ env: { CODEX_HOME: join(dir, "nowhere") } })).source.stamp).toBeNull();
     expect(viaHome.np.mitm.ca_cert_path).toBe(join(dir, "certs/ca.pem"));
     expect(viaHome.np.mitm.ca_key_path).toBe("/abs/ca.key");
     const viaFlag = ok(loadConfig({ configPath: join(dir, "config.toml"), env: {} }));

@@ -64,6 +64,8 @@ export interface ProxyOptions {
   env?: Record<string, string>;
   /** Files written beside config.toml before it is loaded (hook secret files). */
   files?: Record<string, string>;
+  /** Runs after config.toml is written and before it is read (with its path). */
+  beforeLoad?: (configPath: string) => void;
   /** Runs after the config is read and before the proxy starts (with config.toml's path). */
   afterLoad?: (configPath: string) => void;
 }
@@ -76,6 +78,7 @@ export async function startProxy(overrides: string[] = [], opts: ProxyOptions = 
   if (opts.configText != null) writeFileSync(path, opts.configText);
   for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text, { mode: 0o600 });
   // The default location (CODEX_HOME), which unlike --config may be missing: no file, defaults.
+  opts.beforeLoad?.(path);
   const loadOpts = { overrides: all, env: { ...opts.env, CODEX_HOME: dir } };
   const r = loadConfig(loadOpts);
   if (!r.ok) throw new Error(r.problems.join("\n"));

@@ -3,7 +3,7 @@
  * in force and traffic continues, and start-up fails with a clear error.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.ts";
@@ -55,19 +55,31 @@ describe("configuration faults", () => {
     await b.check();
   });
 
+  // Written a minute ago: a stamp taken now is not racy (config/stamp.ts).
+  const settled = (path: string) => utimesSync(path, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+
   test("a config file changed after it was read, before the watch began, is reloaded when the watch begins", async () => {
     const cfg = '[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\n';
     const edited = cfg.replace('"127.0.0.1"', '"127.0.0.1", "late.test"');
-    await using proxy = await startProxy([], { configText: cfg, watch: true, afterLoad: (path) => writeFileSync(path, edited) });
+    await using proxy = await startProxy([], { configText: cfg, watch: true, beforeLoad: settled, afterLoad: (path) => writeFileSync(path, edited) });
     await until(() => proxy.state.config.np.policy.allowed_domains.includes("late.test"), "the edit made during start-up to load");
-    expect(proxy.log).toContain("the config file changed after it was read; reloading");
+    expect(proxy.log).toContain("the config file may have changed after it was read; reloading");
   });
 
   test("an unchanged config file is not reloaded when the watch begins", async () => {
-    await using proxy = await startProxy([], { configText: '[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\n', watch: true });
+    const cfg = '[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\n';
+    await using proxy = await startProxy([], { configText: cfg, watch: true, beforeLoad: settled });
     // The comparison is made synchronously as the watch begins: a reload would be logged by now.
     expect(proxy.log).toContain("watching the config file");
     expect(proxy.log).not.toContain("changed after it was read");
+  });
+
+  test("a file modified just before it was read is read again when the watch begins: an edit in the same clock step could keep every field", async () => {
+    // Written just now and not touched again; on a file system whose clock ticks coarsely, an
+    // edit in that tick could not be told apart, so the file is read once more.
+    await using proxy = await startProxy([], { configText: '[network_proxy.policy]\nallowed_domains = ["127.0.0.1"]\n', watch: true });
+    expect(proxy.log).toContain("the config file may have changed after it was read; reloading");
+    await until(() => proxy.log.includes("reloaded config"), "the second read");
   });
 
   test("admin reloads during traffic: no allowed request fails", async () => {
