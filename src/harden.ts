@@ -38,7 +38,7 @@ export function libcCandidates(): string[] {
  * what each candidate gave: the last alone can hide the cause (with JSC's JIT off, bun:ffi
  * refuses glibc first, and only musl's missing file would be reported).
  */
-export function openLibc<Fns extends Record<string, FFIFunction>>(symbols: Fns): Library<Fns> {
+export function openLibc<Fns extends Record<string, FFIFunction>>(symbols: Fns, purpose: string): Library<Fns> {
   const failures: string[] = [];
   for (const name of libcCandidates()) {
     try {
@@ -47,7 +47,7 @@ export function openLibc<Fns extends Record<string, FFIFunction>>(symbols: Fns):
       failures.push(`${name}: ${(e as Error).message}`);
     }
   }
-  throw new Error(`cannot load libc (${failures.join("; ")})`);
+  throw new Error(`cannot load libc for ${purpose} (${failures.join("; ")})`);
 }
 
 const PRCTL = { prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 } } satisfies Record<
@@ -58,9 +58,9 @@ const PRCTL = { prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u
 function linux(): Hardening {
   let lib: Library<typeof PRCTL>;
   try {
-    lib = openLibc(PRCTL);
+    lib = openLibc(PRCTL, "prctl");
   } catch (e) {
-    return { ok: false, protection: `no prctl: ${(e as Error).message}` };
+    return { ok: false, protection: (e as Error).message };
   }
   try {
     if (lib.symbols.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) return { ok: false, protection: "prctl(PR_SET_DUMPABLE, 0) failed" };

@@ -18,11 +18,14 @@ const IFREQ_SIZE = 40;
 
 /** Bring `lo` up; throws with the reason when it cannot. */
 export function loopbackUp(): void {
-  const lib = openLibc({
-    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
-    close: { args: [FFIType.i32], returns: FFIType.i32 },
-  });
+  const lib = openLibc(
+    {
+      socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+      ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+      close: { args: [FFIType.i32], returns: FFIType.i32 },
+    },
+    "the loopback ioctl",
+  );
   try {
     const fd = lib.symbols.socket(AF_INET, SOCK_DGRAM, 0);
     if (fd < 0) throw new Error("socket(AF_INET, SOCK_DGRAM) failed");

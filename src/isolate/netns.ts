@@ -16,7 +16,7 @@ import { loopbackUp } from "./loopback.ts";
 const CLONE_NEWNET = 0x40000000;
 
 function openSetns() {
-  return openLibc({ setns: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
+  return openLibc({ setns: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }, "setns");
 }
 
 /** Run `fn` inside the network namespace of process `pid`, with its loopback up; always come back. */
