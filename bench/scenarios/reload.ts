@@ -19,7 +19,7 @@ import { HOST } from "../lib/net.ts";
 import { makeTempDir, removeTempDir } from "../lib/procs.ts";
 import { median } from "../lib/stats.ts";
 import type { Row } from "../report.ts";
-import { client, fromRuns, log, logCells, row, type Bench } from "./common.ts";
+import { client, firstLine, fromRuns, log, logCells, row, type Bench } from "./common.ts";
 import { wrk, type WrkResult } from "./forward.ts";
 
 /** Linux's scheduling policy number for SCHED_IDLE. */
@@ -59,13 +59,15 @@ export async function reload(b: Bench): Promise<Row[]> {
     };
     const url = `http://${HOST}:${b.ctx.origin.http}/small`;
     await reloadOnce(); // the reload path compiled and warm, like the forwarding path below
-    await wrk(b, proxy.http, url, 1);
+    // Unrecorded, like the settle run below: that reload's garbage collected before round one.
+    await wrk(b, proxy.http, url, p.wrkSeconds);
     const runs = { idle: [] as number[], busy: [] as number[], apart: [] as number[], floor: [] as number[], ms: [] as number[] };
+    let floorFailure: string | null = null;
     for (let i = 0; i < p.runs; i++) {
       // The references first: right after back-to-back reloads the proxy is still collecting
       // their garbage for a few seconds (the p99 of a quiet run then is 1.5-2.3x its usual).
       const quiet = await wrk(b, proxy.http, url, p.wrkSeconds);
-      const floor = spinning ? await wrkBesideSpin(b, proxy.http, url) : null;
+      const floor = spinning ? await wrkBesideSpin(b, proxy.http, url).catch((e: unknown) => firstLine(e)) : null;
       const [apart, work] = await Promise.all([
         wrk(b, proxy.http, url, p.wrkSeconds),
         client("reloadWork", { home, seconds: p.wrkSeconds }, p.wrkSeconds * 1000 + 120_000),
@@ -81,19 +83,22 @@ export async function reload(b: Bench): Promise<Row[]> {
       await reloading;
       // Unrecorded: traffic while that garbage is collected, so the next round starts settled.
       await wrk(b, proxy.http, url, p.wrkSeconds);
-      for (const w of [quiet, busy, apart, ...(floor ? [floor] : [])])
+      // A reference that could not be measured fails its own cell, not the reload rows.
+      if (typeof floor === "string") floorFailure ??= floor;
+      for (const w of [quiet, busy, apart, ...(floor && typeof floor !== "string" ? [floor] : [])])
         if (w.non2xx > 0 || w.socketErrors > 0) throw new Error(`wrk: ${w.non2xx} non-2xx responses, ${w.socketErrors} socket errors`);
       if (times.length < 2) throw new Error(`only ${times.length} reloads finished during ${p.wrkSeconds} s of wrk`);
       runs.idle.push(quiet.p99);
       runs.busy.push(busy.p99);
       runs.apart.push(apart.p99);
-      if (floor) runs.floor.push(floor.p99);
+      if (floor && typeof floor !== "string") runs.floor.push(floor.p99);
       runs.ms.push(median(times));
     }
     rows.idle.cells.ours = fromRuns(runs.idle);
     rows.busy.cells.ours = fromRuns(runs.busy);
     rows.apart.cells.ours = fromRuns(runs.apart);
-    if (spinning) rows.floor.cells.ours = fromRuns(runs.floor);
+    if (floorFailure !== null) rows.floor.cells.ours = { kind: "failed", why: floorFailure };
+    else if (spinning) rows.floor.cells.ours = fromRuns(runs.floor);
     rows.ms.cells.ours = fromRuns(runs.ms);
   } finally {
     await proxy.stop();
@@ -106,7 +111,9 @@ export async function reload(b: Bench): Promise<Row[]> {
 /** wrk through the proxy while a process spins at SCHED_IDLE beside it (checked from its /proc). */
 async function wrkBesideSpin(b: Bench, proxyPort: number, url: string): Promise<WrkResult> {
   const seconds = b.params.wrkSeconds;
-  const [w, spun] = await Promise.all([wrk(b, proxyPort, url, seconds), client("spin", { seconds }, seconds * 1000 + 60_000, ["chrt", "--idle", "0"])]);
+  // A deadline, not a duration: the spinner's own start-up at SCHED_IDLE must not shorten it.
+  const until = Date.now() + seconds * 1000;
+  const [w, spun] = await Promise.all([wrk(b, proxyPort, url, seconds), client("spin", { until }, seconds * 1000 + 60_000, ["chrt", "--idle", "0"])]);
   if (spun.policy !== SCHED_IDLE) throw new Error(`the spinning process ran under scheduling policy ${spun.policy}, not SCHED_IDLE (${SCHED_IDLE})`);
   return w;
 }

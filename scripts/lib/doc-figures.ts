@@ -88,7 +88,7 @@ export function performanceSummary(md: string): string {
           ` ms without; ${c("same while another process loads", "ours")} ms while another process does the same loads instead, the proxy untouched).`,
         );
     // Runs since the reload row has its floor: a process that only spins at SCHED_IDLE.
-    if (md.includes("only spins at the lowest CPU priority"))
+    if (md.includes("only spins at the lowest CPU priority") && /^[\d.,]+$/.test(c("same while another process only spins", "ours")))
       lines[lines.length - 1] = lines
         .at(-1)!
         .replace(
