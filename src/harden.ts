@@ -20,6 +20,8 @@ export interface Hardening {
   /** What was applied, or why nothing was. */
   readonly protection: string;
   readonly ok: boolean;
+  /** This platform has such a protection (Linux, macOS): when it is not `ok`, something failed. */
+  readonly expected: boolean;
 }
 
 /**
@@ -28,7 +30,7 @@ export interface Hardening {
  * ".so": bun:ffi takes such a name for a file in the working directory, so a `libc.so` planted
  * where the proxy is started (an agent's workspace) would be loaded into it.
  */
-export function libcCandidates(): string[] {
+function libcCandidates(): string[] {
   const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
   return ["libc.so.6", `/lib/ld-musl-${arch}.so.1`];
 }
@@ -60,12 +62,14 @@ function linux(): Hardening {
   try {
     lib = openLibc(PRCTL, "prctl");
   } catch (e) {
-    return { ok: false, protection: (e as Error).message };
+    return { ok: false, expected: true, protection: (e as Error).message };
   }
   try {
-    if (lib.symbols.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) return { ok: false, protection: "prctl(PR_SET_DUMPABLE, 0) failed" };
+    if (lib.symbols.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) return { ok: false, expected: true, protection: "prctl(PR_SET_DUMPABLE, 0) failed" };
     const now = lib.symbols.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-    return now === 0 ? { ok: true, protection: "not dumpable (prctl PR_SET_DUMPABLE 0)" } : { ok: false, protection: `still dumpable (${now})` };
+    return now === 0
+      ? { ok: true, expected: true, protection: "not dumpable (prctl PR_SET_DUMPABLE 0)" }
+      : { ok: false, expected: true, protection: `still dumpable (${now})` };
   } finally {
     lib.close();
   }
@@ -76,12 +80,14 @@ function darwin(): Hardening {
     const lib = dlopen("/usr/lib/libSystem.B.dylib", { ptrace: { args: [FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 } });
     try {
       const r = lib.symbols.ptrace(PT_DENY_ATTACH, 0, null, 0);
-      return r === 0 ? { ok: true, protection: "debuggers denied (ptrace PT_DENY_ATTACH)" } : { ok: false, protection: "ptrace(PT_DENY_ATTACH) failed" };
+      return r === 0
+        ? { ok: true, expected: true, protection: "debuggers denied (ptrace PT_DENY_ATTACH)" }
+        : { ok: false, expected: true, protection: "ptrace(PT_DENY_ATTACH) failed" };
     } finally {
       lib.close();
     }
   } catch (e) {
-    return { ok: false, protection: `cannot call ptrace: ${(e as Error).message}` };
+    return { ok: false, expected: true, protection: `cannot call ptrace: ${(e as Error).message}` };
   }
 }
 
@@ -103,6 +109,10 @@ function protect(): Hardening {
     case "darwin":
       return darwin();
     default:
-      return { ok: false, protection: `no memory protection on ${process.platform}: other processes of this user can read the proxy's memory` };
+      return {
+        ok: false,
+        expected: false,
+        protection: `no memory protection on ${process.platform}: other processes of this user can read the proxy's memory`,
+      };
   }
 }

@@ -48,7 +48,7 @@ export async function runCommand(o: CliOptions, io: Io): Promise<number> {
   // The command runs as our user: keep it out of our memory, where the admin token lives. Our
   // logs are quiet unless asked for, but where that protection exists and failed, it is said.
   const hardened = hardenProcess(log, "the command");
-  if (!hardened.ok && !o.logLevelSet && (process.platform === "linux" || process.platform === "darwin")) {
+  if (!hardened.ok && hardened.expected && !o.logLevelSet) {
     const what = "the proxy's memory is not protected from the command";
     if (o.logFormat === "json") makeLogger({ ...o, logLevel: "warn" }).warn(what, { why: hardened.protection });
     else io.err(`codex-network-proxy run: warning: ${what}: ${hardened.protection}\n`);

@@ -15,13 +15,9 @@ import { loopbackUp } from "./loopback.ts";
 
 const CLONE_NEWNET = 0x40000000;
 
-function openSetns() {
-  return openLibc({ setns: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }, "setns");
-}
-
 /** Run `fn` inside the network namespace of process `pid`, with its loopback up; always come back. */
 export function inNetworkNamespace<T>(pid: number, fn: () => T): T {
-  const libc = openSetns();
+  const libc = openLibc({ setns: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }, "setns");
   const home = openSync("/proc/thread-self/ns/net", "r");
   let theirs = -1;
   try {
