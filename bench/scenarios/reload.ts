@@ -67,7 +67,13 @@ export async function reload(b: Bench): Promise<Row[]> {
       // The references first: right after back-to-back reloads the proxy is still collecting
       // their garbage for a few seconds (the p99 of a quiet run then is 1.5-2.3x its usual).
       const quiet = await wrk(b, proxy.http, url, p.wrkSeconds);
-      const floor = spinning ? await wrkBesideSpin(b, proxy.http, url).catch((e: unknown) => firstLine(e)) : null;
+      // A reference that cannot be measured fails its own cell, not the reload rows.
+      const floor = spinning
+        ? await wrkBesideSpin(b, proxy.http, url).catch((e: unknown) => {
+            floorFailure ??= firstLine(e);
+            return null;
+          })
+        : null;
       const [apart, work] = await Promise.all([
         wrk(b, proxy.http, url, p.wrkSeconds),
         client("reloadWork", { home, seconds: p.wrkSeconds }, p.wrkSeconds * 1000 + 120_000),
@@ -83,15 +89,13 @@ export async function reload(b: Bench): Promise<Row[]> {
       await reloading;
       // Unrecorded: traffic while that garbage is collected, so the next round starts settled.
       await wrk(b, proxy.http, url, p.wrkSeconds);
-      // A reference that could not be measured fails its own cell, not the reload rows.
-      if (typeof floor === "string") floorFailure ??= floor;
-      for (const w of [quiet, busy, apart, ...(floor && typeof floor !== "string" ? [floor] : [])])
+      for (const w of [quiet, busy, apart, ...(floor ? [floor] : [])])
         if (w.non2xx > 0 || w.socketErrors > 0) throw new Error(`wrk: ${w.non2xx} non-2xx responses, ${w.socketErrors} socket errors`);
       if (times.length < 2) throw new Error(`only ${times.length} reloads finished during ${p.wrkSeconds} s of wrk`);
       runs.idle.push(quiet.p99);
       runs.busy.push(busy.p99);
       runs.apart.push(apart.p99);
-      if (floor && typeof floor !== "string") runs.floor.push(floor.p99);
+      if (floor) runs.floor.push(floor.p99);
       runs.ms.push(median(times));
     }
     rows.idle.cells.ours = fromRuns(runs.idle);
