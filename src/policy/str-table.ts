@@ -9,8 +9,11 @@
  * most half full. A probe for a string that is not there (what most probes of a large rule set
  * are) usually reads one pair, in a compact array, instead of following pointers into a large
  * heap; only when the stored hash equals the probe's is the key itself compared, in full, so a
- * hash collision can cost a comparison but never give a wrong answer.
+ * hash collision can cost a comparison but never give a wrong answer. In front of the slots, a
+ * BitFilter answers most probes for absent strings from a few cached kilobytes: a large table
+ * is megabytes, and a probe that reads one of its lines pays for a cache miss.
  */
+import { BitFilter } from "./bit-filter.ts";
 
 export const HASH_SEED = 0x811c9dc5 | 0;
 
@@ -46,8 +49,9 @@ export class StrTable<V> {
   #slots: Int32Array | null = null;
   #mask = 0;
   readonly #keys: string[] = [];
-  readonly #hashes: number[] = [];
   readonly #values: V[] = [];
+  /** The keys' hashes, entry by entry (its `hashes`), and the filter of them. */
+  readonly #filter = new BitFilter();
 
   /** `backward`: keys are hashed right to left (suffix probes), else left to right. */
   constructor(readonly backward: boolean) {}
@@ -98,7 +102,7 @@ export class StrTable<V> {
   /** Add `key`, whose hash is `h` and which is not in the table, with `value`. */
   #addNew(h: number, key: string, value: V): void {
     this.#keys.push(key);
-    this.#hashes.push(h);
+    this.#filter.add(h);
     this.#values.push(value);
     const n = this.#keys.length;
     if (this.#slots === null) {
@@ -114,7 +118,7 @@ export class StrTable<V> {
   #entry(h: number, s: string, start: number, end: number): number {
     const slots = this.#slots;
     if (slots === null) {
-      const hashes = this.#hashes;
+      const hashes = this.#filter.hashes;
       for (let e = 0; e < hashes.length; e++) {
         if (hashes[e] !== h) continue;
         const k = this.#keys[e]!;
@@ -122,6 +126,7 @@ export class StrTable<V> {
       }
       return -1;
     }
+    if (!this.#filter.mayHave(h)) return -1;
     const mask = this.#mask;
     for (let i = slotOf(h, mask); ; i = (i + 1) & mask) {
       const e = slots[2 * i + 1]!;
@@ -148,7 +153,8 @@ export class StrTable<V> {
     while (size < this.#keys.length * 4 || size < atLeast) size *= 2;
     this.#slots = new Int32Array(2 * size);
     this.#mask = size - 1;
-    for (let e = 1; e <= this.#keys.length; e++) this.#place(this.#hashes[e - 1]!, e);
+    const hashes = this.#filter.hashes;
+    for (let e = 1; e <= hashes.length; e++) this.#place(hashes[e - 1]!, e);
   }
 
   #place(h: number, entry: number): void {

@@ -4,15 +4,20 @@
  * - plainName (canonical names skip the URL parser) against canonicalHostByUrl, outcome for
  *   outcome, errors included;
  * - parseIpv6Groups / formatIpv6 / isCanonicalDottedQuad against ipaddr.js;
- * - StrTable (hash probes by range, no substrings) against a Map of the substrings;
+ * - StrTable (hash probes by range, no substrings) against a Map of the substrings, also with
+ *   thousands of keys (its BitFilter grown several times);
+ * - BitFilter: it never says "not added" of a hash that was added, and it does say it of most
+ *   others (a filter that always said "maybe" would be correct and useless);
  * - large compiled policies (the hash tables past their small size) against the reference
- *   matcher, also with two policies compiled one after the other and queried in turn (a reload).
+ *   matcher, also with two policies compiled one after the other and queried in turn (a reload);
+ *   long lists of IPv4 literals and CIDRs (behind their filters) against the reference too.
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import ipaddr from "ipaddr.js";
 import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "../../src/policy/ip-text.ts";
 import { compilePolicy } from "../../src/policy/rules.ts";
+import { BitFilter } from "../../src/policy/bit-filter.ts";
 import { hashBackward, hashForward, StrTable } from "../../src/policy/str-table.ts";
 import { canonicalHost, canonicalHostByUrl, plainName, TargetError } from "../../src/policy/target.ts";
 import { mutatedString, outcome } from "../helpers/fuzz/mutate.ts";
@@ -163,6 +168,121 @@ describe("fuzz: StrTable agrees with a Map", () => {
       { base: 1000 },
     );
   });
+});
+
+describe("fuzz: StrTable with thousands of keys agrees with a Map", () => {
+  test("present and absent keys, across the filter's and the slots' growth", () => {
+    fuzz(
+      "fast paths: large StrTable vs Map",
+      fc.tuple(
+        fc.boolean(),
+        fc.array(fc.nat({ max: 6000 }), { minLength: 100, maxLength: 3000, size: "max" }),
+        fc.array(fc.nat({ max: 6000 }), { maxLength: 300 }),
+      ),
+      ([backward, keys, probes]) => {
+        const table = new StrTable<number>(backward);
+        const map = new Map<string, number>();
+        for (const n of keys) {
+          table.set(`h${n}.example.com`, n);
+          map.set(`h${n}.example.com`, n);
+        }
+        expect(table.size).toBe(map.size);
+        for (const n of [...keys, ...probes]) {
+          const k = `h${n}.example.com`;
+          expect(table.get(k)).toBe(map.get(k));
+          // The same key as a range of a longer string, the way lookups probe.
+          const s = `x.${k}`;
+          const h = backward ? hashBackward(s, 2, s.length) : hashForward(s, 2, s.length);
+          expect(table.find(h, s, 2, s.length)).toBe(map.get(k));
+        }
+        return true;
+      },
+      { base: 40 },
+    );
+  });
+});
+
+describe("fuzz: BitFilter", () => {
+  test("every hash added answers maybe, across growth", () => {
+    fuzz(
+      "fast paths: BitFilter keeps what it was given",
+      fc.array(fc.integer(), { maxLength: 5000, size: "max" }),
+      (added) => {
+        const f = new BitFilter();
+        added.forEach((h, i) => {
+          f.add(h);
+          // Checked as it grows, not only at the end: every earlier hash must survive each resize.
+          if (i % 97 === 0) for (let j = 0; j <= i; j += 13) expect(f.mayHave(added[j]!)).toBe(true);
+        });
+        for (const h of added) expect(f.mayHave(h)).toBe(true);
+        expect(f.size).toBe(added.length);
+        return true;
+      },
+      { base: 60 },
+    );
+  });
+
+  test("most hashes never added answer no, at every size", () => {
+    for (const n of [100, 1000, 10_000, 100_000]) {
+      const f = new BitFilter();
+      for (let i = 0; i < n; i++) f.add(hashForward(`api${i}.svc.example.com`, 0, `api${i}.svc.example.com`.length));
+      let maybe = 0;
+      const probes = 20_000;
+      for (let i = 0; i < probes; i++) if (f.mayHave(hashForward(`other${i}.example.com`, 0, `other${i}.example.com`.length))) maybe++;
+      // Two bits of a 32-bit word, with at least 8 bits of room per key: at most about 1 in 16.
+      expect({ n, rate: maybe / probes < 0.08 }).toEqual({ n, rate: true });
+    }
+  });
+});
+
+describe("fuzz: long lists of IPv4 literals and CIDRs agree with the reference", () => {
+  // Narrow blocks only, so that most addresses are decided by the literals (or by nothing), not
+  // by a block that covers every address.
+  const octet = fc.nat({ max: 15 });
+  const v4 = fc.tuple(fc.constantFrom(20, 21, 22, 23), octet, octet, fc.nat({ max: 255 })).map((o) => o.join("."));
+  const bits = fc.constantFrom(24, 28, 30, 32);
+  const entry = fc.oneof(
+    fc.tuple(v4, fc.option(fc.constantFrom(443, 8443), { nil: null })).map(([host, port]): { text: string; spec: PatternSpec } => ({
+      text: port === null ? host : `${host}:${port}`,
+      spec: { form: "ip", kind: "ipv4", host, port },
+    })),
+    fc.tuple(v4, bits).map(([host, b]): { text: string; spec: PatternSpec } => {
+      const net = ipaddr.IPv4.networkAddressFromCIDR(`${host}/${b}`).toString();
+      return { text: `${net}/${b}`, spec: { form: "cidr", kind: "ipv4", net, bits: b } };
+    }),
+  );
+  test(
+    "allow and deny answer as the reference for addresses in and out of the lists, on two ports",
+    () => {
+      fuzz(
+        "fast paths: long IPv4 lists",
+        fc.tuple(
+          fc.array(entry, { minLength: 150, maxLength: 700, size: "max" }),
+          fc.array(fc.tuple(v4, fc.constantFrom(443, 8443)), { minLength: 20, maxLength: 60 }),
+        ),
+        ([entries, targets]) => {
+          const texts = entries.map((e) => e.text);
+          const { policy, problems } = compilePolicy({ allowed_domains: texts, denied_domains: texts, allow_unix_sockets: [], allow_local_binding: false });
+          expect(problems).toEqual([]);
+          // Random addresses, every literal, and an address inside every block.
+          const inside = entries.map((e): readonly [string, number] => [e.spec.form === "ip" ? e.spec.host : e.spec.form === "cidr" ? e.spec.net : "", 443]);
+          for (const [host, port] of [...targets, ...inside]) {
+            const t = { kind: "ipv4" as const, host, port };
+            const want = entries.some((e) => refMatches(e.spec, t));
+            expect({ host, port, allow: policy.allow.match(t) !== null, deny: policy.deny.matchDenied(t) !== null }).toEqual({
+              host,
+              port,
+              allow: want,
+              deny: want,
+            });
+          }
+          return true;
+        },
+        { base: 40 },
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 });
 
 describe("fuzz: large compiled policies (hash tables past their small size) and recompiles", () => {
