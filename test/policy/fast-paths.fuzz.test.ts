@@ -42,13 +42,37 @@ describe("fuzz: plainName agrees with the URL host parser", () => {
     fc.constantFrom("00", "01", "0x7f", "010", "256", "4294967295"),
   );
   const numeric = fc.tuple(fc.array(octet, { minLength: 1, maxLength: 5 }), fc.constantFrom("", ".")).map(([os, dot]) => os.join(".") + dot);
+  /** IPv6 literals (hex groups read without the URL parser), spelled several ways, with and without brackets. */
+  const group = fc.oneof(fc.constant(0), fc.constant(0xffff), fc.nat({ max: 0xffff }));
+  const v6 = fc
+    .tuple(
+      fc.oneof(
+        fc.array(group, { minLength: 8, maxLength: 8 }),
+        fc.tuple(fc.nat({ max: 0xffff }), fc.nat({ max: 0xffff })).map(([a, b]) => [0, 0, 0, 0, 0, 0xffff, a, b]),
+      ),
+      fc.constantFrom("compressed", "full", "upper", "padded"),
+      fc.constantFrom("[]", "", "[", "]"),
+    )
+    .map(([parts, form, br]) => {
+      const a = new ipaddr.IPv6(parts);
+      const text =
+        form === "compressed"
+          ? a.toString()
+          : form === "full"
+            ? a.toNormalizedString()
+            : form === "upper"
+              ? a.toString().toUpperCase()
+              : parts.map((x) => x.toString(16).padStart(4, "0")).join(":");
+      return `${br.startsWith("[") ? "[" : ""}${text}${br.endsWith("]") ? "]" : ""}`;
+    });
+  const v6Mutated = mutatedString(v6, fc.constantFrom(":", "::", "0", "f", "g", ".", "%", "[", "]"), 2);
 
   test(
     "same outcome (value or error code) for canonicalHost and canonicalHostByUrl; plainName only accepts what the URL parser leaves unchanged",
     () => {
       fuzz(
         "fast paths: plainName vs URL",
-        fc.oneof(host, mutated, long, numeric),
+        fc.oneof(host, mutated, long, numeric, v6, v6Mutated),
         (raw) => {
           for (const opts of [{}, { fromUrl: true }, { bareIpv6: true }]) {
             const fast = outcome(() => canonicalHost(raw, opts), isTargetError, codeOf);
