@@ -37,6 +37,13 @@ export function tokenBytes(buf: Uint8Array, from: number, to: number): boolean {
   return true;
 }
 
+const ASCII = new TextEncoder();
+
+/** The bytes of an ASCII string, made natively (no JS callback per character). */
+export function asciiBytes(s: string): Uint8Array {
+  return ASCII.encode(s);
+}
+
 /** buf[from, to) as a string, one character per byte. */
 export function latin1(buf: Uint8Array, from: number, to: number): string {
   if (from >= to) return "";
@@ -95,7 +102,7 @@ for (const name of COMMON) {
   const lower = name.toLowerCase();
   for (const spelling of new Set([name, lower])) {
     KNOWN[spelling.length] ??= [];
-    KNOWN[spelling.length]!.push({ bytes: Uint8Array.from(spelling, (c) => c.charCodeAt(0)), header: { name: spelling, lower } });
+    KNOWN[spelling.length]!.push({ bytes: asciiBytes(spelling), header: { name: spelling, lower } });
   }
 }
 

@@ -8,7 +8,7 @@
  * any Transfer-Encoding other than exactly `chunked`, versions other than 1.0/1.1, duplicate Host.
  */
 import { ProxyError } from "../../outcomes.ts";
-import { crlf, latin1, parseFields, tokenBytes, type HeadLimits, type Header } from "./fields.ts";
+import { asciiBytes, crlf, latin1, parseFields, tokenBytes, type HeadLimits, type Header } from "./fields.ts";
 
 export type { HeadLimits, Header } from "./fields.ts";
 
@@ -83,7 +83,7 @@ export function leadingCrlf(buf: Uint8Array): number {
 /** The usual methods, kept as one shared string each. */
 const METHODS = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT"].map((m) => ({
   name: m,
-  bytes: Uint8Array.from(m, (c) => c.charCodeAt(0)),
+  bytes: asciiBytes(m),
 }));
 
 function methodName(buf: Uint8Array, len: number): string {

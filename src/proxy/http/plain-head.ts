@@ -10,7 +10,7 @@
  *
  * Scanned as bytes: no string or object is made for a head that qualifies.
  */
-import { NO_TOKENS } from "./fields.ts";
+import { asciiBytes, NO_TOKENS } from "./fields.ts";
 import type { ResponseHead } from "./head.ts";
 import { REWRITTEN_NAMES } from "./rewrite.ts";
 
@@ -42,8 +42,8 @@ function valueByte(c: number): boolean {
  * Content-Length too, and Host), as bytes; compared in lower case with "_" read as "-". A head
  * that has one is not passed on.
  */
-const REWRITTEN = [...REWRITTEN_NAMES].map((n) => Uint8Array.from(n, (c) => c.charCodeAt(0)));
-const CONTENT_LENGTH = Uint8Array.from("Content-Length", (c) => c.charCodeAt(0));
+const REWRITTEN = [...REWRITTEN_NAMES].map(asciiBytes);
+const CONTENT_LENGTH = asciiBytes("Content-Length");
 
 /** buf[from, to) equals `name` ignoring ASCII case, "_" counting as "-". */
 function sameName(buf: Uint8Array, from: number, to: number, name: Uint8Array): boolean {
