@@ -3,9 +3,9 @@
  * large index. A rule set of 100,000 patterns spreads its tables over megabytes, and a lookup of
  * a key that is not there (most lookups: every shorter suffix of a name, every address no rule
  * names) would read a line of that memory that is rarely in any cache. The filter holds two bits
- * per key in one 32-bit word, with 8 to 16 bits of room per key, so it is a few dozen kilobytes
- * where the table is megabytes, it stays cached, and at most about 1 in 16 absent keys still reaches
- * the table (each of its two bits is already set with probability at most 1/4).
+ * per key in one 32-bit word, with 16 to 32 bits of room per key (128 KiB for 40,000 keys, where
+ * the table behind it is 2 MiB), so it stays cached, and at most about 1 in 50 absent keys still
+ * reaches the table (each of its two bits is already set with probability at most 1/8).
  *
  * A "maybe" is always checked against the table behind it, so a filter can cost a lookup but
  * never change its answer. The hashes added are kept, so the filter can grow with its set.
@@ -24,16 +24,26 @@ function mix(h: number): number {
 export class BitFilter {
   #words = new Int32Array(MIN_BITS >>> 5);
   #wordMask = (MIN_BITS >>> 5) - 1;
+  readonly #hashes: number[] = [];
+
   /** Every hash added, in order: the filter is rebuilt from them when it grows. */
-  readonly hashes: number[] = [];
+  get hashes(): readonly number[] {
+    return this.#hashes;
+  }
 
   get size(): number {
-    return this.hashes.length;
+    return this.#hashes.length;
+  }
+
+  /** The bits the filter holds (its memory, in bytes, is an eighth of that). */
+  get bits(): number {
+    return (this.#wordMask + 1) * 32;
   }
 
   add(h: number): void {
-    this.hashes.push(h);
-    if (this.hashes.length * 8 > (this.#wordMask + 1) * 32) this.#resize(this.hashes.length);
+    this.#hashes.push(h);
+    // Fewer than 16 bits per hash: twice the bits, back to 32 per hash.
+    if (this.#hashes.length * 16 > this.bits) this.#resize(this.bits * 2);
     else this.#set(h);
   }
 
@@ -49,12 +59,10 @@ export class BitFilter {
     this.#words[(m >>> 10) & this.#wordMask]! |= (1 << (m & 31)) | (1 << ((m >>> 5) & 31));
   }
 
-  /** 16 bits per key for `n` keys (rounded up to a power of two), and every hash set again. */
-  #resize(n: number): void {
-    let bits = MIN_BITS;
-    while (bits < n * 16) bits *= 2;
+  /** `bits` bits (a power of two), and every hash set again. */
+  #resize(bits: number): void {
     this.#words = new Int32Array(bits >>> 5);
     this.#wordMask = (bits >>> 5) - 1;
-    for (const h of this.hashes) this.#set(h);
+    for (const h of this.#hashes) this.#set(h);
   }
 }

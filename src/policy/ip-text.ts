@@ -1,6 +1,6 @@
 /**
  * Fast readers and writers of the common address spellings, each with ipaddr.js as its
- * reference (ip-text.fuzz.test.ts checks they agree): what they do not recognise they leave to
+ * reference (fast-paths.fuzz.test.ts checks they agree): what they do not recognise they leave to
  * ipaddr.js (they return null), so they can only ever be faster, never say something else.
  */
 

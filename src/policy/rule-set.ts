@@ -89,7 +89,7 @@ export class RuleSet {
    * also matches that address's IPv4 rules, in both lists.
    */
   matchIp(kind: "ipv4" | "ipv6", host: string, port: number, explicitOnly = false): Rule | null {
-    const exact = this.#ipKeys.mayHave(hashForward(host, 0, host.length)) ? this.ips.get(host) : undefined;
+    const exact = this.ips.size > 0 && this.#ipKeys.mayHave(hashForward(host, 0, host.length)) ? this.ips.get(host) : undefined;
     if (exact) {
       const r = firstForPort(exact, port);
       if (r) return r;

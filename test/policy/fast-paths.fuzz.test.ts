@@ -24,6 +24,26 @@ import { mutatedString, outcome } from "../helpers/fuzz/mutate.ts";
 import { refMatches, type PatternSpec } from "../helpers/fuzz/ref-host.ts";
 import { FUZZ_TIMEOUT_MS, fuzz } from "../helpers/fuzz/runs.ts";
 
+const v6Part = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }));
+/** 8 x 16-bit parts; one in four in the IPv4-mapped block (::ffff:a.b.c.d). */
+const v6Parts = fc.oneof(
+  { weight: 3, arbitrary: fc.array(v6Part, { minLength: 8, maxLength: 8 }) },
+  { weight: 1, arbitrary: fc.tuple(fc.nat({ max: 0xffff }), fc.nat({ max: 0xffff })).map(([a, b]) => [0, 0, 0, 0, 0, 0xffff, a, b]) },
+);
+/**
+ * An IPv6 address spelled out in full, or with "::" in place of any run of groups (zero or not,
+ * so not only the canonical spelling), with leading zeros or upper case.
+ */
+const v6Text = fc.tuple(v6Parts, fc.nat(8), fc.nat(8), fc.boolean(), fc.boolean()).map(([p, a, b, pad, upper]) => {
+  const g = p.map((x) => {
+    const h = pad ? x.toString(16).padStart(4, "0") : x.toString(16);
+    return upper ? h.toUpperCase() : h;
+  });
+  const from = Math.min(a, b);
+  const to = Math.max(a, b);
+  return from === to ? g.join(":") : `${g.slice(0, from).join(":")}::${g.slice(to).join(":")}`;
+});
+
 const isTargetError = (e: unknown) => e instanceof TargetError;
 const codeOf = (e: unknown) => (e as TargetError).code;
 
@@ -42,29 +62,8 @@ describe("fuzz: plainName agrees with the URL host parser", () => {
     fc.constantFrom("00", "01", "0x7f", "010", "256", "4294967295"),
   );
   const numeric = fc.tuple(fc.array(octet, { minLength: 1, maxLength: 5 }), fc.constantFrom("", ".")).map(([os, dot]) => os.join(".") + dot);
-  /** IPv6 literals (hex groups read without the URL parser), spelled several ways, with and without brackets. */
-  const group = fc.oneof(fc.constant(0), fc.constant(0xffff), fc.nat({ max: 0xffff }));
-  const v6 = fc
-    .tuple(
-      fc.oneof(
-        fc.array(group, { minLength: 8, maxLength: 8 }),
-        fc.tuple(fc.nat({ max: 0xffff }), fc.nat({ max: 0xffff })).map(([a, b]) => [0, 0, 0, 0, 0, 0xffff, a, b]),
-      ),
-      fc.constantFrom("compressed", "full", "upper", "padded"),
-      fc.constantFrom("[]", "", "[", "]"),
-    )
-    .map(([parts, form, br]) => {
-      const a = new ipaddr.IPv6(parts);
-      const text =
-        form === "compressed"
-          ? a.toString()
-          : form === "full"
-            ? a.toNormalizedString()
-            : form === "upper"
-              ? a.toString().toUpperCase()
-              : parts.map((x) => x.toString(16).padStart(4, "0")).join(":");
-      return `${br.startsWith("[") ? "[" : ""}${text}${br.endsWith("]") ? "]" : ""}`;
-    });
+  /** IPv6 literals (hex groups read without the URL parser), with and without brackets. */
+  const v6 = fc.tuple(v6Text, fc.constantFrom("[]", "", "[", "]")).map(([text, br]) => `${br.startsWith("[") ? "[" : ""}${text}${br.endsWith("]") ? "]" : ""}`);
   const v6Mutated = mutatedString(v6, fc.constantFrom(":", "::", "0", "f", "g", ".", "%", "[", "]"), 2);
 
   test(
@@ -91,18 +90,6 @@ describe("fuzz: plainName agrees with the URL host parser", () => {
 });
 
 describe("fuzz: address text readers and writers agree with ipaddr.js", () => {
-  const part = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }));
-  const parts = fc.array(part, { minLength: 8, maxLength: 8 });
-  /** An IPv6 address spelled out in full, compressed at some run of groups, with leading zeros or upper case. */
-  const v6Text = fc.tuple(parts, fc.nat(8), fc.nat(8), fc.boolean(), fc.boolean()).map(([p, a, b, pad, upper]) => {
-    const g = p.map((x) => {
-      const h = pad ? x.toString(16).padStart(4, "0") : x.toString(16);
-      return upper ? h.toUpperCase() : h;
-    });
-    const from = Math.min(a, b);
-    const to = Math.max(a, b);
-    return from === to ? g.join(":") : `${g.slice(0, from).join(":")}::${g.slice(to).join(":")}`;
-  });
   const v6Mutated = mutatedString(v6Text, fc.constantFrom(":", "::", "0", "f", "g", ".", "%", "1.2.3.4", "00000"), 3);
 
   test(
@@ -133,7 +120,7 @@ describe("fuzz: address text readers and writers agree with ipaddr.js", () => {
   test("formatIpv6 is ipaddr.js's toString", () => {
     fuzz(
       "fast paths: formatIpv6 vs ipaddr",
-      parts,
+      v6Parts,
       (p) => {
         expect(formatIpv6(p)).toBe(new ipaddr.IPv6(p).toString());
         return true;
@@ -206,6 +193,8 @@ describe("fuzz: StrTable with thousands of keys agrees with a Map", () => {
       ([backward, keys, probes]) => {
         const table = new StrTable<number>(backward);
         const map = new Map<string, number>();
+        // Room reserved up front in half the runs, as a compile does.
+        if (keys.length % 2 === 0) table.reserve(keys.length);
         for (const n of keys) {
           table.set(`h${n}.example.com`, n);
           map.set(`h${n}.example.com`, n);
@@ -246,15 +235,17 @@ describe("fuzz: BitFilter", () => {
     );
   });
 
-  test("most hashes never added answer no, at every size", () => {
-    for (const n of [100, 1000, 10_000, 100_000]) {
+  test("most hashes never added answer no, at every size, in 16 to 32 bits per hash", () => {
+    // Powers of two are the fullest a filter gets before it grows (16 bits per hash).
+    for (const n of [100, 1000, 8192, 10_000, 65_536, 100_000]) {
       const f = new BitFilter();
       for (let i = 0; i < n; i++) f.add(hashForward(`api${i}.svc.example.com`, 0, `api${i}.svc.example.com`.length));
+      if (n >= 64) expect({ n, atLeast16: f.bits >= 16 * n, atMost32: f.bits <= 32 * n }).toEqual({ n, atLeast16: true, atMost32: true });
       let maybe = 0;
       const probes = 20_000;
       for (let i = 0; i < probes; i++) if (f.mayHave(hashForward(`other${i}.example.com`, 0, `other${i}.example.com`.length))) maybe++;
-      // Two bits of a 32-bit word, with at least 8 bits of room per key: at most about 1 in 16.
-      expect({ n, rate: maybe / probes < 0.08 }).toEqual({ n, rate: true });
+      // Two bits of a 32-bit word, with at least 16 bits of room per key: at most about 1 in 50 (measured: 1.4-2.0%).
+      expect({ n, rate: maybe / probes < 0.025 }).toEqual({ n, rate: true });
     }
   });
 });
@@ -299,6 +290,23 @@ describe("fuzz: long lists of IPv4 literals and CIDRs agree with the reference",
               allow: want,
               deny: want,
             });
+            // The same address inside IPv6: IPv4-compatible (::a.b.c.d) is that address for both
+            // lists; NAT64 (64:ff9b::a.b.c.d) reaches it only as far as the denylist goes.
+            const [o1, o2, o3, o4] = host.split(".").map(Number) as [number, number, number, number];
+            const hi = o1 * 256 + o2;
+            const lo = o3 * 256 + o4;
+            const compat = { kind: "ipv6" as const, host: new ipaddr.IPv6([0, 0, 0, 0, 0, 0, hi, lo]).toString(), port };
+            const nat64 = { kind: "ipv6" as const, host: new ipaddr.IPv6([0x64, 0xff9b, 0, 0, 0, 0, hi, lo]).toString(), port };
+            expect({ compat: compat.host, allow: policy.allow.match(compat) !== null, deny: policy.deny.matchDenied(compat) !== null }).toEqual({
+              compat: compat.host,
+              allow: want,
+              deny: want,
+            });
+            expect({ nat64: nat64.host, allow: policy.allow.match(nat64) !== null, deny: policy.deny.matchDenied(nat64) !== null }).toEqual({
+              nat64: nat64.host,
+              allow: false,
+              deny: want,
+            });
           }
           return true;
         },
@@ -307,6 +315,19 @@ describe("fuzz: long lists of IPv4 literals and CIDRs agree with the reference",
     },
     FUZZ_TIMEOUT_MS,
   );
+
+  test("a block of every address (0.0.0.0/0) in a long list matches every address", () => {
+    const entries = [...Array.from({ length: 500 }, (_, i) => `30.${i >> 8}.${i & 255}.1`), "0.0.0.0/0"];
+    const { policy } = compilePolicy({ allowed_domains: entries, denied_domains: entries, allow_unix_sockets: [], allow_local_binding: false });
+    for (const host of ["1.2.3.4", "30.0.0.1", "30.0.0.2", "255.255.255.255", "0.0.0.0"]) {
+      const t = { kind: "ipv4" as const, host, port: 443 };
+      expect({ host, allow: policy.allow.match(t)?.raw, deny: policy.deny.matchDenied(t)?.raw }).toEqual({
+        host,
+        allow: host === "30.0.0.1" ? host : "0.0.0.0/0",
+        deny: host === "30.0.0.1" ? host : "0.0.0.0/0",
+      });
+    }
+  });
 });
 
 describe("fuzz: large compiled policies (hash tables past their small size) and recompiles", () => {

@@ -1,5 +1,5 @@
 /**
- * Fuzz: pattern parsing and matching (src/policy/rules.ts) and the pure decision
+ * Fuzz: pattern parsing and matching (src/policy/pattern.ts, rules.ts, rule-set.ts) and the pure decision
  * (judgeTarget, judgeAddresses in src/policy/decide.ts). Patterns are generated as intended
  * specs, spelled out as text in many ways (case, trailing dots, Unicode, IP spellings,
  * brackets, ports), parsed, compiled, and checked against a slow reference matcher.
