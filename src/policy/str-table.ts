@@ -10,7 +10,7 @@
  * are) usually reads one pair, in a compact array, instead of following pointers into a large
  * heap; only when the stored hash equals the probe's is the key itself compared, in full, so a
  * hash collision can cost a comparison but never give a wrong answer. In front of the slots, a
- * BitFilter answers most probes for absent strings from one or two bytes per key, which stay
+ * BitFilter answers most probes for absent strings from two to four bytes per key, which stay
  * cached: a large table is megabytes, and a probe that reads one of its lines pays for a miss.
  */
 import { BitFilter } from "./bit-filter.ts";

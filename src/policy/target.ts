@@ -10,6 +10,7 @@
  * judged as that IP, never as a name.
  */
 import ipaddr from "ipaddr.js";
+import { intToIpv4 } from "./ip.ts";
 import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "./ip-text.ts";
 
 export type TargetKind = "domain" | "ipv4" | "ipv6";
@@ -111,11 +112,7 @@ export function canonicalHost(raw: string, options?: HostOptions): { kind: Targe
 function hexIpv6(s: string): { kind: TargetKind; host: string } | null {
   const p = parseIpv6Groups(s);
   if (p === null) return null;
-  if (p[0] === 0 && p[1] === 0 && p[2] === 0 && p[3] === 0 && p[4] === 0 && p[5] === 0xffff) {
-    const hi = p[6]!;
-    const lo = p[7]!;
-    return { kind: "ipv4", host: `${hi >>> 8}.${hi & 255}.${lo >>> 8}.${lo & 255}` };
-  }
+  if (p[0] === 0 && p[1] === 0 && p[2] === 0 && p[3] === 0 && p[4] === 0 && p[5] === 0xffff) return { kind: "ipv4", host: intToIpv4(p[6]! * 65536 + p[7]!) };
   return { kind: "ipv6", host: formatIpv6(p) };
 }
 
