@@ -3,6 +3,7 @@
  * rules, with a warning wherever the original substituted silently.
  */
 import ipaddr from "ipaddr.js";
+import { isCanonicalDottedQuad, isDigits } from "../policy/ip-text.ts";
 
 export interface ListenAddr {
   /** An IP literal (never a name: listeners never resolve names). */
@@ -43,7 +44,7 @@ export function parseHostPort(input: string, defaultPort: number): { host: strin
 }
 
 function parsePort(s: string): number | undefined {
-  if (!/^\d{1,5}$/.test(s)) return undefined;
+  if (!isDigits(s, 5)) return undefined;
   const n = Number(s);
   return n <= 65535 ? n : undefined;
 }
@@ -54,6 +55,8 @@ function parsePort(s: string): number | undefined {
  */
 export function resolveListenHost(host: string): { host: string; substituted: boolean } {
   if (host.toLowerCase() === "localhost") return { host: "127.0.0.1", substituted: false };
+  // The usual spelling, read without ipaddr.js (which runs regular expressions): see isCanonicalDottedQuad.
+  if (isCanonicalDottedQuad(host)) return { host, substituted: false };
   if (ipaddr.isValid(host) && (host.includes(":") || ipaddr.IPv4.isValidFourPartDecimal(host))) {
     const a = ipaddr.parse(host);
     // An IPv4-mapped address is that IPv4 address: bind and compare it as such.
@@ -64,6 +67,7 @@ export function resolveListenHost(host: string): { host: string; substituted: bo
 }
 
 export function isLoopbackAddr(host: string): boolean {
+  if (isCanonicalDottedQuad(host)) return host.startsWith("127.");
   if (!ipaddr.isValid(host)) return false;
   const a = ipaddr.parse(host);
   if (a.kind() === "ipv4") return a.range() === "loopback";

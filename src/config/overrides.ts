@@ -54,7 +54,7 @@ function splitKey(key: string, arg: string): string[] {
       let end = key.indexOf(".", i);
       if (end < 0) end = key.length;
       const part = key.slice(i, end).trim();
-      if (!/^[A-Za-z0-9_-]+$/.test(part)) fail(`invalid key segment ${JSON.stringify(part)}`);
+      if (!isBareKey(part)) fail(`invalid key segment ${JSON.stringify(part)}`);
       parts.push(part);
       i = end;
     }
@@ -97,4 +97,14 @@ export function applyOverrides(doc: Record<string, unknown>, overrides: readonly
     t[o.path[o.path.length - 1]!] = o.value;
   }
   return root;
+}
+
+/** A TOML bare key: one or more ASCII letters, digits, "_" and "-" (a scan: no regular expression at start-up). */
+function isBareKey(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d)) return false;
+  }
+  return true;
 }

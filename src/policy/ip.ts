@@ -7,7 +7,7 @@
  * Addresses here are canonical strings from target.ts (dotted quad, compressed IPv6).
  */
 import ipaddr from "ipaddr.js";
-import { parseIpv6Groups } from "./ip-text.ts";
+import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "./ip-text.ts";
 
 /** The 8 x 16-bit parts of an IPv6 address (the fast reader first, ipaddr.js for other spellings). */
 export function v6Parts(s: string): readonly number[] {
@@ -243,10 +243,26 @@ export function classifyIp(kind: "ipv4" | "ipv6", host: string): IpVerdict {
 }
 
 /**
+ * An IPv6 address written as hex groups (no zone, no dotted tail), canonical: an IPv4-mapped
+ * one is its IPv4 address. Null for any other spelling.
+ */
+export function hexGroupsAddress(s: string): { kind: "ipv4" | "ipv6"; host: string } | null {
+  const p = parseIpv6Groups(s);
+  if (p === null) return null;
+  if (p[0] === 0 && p[1] === 0 && p[2] === 0 && p[3] === 0 && p[4] === 0 && p[5] === 0xffff) return { kind: "ipv4", host: intToIpv4(p[6]! * 65536 + p[7]!) };
+  return { kind: "ipv6", host: formatIpv6(p) };
+}
+
+/**
  * Canonicalize an address returned by a resolver or a socket (`::ffff:1.2.3.4` becomes
  * `1.2.3.4`). Returns null for anything that is not an IP literal.
  */
 export function canonicalIp(s: string): { kind: "ipv4" | "ipv6"; host: string } | null {
+  // The usual spellings, read and written here as ipaddr.js would, without its regular
+  // expressions (fast-paths.fuzz.test.ts holds the two equal).
+  if (isCanonicalDottedQuad(s)) return { kind: "ipv4", host: s };
+  const hex = hexGroupsAddress(s);
+  if (hex !== null) return hex;
   if (!ipaddr.isValid(s)) return null;
   if (!s.includes(":")) {
     if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return null;

@@ -52,7 +52,14 @@ export type ParsedPattern =
 
 export class PatternError extends Error {}
 
-const UNSUPPORTED = /[?{}\\]/;
+/** Whether `s` has one of "?", "{", "}" and "\\" (a scan: no regular expression at start-up). */
+function hasUnsupported(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x3f || c === 0x7b || c === 0x7d || c === 0x5c) return true;
+  }
+  return false;
+}
 
 /** Parse and canonicalize one pattern. Throws PatternError with a message naming the problem. */
 export function parsePattern(raw: string, list: ListName): ParsedPattern {
@@ -121,7 +128,7 @@ const NO_LABELS: ReadonlyArray<string | LabelGlob> = [];
 export function parseGeneral(raw: string, list: ListName, s: string): ParsedPattern {
   if (s === "") throw new PatternError("empty pattern");
   // One scan for the common case (none of them); the message names the first in this order.
-  if (UNSUPPORTED.test(s))
+  if (hasUnsupported(s))
     for (const ch of ["?", "{", "}", "\\"]) {
       if (s.includes(ch)) throw new PatternError(`${JSON.stringify(ch)} is not supported in patterns; use * within a label, *.name or **.name`);
     }

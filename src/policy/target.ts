@@ -10,8 +10,8 @@
  * judged as that IP, never as a name.
  */
 import ipaddr from "ipaddr.js";
-import { intToIpv4 } from "./ip.ts";
-import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "./ip-text.ts";
+import { hexGroupsAddress } from "./ip.ts";
+import { isCanonicalDottedQuad } from "./ip-text.ts";
 
 export type TargetKind = "domain" | "ipv4" | "ipv6";
 
@@ -99,21 +99,10 @@ export function canonicalHost(raw: string, options?: HostOptions): { kind: Targe
   // the URL parser and ipaddr.js would, without either (about 3 µs of each request's decision).
   const bracketed = raw.charCodeAt(0) === 0x5b && raw.charCodeAt(raw.length - 1) === 0x5d;
   if (bracketed || (opts.bareIpv6 === true && raw.includes(":"))) {
-    const v6 = hexIpv6(bracketed ? raw.slice(1, -1) : raw);
+    const v6 = hexGroupsAddress(bracketed ? raw.slice(1, -1) : raw);
     if (v6 !== null) return v6;
   }
   return canonicalHostByUrl(raw, opts);
-}
-
-/**
- * An IPv6 address written as hex groups, canonical (an IPv4-mapped one is its IPv4 address);
- * null for any other spelling, which goes through the URL parser.
- */
-function hexIpv6(s: string): { kind: TargetKind; host: string } | null {
-  const p = parseIpv6Groups(s);
-  if (p === null) return null;
-  if (p[0] === 0 && p[1] === 0 && p[2] === 0 && p[3] === 0 && p[4] === 0 && p[5] === 0xffff) return { kind: "ipv4", host: intToIpv4(p[6]! * 65536 + p[7]!) };
-  return { kind: "ipv6", host: formatIpv6(p) };
 }
 
 /**

@@ -15,7 +15,11 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import ipaddr from "ipaddr.js";
-import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "../../src/policy/ip-text.ts";
+import { formatIpv6, isCanonicalDottedQuad, isDigits, parseIpv6Groups } from "../../src/policy/ip-text.ts";
+import { canonicalIp } from "../../src/policy/ip.ts";
+import { parsePattern } from "../../src/policy/pattern.ts";
+import { parseOverride } from "../../src/config/overrides.ts";
+import { isLoopbackAddr, resolveListenHost } from "../../src/config/addr.ts";
 import { compilePolicy } from "../../src/policy/rules.ts";
 import { BitFilter } from "../../src/policy/bit-filter.ts";
 import { hashBackward, hashForward, StrTable } from "../../src/policy/str-table.ts";
@@ -141,6 +145,89 @@ describe("fuzz: address text readers and writers agree with ipaddr.js", () => {
         return true;
       },
       { base: 3000 },
+    );
+  });
+});
+
+describe("fuzz: canonicalIp agrees with ipaddr.js", () => {
+  /** canonicalIp as it was before its fast paths: ipaddr.js alone. */
+  function canonicalIpByIpaddr(s: string): { kind: "ipv4" | "ipv6"; host: string } | null {
+    if (!ipaddr.isValid(s)) return null;
+    if (!s.includes(":")) {
+      if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return null;
+      return { kind: "ipv4", host: ipaddr.IPv4.parse(s).toString() };
+    }
+    const a = ipaddr.IPv6.parse(s);
+    if (a.isIPv4MappedAddress()) return { kind: "ipv4", host: a.toIPv4Address().toString() };
+    return { kind: "ipv6", host: a.toString() };
+  }
+  const octet = fc.oneof(fc.integer({ min: 0, max: 255 }).map(String), fc.constantFrom("256", "00", "01", "0x7f", "", "x"));
+  const quad = fc.array(octet, { minLength: 1, maxLength: 5 }).map((o) => o.join("."));
+  test("the same address or null, for dotted quads, hex groups and near misses of both", () => {
+    fuzz(
+      "fast paths: canonicalIp vs ipaddr",
+      fc.oneof(
+        quad,
+        v6Text,
+        mutatedString(quad, fc.constantFrom(".", "0", ":", "a"), 2),
+        mutatedString(v6Text, fc.constantFrom(":", "::", ".", "%", "1.2.3.4"), 2),
+      ),
+      (s) => {
+        expect({ s, fast: canonicalIp(s) }).toEqual({ s, fast: canonicalIpByIpaddr(s) });
+        return true;
+      },
+      { base: 3000 },
+    );
+  });
+});
+
+describe("fuzz: listener addresses read without ipaddr.js", () => {
+  const octet = fc.oneof(fc.integer({ min: 0, max: 255 }).map(String), fc.constantFrom("127", "0", "00", "256"));
+  const quad = fc.array(octet, { minLength: 4, maxLength: 4 }).map((o) => o.join("."));
+  test("resolveListenHost and isLoopbackAddr answer as ipaddr.js does for dotted quads", () => {
+    fuzz(
+      "fast paths: listener addresses vs ipaddr",
+      quad,
+      (h) => {
+        const valid = ipaddr.IPv4.isValidFourPartDecimal(h);
+        expect({ h, host: resolveListenHost(h) }).toEqual({
+          h,
+          host: valid ? { host: ipaddr.IPv4.parse(h).toString(), substituted: false } : { host: "127.0.0.1", substituted: true },
+        });
+        expect({ h, loopback: isLoopbackAddr(h) }).toEqual({ h, loopback: ipaddr.isValid(h) && ipaddr.parse(h).range() === "loopback" });
+        return true;
+      },
+      { base: 2000 },
+    );
+  });
+});
+
+describe("fuzz: scans that replaced start-up regular expressions", () => {
+  /** Whether `fn` throws an error whose message contains `what`. */
+  const refusal = (fn: () => unknown, what: string): boolean => {
+    try {
+      fn();
+      return false;
+    } catch (e) {
+      return (e as Error).message.includes(what);
+    }
+  };
+  const text = fc.oneof(fc.string({ maxLength: 8 }), fc.stringMatching(/^[0-9a-zA-Z_.?{}\\-]{0,8}$/));
+  test("isDigits, a TOML bare key in -c, and the characters patterns do not support", () => {
+    fuzz(
+      "fast paths: scans vs regular expressions",
+      text,
+      (s) => {
+        expect({ s, digits: isDigits(s, 5) }).toEqual({ s, digits: /^\d{1,5}$/.test(s) });
+        const bare = /^[A-Za-z0-9_-]+$/.test(s);
+        // A key with no quote, dot, "=" or outer space is refused for its segment exactly when it is not bare.
+        if (s !== "" && !/["=.]/.test(s) && s.trim() === s)
+          expect({ s, refused: refusal(() => parseOverride(`${s}=1`), "invalid key segment") }).toEqual({ s, refused: !bare });
+        if (/[?{}\\]/.test(s))
+          expect({ s, refused: refusal(() => parsePattern(`a${s}.com`, "allowed_domains"), "is not supported in patterns") }).toEqual({ s, refused: true });
+        return true;
+      },
+      { base: 2000 },
     );
   });
 });
