@@ -3,7 +3,7 @@
  * rules, with a warning wherever the original substituted silently.
  */
 import ipaddr from "ipaddr.js";
-import { isCanonicalDottedQuad, isDigits } from "../policy/ip-text.ts";
+import { isCanonicalDottedQuad } from "../policy/ip-text.ts";
 
 export interface ListenAddr {
   /** An IP literal (never a name: listeners never resolve names). */
@@ -47,6 +47,17 @@ function parsePort(s: string): number | undefined {
   if (!isDigits(s, 5)) return undefined;
   const n = Number(s);
   return n <= 65535 ? n : undefined;
+}
+
+/** True when `s` is 1 to `max` ASCII digits (a scan: no regular expression at start-up). */
+function isDigits(s: string, max: number): boolean {
+  const n = s.length;
+  if (n === 0 || n > max) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Fast readers and writers of the common address spellings, each with ipaddr.js as its
  * reference (fast-paths.fuzz.test.ts checks they agree): what they do not recognise they leave to
- * ipaddr.js (they return null), so they can only ever be faster, never say something else.
+ * ipaddr.js (they return null, or false), so they can only ever be faster, never say something
+ * else.
  */
 
 /**
@@ -118,15 +119,4 @@ export function isCanonicalDottedQuad(s: string): boolean {
     } else return false;
   }
   return dots === 4;
-}
-
-/** True when `s` is 1 to `max` ASCII digits. */
-export function isDigits(s: string, max: number): boolean {
-  const n = s.length;
-  if (n === 0 || n > max) return false;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
-  }
-  return true;
 }

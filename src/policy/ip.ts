@@ -4,7 +4,9 @@
  * address (mapped, compatible, NAT64, 6to4, Teredo) are judged by what they embed, and IPv6
  * outside global unicast space (2000::/3) is never public.
  *
- * Addresses here are canonical strings from target.ts (dotted quad, compressed IPv6).
+ * Addresses here are canonical strings (dotted quad, compressed IPv6) from target.ts, or from
+ * canonicalIp and hexGroupsAddress below, which read raw text (a resolver's answer, a bind
+ * address) into that form.
  */
 import ipaddr from "ipaddr.js";
 import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "./ip-text.ts";

@@ -15,11 +15,12 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import ipaddr from "ipaddr.js";
-import { formatIpv6, isCanonicalDottedQuad, isDigits, parseIpv6Groups } from "../../src/policy/ip-text.ts";
+import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "../../src/policy/ip-text.ts";
 import { canonicalIp } from "../../src/policy/ip.ts";
 import { parsePattern } from "../../src/policy/pattern.ts";
 import { parseOverride } from "../../src/config/overrides.ts";
-import { isLoopbackAddr, resolveListenHost } from "../../src/config/addr.ts";
+import { Logger } from "../../src/log.ts";
+import { isLoopbackAddr, parseHostPort, resolveListenHost } from "../../src/config/addr.ts";
 import { compilePolicy } from "../../src/policy/rules.ts";
 import { BitFilter } from "../../src/policy/bit-filter.ts";
 import { hashBackward, hashForward, StrTable } from "../../src/policy/str-table.ts";
@@ -29,10 +30,24 @@ import { refMatches, type PatternSpec } from "../helpers/fuzz/ref-host.ts";
 import { FUZZ_TIMEOUT_MS, fuzz } from "../helpers/fuzz/runs.ts";
 
 const v6Part = fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 0xffff }));
-/** 8 x 16-bit parts; one in four in the IPv4-mapped block (::ffff:a.b.c.d). */
+/**
+ * 8 x 16-bit parts: one in five in the IPv4-mapped block (::ffff:a.b.c.d), and one in five a
+ * near miss of it (one of the first five groups not zero, or the sixth not 0xffff).
+ */
 const v6Parts = fc.oneof(
   { weight: 3, arbitrary: fc.array(v6Part, { minLength: 8, maxLength: 8 }) },
   { weight: 1, arbitrary: fc.tuple(fc.nat({ max: 0xffff }), fc.nat({ max: 0xffff })).map(([a, b]) => [0, 0, 0, 0, 0, 0xffff, a, b]) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.nat({ max: 5 }), fc.integer({ min: 1, max: 0xffff }), fc.constantFrom(0, 0xfffe, 0x7fff), fc.nat({ max: 0xffff }), fc.nat({ max: 0xffff }))
+      .map(([i, x, sixth, a, b]) => {
+        const p = [0, 0, 0, 0, 0, 0xffff, a, b];
+        if (i < 5) p[i] = x;
+        else p[5] = sixth;
+        return p;
+      }),
+  },
 );
 /**
  * An IPv6 address spelled out in full, or with "::" in place of any run of groups (zero or not,
@@ -169,8 +184,8 @@ describe("fuzz: canonicalIp agrees with ipaddr.js", () => {
       fc.oneof(
         quad,
         v6Text,
-        mutatedString(quad, fc.constantFrom(".", "0", ":", "a"), 2),
-        mutatedString(v6Text, fc.constantFrom(":", "::", ".", "%", "1.2.3.4"), 2),
+        mutatedString(quad, fc.constantFrom(".", "0", ":", "a", "１", "٣"), 2),
+        mutatedString(v6Text, fc.constantFrom(":", "::", ".", "%", "1.2.3.4", "f", "1", "ｆ"), 2),
       ),
       (s) => {
         expect({ s, fast: canonicalIp(s) }).toEqual({ s, fast: canonicalIpByIpaddr(s) });
@@ -212,17 +227,60 @@ describe("fuzz: scans that replaced start-up regular expressions", () => {
       return (e as Error).message.includes(what);
     }
   };
-  const text = fc.oneof(fc.string({ maxLength: 8 }), fc.stringMatching(/^[0-9a-zA-Z_.?{}\\-]{0,8}$/));
-  test("isDigits, a TOML bare key in -c, and the characters patterns do not support", () => {
+  const text = fc.oneof(
+    fc.string({ maxLength: 8 }),
+    fc.string({ maxLength: 8, unit: "grapheme" }),
+    fc.stringMatching(/^[0-9a-zA-Z_.?{}\\-]{0,8}$/),
+    // Digit runs of every length around the port check's 5, zero-padded or not.
+    fc.tuple(fc.nat(), fc.nat({ max: 3 })).map(([n, pad]) => "0".repeat(pad) + String(n)),
+    fc.constantFrom(
+      "65535",
+      "65536",
+      "99999",
+      "123456",
+      "0000008080",
+      "１２",
+      "٣",
+      "ａ",
+      "É",
+      "ß-x",
+      "x\u0000",
+      "a\u00a0b",
+      "a\u2028",
+      "\ufeff",
+      "a\u180eb",
+      "TOKEN",
+      "Cookie",
+      "pass word",
+      "a=b",
+      'a"b',
+    ),
+  );
+  test("a listener port, a TOML bare key in -c, and the characters patterns do not support", () => {
     fuzz(
       "fast paths: scans vs regular expressions",
       text,
       (s) => {
-        expect({ s, digits: isDigits(s, 5) }).toEqual({ s, digits: /^\d{1,5}$/.test(s) });
+        // The port of a listener address: 1 to 5 digits and at most 65535, else the default (1 here).
+        // (Without what the address reader strips first: a path, user info, outer space.)
+        if (!/[:/@]/.test(s) && s.trim() === s) {
+          const port = /^\d{1,5}$/.test(s) && Number(s) <= 65535 ? Number(s) : 1;
+          expect({ s, port: parseHostPort(`127.0.0.1:${s}`, 1).port }).toEqual({ s, port });
+        }
         const bare = /^[A-Za-z0-9_-]+$/.test(s);
         // A key with no quote, dot, "=" or outer space is refused for its segment exactly when it is not bare.
         if (s !== "" && !/["=.]/.test(s) && s.trim() === s)
           expect({ s, refused: refusal(() => parseOverride(`${s}=1`), "invalid key segment") }).toEqual({ s, refused: !bare });
+        // A text log line: a value is written bare exactly when it has no white space, '"' or
+        // '=' (else quoted), and a field whose name says secret in any case is redacted.
+        const lines: string[] = [];
+        const log = new Logger("info", "text", { write: (l: string) => void lines.push(l) });
+        log.info("m", { v: s, [`x${s}`]: "value", authToken: s });
+        const plain = /^[^\s"=]+$/.test(s);
+        expect({ s, v: lines[0]!.includes(` v=${plain ? s : JSON.stringify(s)} `) }).toEqual({ s, v: true });
+        if (/token|password|secret|authorization|cookie/i.test(`x${s}`))
+          expect({ s, redacted: lines[0]!.includes(` x${s}=[redacted] `) }).toEqual({ s, redacted: true });
+        if (s !== "") expect({ s, token: lines[0]!.endsWith(" authToken=[redacted]\n") }).toEqual({ s, token: true });
         if (/[?{}\\]/.test(s))
           expect({ s, refused: refusal(() => parsePattern(`a${s}.com`, "allowed_domains"), "is not supported in patterns") }).toEqual({ s, refused: true });
         return true;
