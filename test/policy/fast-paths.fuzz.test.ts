@@ -355,7 +355,7 @@ describe("fuzz: StrTable with thousands of keys agrees with a Map", () => {
         }
         return true;
       },
-      { base: 40 },
+      { base: 40, weight: 0.002 },
     );
   });
 });
@@ -376,7 +376,7 @@ describe("fuzz: BitFilter", () => {
         expect(f.size).toBe(added.length);
         return true;
       },
-      { base: 60 },
+      { base: 60, weight: 0.005 },
     );
   });
 
@@ -455,7 +455,7 @@ describe("fuzz: long lists of IPv4 literals and CIDRs agree with the reference",
           }
           return true;
         },
-        { base: 40 },
+        { base: 40, weight: 0.002 },
       );
     },
     FUZZ_TIMEOUT_MS,
