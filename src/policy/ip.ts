@@ -263,8 +263,11 @@ export function canonicalIp(s: string): { kind: "ipv4" | "ipv6"; host: string } 
   // The usual spellings, read and written here as ipaddr.js would, without its regular
   // expressions (fast-paths.fuzz.test.ts holds the two equal).
   if (isCanonicalDottedQuad(s)) return { kind: "ipv4", host: s };
-  const hex = hexGroupsAddress(s);
-  if (hex !== null) return hex;
+  return hexGroupsAddress(s) ?? canonicalIpByIpaddr(s);
+}
+
+/** canonicalIp the whole way through ipaddr.js: the reference its fast paths must agree with. */
+export function canonicalIpByIpaddr(s: string): { kind: "ipv4" | "ipv6"; host: string } | null {
   if (!ipaddr.isValid(s)) return null;
   if (!s.includes(":")) {
     if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return null;

@@ -16,7 +16,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import ipaddr from "ipaddr.js";
 import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "../../src/policy/ip-text.ts";
-import { canonicalIp } from "../../src/policy/ip.ts";
+import { canonicalIp, canonicalIpByIpaddr } from "../../src/policy/ip.ts";
 import { parsePattern } from "../../src/policy/pattern.ts";
 import { parseOverride } from "../../src/config/overrides.ts";
 import { Logger } from "../../src/log.ts";
@@ -165,17 +165,6 @@ describe("fuzz: address text readers and writers agree with ipaddr.js", () => {
 });
 
 describe("fuzz: canonicalIp agrees with ipaddr.js", () => {
-  /** canonicalIp as it was before its fast paths: ipaddr.js alone. */
-  function canonicalIpByIpaddr(s: string): { kind: "ipv4" | "ipv6"; host: string } | null {
-    if (!ipaddr.isValid(s)) return null;
-    if (!s.includes(":")) {
-      if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return null;
-      return { kind: "ipv4", host: ipaddr.IPv4.parse(s).toString() };
-    }
-    const a = ipaddr.IPv6.parse(s);
-    if (a.isIPv4MappedAddress()) return { kind: "ipv4", host: a.toIPv4Address().toString() };
-    return { kind: "ipv6", host: a.toString() };
-  }
   const octet = fc.oneof(fc.integer({ min: 0, max: 255 }).map(String), fc.constantFrom("256", "00", "01", "0x7f", "", "x"));
   const quad = fc.array(octet, { minLength: 1, maxLength: 5 }).map((o) => o.join("."));
   test("the same address or null, for dotted quads, hex groups and near misses of both", () => {
