@@ -36,6 +36,7 @@ export type RowKey =
   | "socks_rate"
   | "mitm_rps"
   | "rss_idle"
+  | "rss_idle_floor"
   | "rss_connect_tunnel"
   | "rss_socks_tunnel"
   | `policy_${number}`

@@ -272,28 +272,36 @@ export function compiledBare(): Promise<string> {
 /**
  * The bun-relay column of the start-up and idle-memory rows: bench/bare.ts compiled, started as
  * ours is (the same harness, waiting for the same ready file). What any proxy compiled from
- * this Bun costs before it does anything.
+ * this Bun costs before it does anything; with `runtimeWork`, what it costs once it has also
+ * made the runtime calls ours makes before it is ready (see bench/bare.ts).
  */
-export const BUN_BARE: Peer = {
-  id: "bun-relay",
-  pkg: "",
-  bin: process.execPath,
-  version: async () => `bench/bare.ts compiled by bun ${Bun.version}`,
-  async start(_profile, _ctx) {
-    const binary = await compiledBare();
-    const dir = makeTempDir("bun-bare-home");
-    const p = await ProxyProcess.start({ binary, env: { CODEX_HOME: dir }, readyTimeoutMs: READY_TIMEOUT_MS });
-    adopt(p.proc);
-    return {
-      proc: { pid: p.proc.pid, name: "bun-bare" },
-      http: p.http,
-      stop: async () => {
-        await p.stop();
-        removeTempDir(dir);
-      },
-    };
-  },
-};
+function bareSystem(runtimeWork: boolean): Peer {
+  const name = runtimeWork ? "bun-bare --runtime-work" : "bun-bare";
+  return {
+    id: "bun-relay",
+    pkg: "",
+    bin: process.execPath,
+    version: async () => `bench/bare.ts${runtimeWork ? " --runtime-work" : ""} compiled by bun ${Bun.version}`,
+    async start(_profile, _ctx) {
+      const binary = await compiledBare();
+      const dir = makeTempDir("bun-bare-home");
+      const args = runtimeWork ? ["--runtime-work"] : [];
+      const p = await ProxyProcess.start({ binary, args, env: { CODEX_HOME: dir }, readyTimeoutMs: READY_TIMEOUT_MS });
+      adopt(p.proc);
+      return {
+        proc: { pid: p.proc.pid, name },
+        http: p.http,
+        stop: async () => {
+          await p.stop();
+          removeTempDir(dir);
+        },
+      };
+    },
+  };
+}
+
+export const BUN_BARE = bareSystem(false);
+export const BUN_BARE_WORK = bareSystem(true);
 
 /** Which of our listeners exist ("HTTP proxy", "SOCKS5 proxy", "admin API"). */
 export interface OursInfo {

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Proc } from "../lib/procs.ts";
 import type { Cell, Row, RowKey } from "../report.ts";
-import { BUN_BARE, BUN_RELAY, compiledBare, type Profile, type Running } from "../systems.ts";
+import { BUN_BARE, BUN_BARE_WORK, BUN_RELAY, compiledBare, type Profile, type Running } from "../systems.ts";
 import { CLIENT, fromRuns, idOf, log, logCells, NOT_YET_SOCKS, peer, row, viaFor, withSystem, type Bench, type Target } from "./common.ts";
 
 interface TreeMemory {
@@ -87,21 +87,33 @@ export async function memory(b: Bench): Promise<Row[]> {
     return { rss_idle: fromRuns([idle.rss / 1024]), [key]: fromRuns([(loaded.rss - idle.rss) / n], tree) };
   };
   log("memory");
-  // bun-relay's idle figure is the compiled bare program's (bench/bare.ts), ours being compiled
-  // too; its tunnel figures are the relay's below, which keep off this row.
+  // bun-relay's idle figures are the compiled bare program's (bench/bare.ts), ours being
+  // compiled too: plain, and with the runtime work ours does before it is ready (the floor row).
+  // Its tunnel figures are the relay's below, which keep off these rows.
+  const floor = row(
+    "rss_idle_floor",
+    "  the least on this Bun with the runtime work ours does before it is ready (bench/bare.ts --runtime-work)",
+    "MiB",
+    "lower",
+  );
   await compiledBare();
-  const bare: Cell[] = [];
-  for (let i = 0; i < p.memoryRuns; i++)
-    bare.push(
-      (
-        await withSystem(b, BUN_BARE, "forward", ["rss_idle"], async (r) => {
-          await Bun.sleep(SETTLE_MS);
-          return { rss_idle: fromRuns([treeMemory(r!.proc.pid).rss / 1024]) };
-        })
-      ).rss_idle!,
-    );
-  idle.cells["bun-relay"] = bare.find((c) => c.kind !== "value") ?? fromRuns(bare.map((c) => (c.kind === "value" ? c.value : NaN)));
-  logCells("bun-relay", { rss_idle: idle.cells["bun-relay"] });
+  for (const [system, target] of [
+    [BUN_BARE, idle],
+    [BUN_BARE_WORK, floor],
+  ] as const) {
+    const bare: Cell[] = [];
+    for (let i = 0; i < p.memoryRuns; i++)
+      bare.push(
+        (
+          await withSystem(b, system, "forward", ["rss_idle"], async (r) => {
+            await Bun.sleep(SETTLE_MS);
+            return { rss_idle: fromRuns([treeMemory(r!.proc.pid).rss / 1024]) };
+          })
+        ).rss_idle!,
+      );
+    target.cells["bun-relay"] = bare.find((c) => c.kind !== "value") ?? fromRuns(bare.map((c) => (c.kind === "value" ? c.value : NaN)));
+    logCells("bun-relay", { [target.key]: target.cells["bun-relay"] });
+  }
   const plan: Array<[Target, RowKey, "http" | "socks5", Profile]> = [
     ["ours", "rss_connect_tunnel", "http", "tunnel"],
     [BUN_RELAY, "rss_connect_tunnel", "http", "tunnel"],
@@ -139,5 +151,5 @@ export async function memory(b: Bench): Promise<Row[]> {
       logCells(id, { [k]: target.cells[id] });
     }
   }
-  return [idle, perConnect, perSocks];
+  return [idle, floor, perConnect, perSocks];
 }

@@ -8,7 +8,7 @@
  * through it from the bench origin (both on per-run certificates).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { makeOriginCerts, type OriginCerts } from "../../bench/certs.ts";
@@ -73,11 +73,8 @@ test("bench relay, mitm mode: a client that does not trust the certificate it sh
   expect(curl.exitCode).toBe(60); // curl: the peer's certificate cannot be verified
 });
 
-test("bench bare program: compiled as ours is, started by our harness, its three listeners accept", async () => {
-  bareBuilt = true;
-  const binary = await compiledBare();
-  const home = mkdtempSync(join(dir, "bare-home-"));
-  await using p = await ProxyProcess.start({ binary, env: { CODEX_HOME: home } });
+/** Each of the program's three listeners accepts a connection. */
+async function listenersAccept(p: ProxyProcess): Promise<void> {
   for (const port of [p.http, p.socks, p.admin]) {
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     await Bun.connect({
@@ -94,5 +91,35 @@ test("bench bare program: compiled as ours is, started by our harness, its three
     });
     await promise;
   }
+}
+
+test("bench bare program: compiled as ours is, started by our harness, its three listeners accept", async () => {
+  bareBuilt = true;
+  const binary = await compiledBare();
+  const home = mkdtempSync(join(dir, "bare-home-"));
+  await using p = await ProxyProcess.start({ binary, env: { CODEX_HOME: home } });
+  await listenersAccept(p);
   expect(p.ready.version).toBe("bare");
+  // The plain program does none of the runtime work.
+  expect(existsSync(join(home, "network_proxy"))).toBe(false);
+  expect(readdirSync(`/proc/${p.proc.pid}/fd`).some((fd) => readlinkSync(`/proc/${p.proc.pid}/fd/${fd}`) === "anon_inode:inotify")).toBe(false);
+});
+
+test("bench bare program, --runtime-work: parses the overrides, writes the token file, watches the home, then accepts", async () => {
+  bareBuilt = true;
+  const binary = await compiledBare();
+  const home = mkdtempSync(join(dir, "bare-home-"));
+  await using p = await ProxyProcess.start({
+    binary,
+    args: ["--runtime-work"],
+    config: ['network_proxy.policy.allowed_domains=["a.example"]'],
+    env: { CODEX_HOME: home },
+  });
+  await listenersAccept(p);
+  // One parsed value per -c: the harness's three listener addresses and the list above.
+  expect((p.ready as unknown as { configBytes: number }).configBytes).toBe(4);
+  const token = join(home, "network_proxy", "admin.token");
+  expect(statSync(token).mode & 0o777).toBe(0o600);
+  expect(readFileSync(token, "utf8")).toMatch(/^[A-Za-z0-9_-]{43}\n$/);
+  expect(readdirSync(`/proc/${p.proc.pid}/fd`).some((fd) => readlinkSync(`/proc/${p.proc.pid}/fd/${fd}`) === "anon_inode:inotify")).toBe(true);
 });

@@ -53,6 +53,20 @@ describe("the performance issue's targets", () => {
     expect(idle!(judge(12.0, 33)).detail).toBe("44.0 MiB; bun-relay 33.0 MiB");
   });
 
+  test("idle RSS: the bare program with ours' runtime work is the floor, over the target or not", () => {
+    const judge = (floor: number) =>
+      judgeTargets([
+        row("rss_idle", "RSS idle", "lower", { ours: v(40), "bun-relay": v(34) }),
+        row("rss_idle_floor", "floor", "lower", { "bun-relay": v(floor) }),
+      ]).find((b) => b.text === "Idle RSS after start ≤ 35 MiB")!;
+    expect(judge(36.5)).toMatchObject({
+      status: "FAIL",
+      detail:
+        "40.0 MiB; bun-relay 34.0 MiB; with the runtime work ours does before it is ready 36.5 MiB, itself over the target: out of reach on this runtime here, ours 3.50 MiB above that",
+    });
+    expect(judge(34.5).detail).toBe("40.0 MiB; bun-relay 34.0 MiB; with the runtime work ours does before it is ready 34.5 MiB, ours 5.50 MiB above that");
+  });
+
   test("reload p99: the same loads in another process show what the shared cores alone cost", () => {
     const judge = (apart: number) =>
       judgeTargets([
