@@ -35,7 +35,6 @@ export function globMatchesAt(g: LabelGlob, s: string, start: number, end: numbe
   return true;
 }
 
-/** Rules ending at one node for one lead, by port (null: any port). The first added wins. */
 /** A glob label and the node below it. */
 export interface GlobEdge<N> {
   readonly glob: LabelGlob;
@@ -54,7 +53,7 @@ export const ANY = 65535;
 
 /**
  * A set of edgeKeys. Most glob nodes have one literal prefix and one suffix: the first key is a
- * field, and a Set is made only for a second one (a compiled list has one of these per glob).
+ * field, and a Set is made only for a second one (a large list has thousands of these).
  */
 export class EdgeKeys {
   #first = -1;
@@ -77,7 +76,6 @@ export function mayFit(keys: EdgeKeys, c0: number, c1: number): boolean {
   return keys.has(edgeKey(c0, ANY)) || (c1 !== ANY && keys.has(edgeKey(c0, c1)));
 }
 
-/** Globs with one literal prefix, by literal suffix. */
 /**
  * The globs that share a prefix, by their suffix. While they all have one suffix (most buckets:
  * one glob), that suffix and its edges alone; from a second suffix on, the tables.
@@ -86,42 +84,46 @@ export class SuffixBucket<N> {
   /** The one suffix, while `onlyEdges` is set. */
   onlySuffix = "";
   onlyEdges: GlobEdge<N>[] | null = null;
+  /** From a second suffix on (null before): the edge lists by suffix. */
+  tables: SuffixTables<N> | null = null;
+
+  /**
+   * The edge list of `suffix`, added (empty) if new. A list is only ever added for an edge that
+   * is then pushed onto it, so an empty list is a new one.
+   */
+  listFor(suffix: string): GlobEdge<N>[] {
+    let tables = this.tables;
+    if (tables === null) {
+      if (this.onlyEdges === null) {
+        this.onlySuffix = suffix;
+        this.onlyEdges = [];
+        return this.onlyEdges;
+      }
+      if (this.onlySuffix === suffix) return this.onlyEdges;
+      // A second suffix: the tables are built, starting with the first one's edges.
+      tables = new SuffixTables<N>();
+      this.tables = tables;
+      tables.bySuffix.set(this.onlySuffix, this.onlyEdges);
+      tables.indexLength(this.onlySuffix);
+      this.onlyEdges = null;
+    }
+    const size = tables.bySuffix.size;
+    const list = tables.bySuffix.getOrAdd(suffix, () => []);
+    if (tables.bySuffix.size !== size) tables.indexLength(suffix);
+    return list;
+  }
+}
+
+/** A SuffixBucket's index once its globs have two or more suffixes (most buckets never do). */
+export class SuffixTables<N> {
   /** Hashed right to left: a lookup extends one hash leftwards over the label's last characters. */
-  bySuffix: StrTable<GlobEdge<N>[]> | null = null;
+  readonly bySuffix = new StrTable<GlobEdge<N>[]>(true);
   /** Distinct suffix lengths present, ascending. */
   readonly lengths: number[] = [];
   /** edgeKey(last, second to last) of the non-empty suffixes present. */
   readonly ends = new EdgeKeys();
 
-  /** The edge list of `suffix` (added if new), and whether it is new. */
-  listFor(suffix: string): { list: GlobEdge<N>[]; isNew: boolean } {
-    let table = this.bySuffix;
-    if (table === null) {
-      if (this.onlyEdges === null) {
-        this.onlySuffix = suffix;
-        this.onlyEdges = [];
-        return { list: this.onlyEdges, isNew: true };
-      }
-      if (this.onlySuffix === suffix) return { list: this.onlyEdges, isNew: false };
-      // A second suffix: the tables are built, starting with the first one's edges.
-      table = new StrTable<GlobEdge<N>[]>(true);
-      this.bySuffix = table;
-      this.#index(table, this.onlySuffix, this.onlyEdges);
-      this.onlyEdges = null;
-    }
-    const size = table.size;
-    const list = table.getOrAdd(suffix, () => []);
-    if (table.size === size) return { list, isNew: false };
-    this.#indexLength(suffix);
-    return { list, isNew: true };
-  }
-
-  #index(table: StrTable<GlobEdge<N>[]>, suffix: string, edges: GlobEdge<N>[]): void {
-    table.set(suffix, edges);
-    this.#indexLength(suffix);
-  }
-
-  #indexLength(suffix: string): void {
+  indexLength(suffix: string): void {
     insertSorted(this.lengths, suffix.length);
     const n = suffix.length;
     if (n > 0) this.ends.add(edgeKey(suffix.charCodeAt(n - 1), n > 1 ? suffix.charCodeAt(n - 2) : ANY));
@@ -158,8 +160,8 @@ export class GlobEdges<N> {
       insertSorted(this.prefixLengths, prefix.length);
       if (prefix !== "") this.starts.add(edgeKey(prefix.charCodeAt(0), prefix.length > 1 ? prefix.charCodeAt(1) : ANY));
     }
-    const { list, isNew } = bucket.listFor(suffix);
-    if (!isNew) {
+    const list = bucket.listFor(suffix);
+    if (list.length > 0) {
       // The same glob (same prefix, suffix and middle pieces) already has its node.
       const had = list.find((e) => samePieces(e.glob.pieces, glob.pieces));
       if (had) return had;

@@ -31,6 +31,11 @@ import type { LabelGlob, Lead, Rule } from "./pattern.ts";
 import { ANY, globMatchesAt, GlobEdges, mayFit, samePieces, type GlobEdge } from "./glob-edges.ts";
 import { HASH_SEED, hashStep, StrTable } from "./str-table.ts";
 
+/**
+ * The rules ending at a node for one lead, when they differ by port. The usual case, a first rule
+ * for any port, is kept as the Rule itself (see addRule): no rule added after it can change what
+ * a lookup finds there, and a large rule set then holds one object per pattern fewer.
+ */
 class Slot {
   anyPort: Rule | null = null;
   ports: Map<number, Rule> | null = null;
@@ -47,6 +52,25 @@ class Slot {
   get(port: number): Rule | null {
     return this.anyPort ?? this.ports?.get(port) ?? null;
   }
+}
+
+type Rules = Rule | Slot;
+
+/** `rules` with `rule` added: a first rule for any port alone, else a Slot. */
+function addRule(rules: Rules | null, rule: Rule): Rules {
+  if (rules === null) {
+    if (rule.port === null) return rule;
+    const slot = new Slot();
+    slot.add(rule);
+    return slot;
+  }
+  if (rules instanceof Slot) rules.add(rule);
+  return rules;
+}
+
+/** The rule of `rules` for `port`, or null. */
+function ruleFor(rules: Rules, port: number): Rule | null {
+  return rules instanceof Slot ? rules.get(port) : rules;
 }
 
 /** The node below glob label `g` of `node`, added if new (see Node.oneGlob). */
@@ -78,11 +102,11 @@ class Node {
   oneGlob: GlobEdge<Node> | null = null;
   globs: GlobEdges<Node> | null = null;
   /** `example.com`: no target label may remain. */
-  whole: Slot | null = null;
+  whole: Rules | null = null;
   /** `*.example.com`: at least one target label remains. */
-  sub: Slot | null = null;
+  sub: Rules | null = null;
   /** `**.example.com`: any number of target labels remain. */
-  apex: Slot | null = null;
+  apex: Rules | null = null;
 }
 
 /** Work done by lookups, for tests that check the cost is bounded (counts, not timings). */
@@ -131,8 +155,7 @@ export class NameIndex {
       }
     }
     const at: "whole" | "sub" | "apex" = lead === "none" ? "whole" : lead === "one_or_more" ? "sub" : "apex";
-    node[at] ??= new Slot();
-    node[at].add(rule);
+    node[at] = addRule(node[at], rule);
     this.size++;
   }
 
@@ -145,7 +168,8 @@ export class NameIndex {
     const c = this.counters;
     if (explicitOnly) {
       c.probes++;
-      const r = this.#fixed.get(name)?.whole?.get(port) ?? null;
+      const whole = this.#fixed.get(name)?.whole;
+      const r = whole ? ruleFor(whole, port) : null;
       return r?.explicit ? r : null;
     }
     // The whole name, then each shorter suffix, then "": `from` is where the suffix starts,
@@ -188,15 +212,15 @@ export class NameIndex {
       if (r) return r;
     }
     if (!left && node.whole) {
-      const r = node.whole.get(port);
+      const r = ruleFor(node.whole, port);
       if (r) return r;
     }
     if (node.apex) {
-      const r = node.apex.get(port);
+      const r = ruleFor(node.apex, port);
       if (r) return r;
     }
     if (left && node.sub) {
-      const r = node.sub.get(port);
+      const r = ruleFor(node.sub, port);
       if (r) return r;
     }
     return null;
@@ -254,11 +278,11 @@ export class NameIndex {
         }
         continue;
       }
-      const bySuffix = bucket.bySuffix!;
-      const anySuffix = mayFit(bucket.ends, last, secondLast);
+      const { bySuffix, ends, lengths } = bucket.tables!;
+      const anySuffix = mayFit(ends, last, secondLast);
       let sh = HASH_SEED;
       let back = 0;
-      for (const sl of bucket.lengths) {
+      for (const sl of lengths) {
         if (pl + sl > len) break;
         if (sl > 0 && !anySuffix) break;
         while (back < sl) sh = hashStep(sh, name.charCodeAt(end - 1 - back++));
