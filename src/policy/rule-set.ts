@@ -26,11 +26,11 @@ export class RuleSet {
   readonly any: Rule[] = [];
   /** Name patterns: exact names, `*.`/`**.` leads and label globs (see name-index.ts). */
   readonly names = new NameIndex();
-  readonly ips = new Map<string, Rule[]>();
+  readonly ips = new Map<string, Rules>();
   /** prefix length -> masked network (uint32) -> rules */
-  readonly v4cidrs = new Map<number, Map<number, Rule[]>>();
+  readonly v4cidrs = new Map<number, Map<number, Rules>>();
   /** prefix length -> masked network (see v6NetKey) -> rules */
-  readonly v6cidrs = new Map<number, Map<V6NetKey, Rule[]>>();
+  readonly v6cidrs = new Map<number, Map<V6NetKey, Rules>>();
   /** The keys of `ips` (hashForward of the text) and of `v4cidrs` (v4NetHash). */
   readonly #ipKeys = new BitFilter();
   readonly #v4NetKeys = new BitFilter();
@@ -156,24 +156,32 @@ export function mappedOrCompatibleV4(parts: readonly number[]): string | null {
 }
 
 /**
- * Add `v` to the list at `k`, unless the list has a rule for the same port already. A list holds
- * the rules of one address, one block or `*`, so a rule with the same port is a repeat: it would
- * only lengthen the list every lookup scans, never change its answer (the first copy matches
+ * The rules of one address, one block: the first one alone (the usual case, and one object
+ * fewer per pattern of a large list), or a list from a second one on.
+ */
+type Rules = Rule | Rule[];
+
+/**
+ * Add `v` to the rules at `k`, unless they have a rule for the same port already. Those are the
+ * rules of one address or one block, so a rule with the same port is a repeat: it would only
+ * lengthen the list every lookup scans, never change its answer (the first copy matches
  * wherever a later one would). Names need no such check: a name's slot keeps its first rule.
  * True when `k` is a new key.
  */
-function push<K>(m: Map<K, Rule[]>, k: K, v: Rule): boolean {
-  const list = m.get(k);
-  if (list) {
-    if (!placed(list, v.port)) list.push(v);
-    return false;
+function push<K>(m: Map<K, Rules>, k: K, v: Rule): boolean {
+  const had = m.get(k);
+  if (had === undefined) {
+    m.set(k, v);
+    return true;
   }
-  m.set(k, [v]);
-  return true;
+  if (!Array.isArray(had)) {
+    if (had.port !== v.port) m.set(k, [had, v]);
+  } else if (!placed(had, v.port)) had.push(v);
+  return false;
 }
 
 /** The networks of one prefix length, added empty if new. */
-function byPrefix<K>(cidrs: Map<number, Map<K, Rule[]>>, bits: number): Map<K, Rule[]> {
+function byPrefix<K>(cidrs: Map<number, Map<K, Rules>>, bits: number): Map<K, Rules> {
   let byNet = cidrs.get(bits);
   if (byNet === undefined) {
     byNet = new Map();
@@ -203,12 +211,14 @@ function placed(list: readonly Rule[], port: number | null): boolean {
   return false;
 }
 
-function firstForPort(rules: readonly Rule[], port: number): Rule | null {
+function firstForPort(rules: Rules, port: number): Rule | null {
+  if (!Array.isArray(rules)) return rules.port === null || rules.port === port ? rules : null;
   for (const r of rules) if (r.port === null || r.port === port) return r;
   return null;
 }
 
-function firstCidrForPort(rules: readonly Rule[], port: number, explicitOnly: boolean): Rule | null {
+function firstCidrForPort(rules: Rules, port: number, explicitOnly: boolean): Rule | null {
+  if (!Array.isArray(rules)) return (rules.port === null || rules.port === port) && (rules.explicit || !explicitOnly) ? rules : null;
   for (const r of rules) if ((r.port === null || r.port === port) && (r.explicit || !explicitOnly)) return r;
   return null;
 }

@@ -720,18 +720,42 @@ describe("repeated address, block and * entries", () => {
       allow_local_binding: false,
     });
     expect(problems).toEqual([]);
+    // An address's or a block's rules: one rule alone, or a list of them.
+    type Held = object | object[];
+    const count = (h: Held | undefined) => (h === undefined ? 0 : Array.isArray(h) ? h.length : 1);
     const allow = policy.allow as unknown as {
       any: unknown[];
-      ips: Map<string, unknown[]>;
-      v4cidrs: Map<number, Map<number, unknown[]>>;
-      v6cidrs: Map<number, Map<number | string, unknown[]>>;
+      ips: Map<string, Held>;
+      v4cidrs: Map<number, Map<number, Held>>;
+      v6cidrs: Map<number, Map<number | string, Held>>;
     };
     expect(allow.any.length).toBe(1);
-    expect(allow.ips.get("10.0.0.1")?.length).toBe(1);
+    expect(count(allow.ips.get("10.0.0.1"))).toBe(1);
     // 10.0.0.0/8 (any port) and 10.* on port 1 are different entries of one block.
-    expect([...allow.v4cidrs.get(8)!.values()].map((l) => l.length)).toEqual([2]);
-    expect([...allow.v6cidrs.get(16)!.values()].map((l) => l.length)).toEqual([1]);
+    expect([...allow.v4cidrs.get(8)!.values()].map(count)).toEqual([2]);
+    expect([...allow.v6cidrs.get(16)!.values()].map(count)).toEqual([1]);
     expect(policy.allow.matchIp("ipv4", "10.1.2.3", 1)?.raw).toBe("10.0.0.0/8");
     expect(policy.allow.match({ kind: "domain", host: "example.org", port: 8080 })?.raw).toBe("*:8080");
+  });
+
+  test("one address or block with rules on several ports: each port finds its rule, the first any-port rule answers every port", () => {
+    const compile = (allowed: string[]) =>
+      compilePolicy({ allowed_domains: allowed, denied_domains: [], allow_unix_sockets: [], allow_local_binding: false }).policy.allow;
+    for (const [addr, kind, host] of [
+      ["10.0.0.1", "ipv4", "10.0.0.1"],
+      ["[2a00::1]", "ipv6", "2a00::1"],
+      ["10.0.0.0/8", "ipv4", "10.9.9.9"],
+    ] as const) {
+      // A CIDR entry takes no port: 10.* is the same block with one.
+      const on = (port: number) => (addr.includes("/") ? `10.*:${port}` : `${addr}:${port}`);
+      const ports = compile([on(1), on(2), on(3)]);
+      for (const port of [1, 2, 3]) expect(ports.matchIp(kind, host, port)?.raw).toBe(on(port));
+      expect(ports.matchIp(kind, host, 4)).toBeNull();
+      // An any-port rule after port rules answers the ports without one of their own; before them, every port.
+      const after = compile([on(1), addr, on(2)]);
+      expect([1, 2, 4].map((port) => after.matchIp(kind, host, port)?.raw)).toEqual([on(1), addr, addr]);
+      const before = compile([addr, on(1)]);
+      expect([1, 4].map((port) => before.matchIp(kind, host, port)?.raw)).toEqual([addr, addr]);
+    }
   });
 });
