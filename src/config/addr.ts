@@ -2,7 +2,8 @@
  * Listener addresses: the original's loose `host:port` parsing and its loopback clamping
  * rules, with a warning wherever the original substituted silently.
  */
-import ipaddr from "ipaddr.js";
+import type ipaddr from "ipaddr.js";
+import { ipaddrJs } from "../policy/ipaddr.ts";
 import { isCanonicalDottedQuad } from "../policy/ip-text.ts";
 
 export interface ListenAddr {
@@ -68,8 +69,9 @@ export function resolveListenHost(host: string): { host: string; substituted: bo
   if (host.toLowerCase() === "localhost") return { host: "127.0.0.1", substituted: false };
   // The usual spelling, read without ipaddr.js (which runs regular expressions): see isCanonicalDottedQuad.
   if (isCanonicalDottedQuad(host)) return { host, substituted: false };
-  if (ipaddr.isValid(host) && (host.includes(":") || ipaddr.IPv4.isValidFourPartDecimal(host))) {
-    const a = ipaddr.parse(host);
+  const ip = ipaddrJs();
+  if (ip.isValid(host) && (host.includes(":") || ip.IPv4.isValidFourPartDecimal(host))) {
+    const a = ip.parse(host);
     // An IPv4-mapped address is that IPv4 address: bind and compare it as such.
     if (a.kind() === "ipv6" && (a as ipaddr.IPv6).isIPv4MappedAddress()) return { host: (a as ipaddr.IPv6).toIPv4Address().toString(), substituted: false };
     return { host: a.toString(), substituted: false };
@@ -79,8 +81,9 @@ export function resolveListenHost(host: string): { host: string; substituted: bo
 
 export function isLoopbackAddr(host: string): boolean {
   if (isCanonicalDottedQuad(host)) return host.startsWith("127.");
-  if (!ipaddr.isValid(host)) return false;
-  const a = ipaddr.parse(host);
+  const ip = ipaddrJs();
+  if (!ip.isValid(host)) return false;
+  const a = ip.parse(host);
   if (a.kind() === "ipv4") return a.range() === "loopback";
   return (a as ipaddr.IPv6).toNormalizedString() === "0:0:0:0:0:0:0:1";
 }

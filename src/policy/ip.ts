@@ -8,12 +8,12 @@
  * canonicalIp and hexGroupsAddress below, which read raw text (a resolver's answer, a bind
  * address) into that form.
  */
-import ipaddr from "ipaddr.js";
+import { ipaddrJs } from "./ipaddr.ts";
 import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "./ip-text.ts";
 
 /** The 8 x 16-bit parts of an IPv6 address (the fast reader first, ipaddr.js for other spellings). */
 export function v6Parts(s: string): readonly number[] {
-  return parseIpv6Groups(s) ?? ipaddr.IPv6.parse(s).parts;
+  return parseIpv6Groups(s) ?? ipaddrJs().IPv6.parse(s).parts;
 }
 
 export interface IpVerdict {
@@ -268,12 +268,13 @@ export function canonicalIp(s: string): { kind: "ipv4" | "ipv6"; host: string } 
 
 /** canonicalIp the whole way through ipaddr.js: the reference its fast paths must agree with. */
 export function canonicalIpByIpaddr(s: string): { kind: "ipv4" | "ipv6"; host: string } | null {
-  if (!ipaddr.isValid(s)) return null;
+  const ip = ipaddrJs();
+  if (!ip.isValid(s)) return null;
   if (!s.includes(":")) {
-    if (!ipaddr.IPv4.isValidFourPartDecimal(s)) return null;
-    return { kind: "ipv4", host: ipaddr.IPv4.parse(s).toString() };
+    if (!ip.IPv4.isValidFourPartDecimal(s)) return null;
+    return { kind: "ipv4", host: ip.IPv4.parse(s).toString() };
   }
-  const a = ipaddr.IPv6.parse(s);
+  const a = ip.IPv6.parse(s);
   if (a.isIPv4MappedAddress()) return { kind: "ipv4", host: a.toIPv4Address().toString() };
   return { kind: "ipv6", host: a.toString() };
 }

@@ -11,7 +11,7 @@
  *   10.*, 169.254.*, 192.168.1.*, 10.**   old-style IPv4 globs: read as the CIDR block they mean
  *                      (10.0.0.0/8, ...); any other wildcard in an IPv4 address is a config error
  */
-import ipaddr from "ipaddr.js";
+import { ipaddrJs } from "./ipaddr.ts";
 import { formatIpv6, isCanonicalDottedQuad, parseIpv6Groups } from "./ip-text.ts";
 import { cidrInsideSpecialBlock, hostBitsSet, intToIpv4, ipv4ToInt, maskParts, v6CidrInsideSpecialBlock, v6InBlock } from "./ip.ts";
 import { canonicalHost, parsePort, plainName, TargetError } from "./target.ts";
@@ -353,9 +353,9 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
   const bits = Number(bitsText);
   if (!addr.includes(":")) {
     const canonical = isCanonicalDottedQuad(addr);
-    if (!canonical && !ipaddr.IPv4.isValidFourPartDecimal(addr)) throw new PatternError(`${JSON.stringify(addr)} is not a dotted-quad IPv4 address`);
+    if (!canonical && !ipaddrJs().IPv4.isValidFourPartDecimal(addr)) throw new PatternError(`${JSON.stringify(addr)} is not a dotted-quad IPv4 address`);
     if (bits > 32) throw new PatternError(`prefix length ${bits} is more than 32`);
-    const host = canonical ? addr : ipaddr.IPv4.parse(addr).toString();
+    const host = canonical ? addr : ipaddrJs().IPv4.parse(addr).toString();
     const n = ipv4ToInt(host);
     const net = bits === 0 ? 0 : ((n >>> (32 - bits)) << (32 - bits)) >>> 0;
     if (net !== n) throw new PatternError(`${s} has host bits set; did you mean ${intToIpv4(net)}/${bits}?`);
@@ -366,7 +366,7 @@ function parseCidr(s: string, raw: string, list: ListName): ParsedPattern {
   // text is a function of the parts), and the parts go along to the index.
   let parts: readonly number[];
   try {
-    parts = parseIpv6Groups(addr) ?? ipaddr.IPv6.parse(addr).parts;
+    parts = parseIpv6Groups(addr) ?? ipaddrJs().IPv6.parse(addr).parts;
   } catch {
     throw new PatternError(`${JSON.stringify(addr)} is not a valid IPv6 address`);
   }

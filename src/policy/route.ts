@@ -13,7 +13,8 @@
  * - Loopback targets (`localhost`, 127.0.0.0/8, ::1) are always direct: an upstream would reach
  *   its own loopback, not ours.
  */
-import ipaddr from "ipaddr.js";
+import type ipaddr from "ipaddr.js";
+import { ipaddrJs } from "./ipaddr.ts";
 import type { Secret } from "../secret.ts";
 import type { Target } from "./target.ts";
 
@@ -102,10 +103,11 @@ export function parseNoProxy(entries: readonly string[]): { entries: NoProxyEntr
     }
     if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
     try {
+      const ip = ipaddrJs();
       const cidr = host.includes("/")
-        ? ipaddr.parseCIDR(host)
-        : ipaddr.isValid(host)
-          ? ([ipaddr.parse(host), host.includes(":") ? 128 : 32] as [ipaddr.IPv4 | ipaddr.IPv6, number])
+        ? ip.parseCIDR(host)
+        : ip.isValid(host)
+          ? ([ip.parse(host), host.includes(":") ? 128 : 32] as [ipaddr.IPv4 | ipaddr.IPv6, number])
           : null;
       if (cidr) {
         out.push({ any: false, name: null, cidr, port });
@@ -134,7 +136,7 @@ function noProxyMatches(entries: readonly NoProxyEntry[], t: Target): boolean {
       continue;
     }
     if (e.cidr && t.kind !== "domain") {
-      const a = ipaddr.parse(t.host);
+      const a = ipaddrJs().parse(t.host);
       if (a.kind() === e.cidr[0].kind() && a.match(e.cidr)) return true;
     }
   }

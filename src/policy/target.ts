@@ -9,7 +9,7 @@
  * `0`) into the dotted quad it means. A string the OS would dial as an IP is therefore always
  * judged as that IP, never as a name.
  */
-import ipaddr from "ipaddr.js";
+import { ipaddrJs } from "./ipaddr.ts";
 import { hexGroupsAddress } from "./ip.ts";
 import { isCanonicalDottedQuad } from "./ip-text.ts";
 
@@ -204,7 +204,7 @@ function ipv6Literal(inner: string, raw: string): { kind: TargetKind; host: stri
   } catch {
     throw new TargetError("invalid_host", `${JSON.stringify(raw)} is not a valid IPv6 address`);
   }
-  const addr = ipaddr.IPv6.parse(canon);
+  const addr = ipaddrJs().IPv6.parse(canon);
   if (addr.isIPv4MappedAddress()) return { kind: "ipv4", host: addr.toIPv4Address().toString() };
   return { kind: "ipv6", host: addr.toString() };
 }

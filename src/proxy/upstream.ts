@@ -5,7 +5,7 @@
  * Only ever for a target the policy allowed; the upstream never changes that decision. Its
  * failures have their own codes (`upstream_proxy_*`), and its credentials go only to it.
  */
-import ipaddr from "ipaddr.js";
+import { ipaddrJs } from "../policy/ipaddr.ts";
 import { isProxyError, ProxyError } from "../outcomes.ts";
 import type { DialAddr, Resolver } from "../policy/decide.ts";
 import type { UpstreamProxy } from "../policy/route.ts";
@@ -39,7 +39,7 @@ function proxyError(code: ConstructorParameters<typeof ProxyError>[0], message: 
 /** A connection to the upstream proxy itself. */
 export async function dialProxy(up: UpstreamProxy, o: ThroughOptions): Promise<Conn> {
   let addrs: readonly DialAddr[];
-  if (ipaddr.isValid(up.host)) addrs = [{ kind: up.host.includes(":") ? "ipv6" : "ipv4", host: up.host }];
+  if (ipaddrJs().isValid(up.host)) addrs = [{ kind: up.host.includes(":") ? "ipv6" : "ipv4", host: up.host }];
   else {
     try {
       addrs = await o.resolve(up.host);
@@ -192,7 +192,7 @@ async function socksConnect(conn: Conn, up: UpstreamProxy, to: Destination, left
   if (to.kind === "domain") {
     const name = Buffer.from(to.host, "latin1");
     addr = Buffer.concat([Uint8Array.of(3, name.length), name]);
-  } else addr = Buffer.concat([Uint8Array.of(to.kind === "ipv4" ? 1 : 4), Uint8Array.from(ipaddr.parse(to.host).toByteArray())]);
+  } else addr = Buffer.concat([Uint8Array.of(to.kind === "ipv4" ? 1 : 4), Uint8Array.from(ipaddrJs().parse(to.host).toByteArray())]);
   conn.write(Buffer.concat([Uint8Array.of(5, 1, 0), addr, Uint8Array.of(to.port >> 8, to.port & 255)]));
   const reply = await readReply(
     conn,

@@ -1,5 +1,6 @@
 /** The addresses of this host's own network interfaces, in the policy's canonical text form. */
-import ipaddr from "ipaddr.js";
+import type ipaddr from "ipaddr.js";
+import { ipaddrJs } from "../policy/ipaddr.ts";
 import { networkInterfaces } from "node:os";
 
 export function hostAddresses(): Set<string> {
@@ -7,7 +8,7 @@ export function hostAddresses(): Set<string> {
   for (const list of Object.values(networkInterfaces())) {
     for (const i of list ?? []) {
       try {
-        let a = ipaddr.parse(i.address.split("%")[0]!);
+        let a = ipaddrJs().parse(i.address.split("%")[0]!);
         if (a.kind() === "ipv6" && (a as ipaddr.IPv6).isIPv4MappedAddress()) a = (a as ipaddr.IPv6).toIPv4Address();
         out.add(a.toString());
       } catch {

@@ -4,6 +4,10 @@
  * (`REGEXPS-BEFORE-READY [...]`): the first one a process runs pages in the engine's code, about
  * 1.3 MiB of idle memory, so the proxy runs none before it is ready (start-up.int.test.ts).
  *
+ * It also prints the packages (node_modules) loaded by then (`PACKAGES-BEFORE-READY [...]`, by
+ * name): a package's module code runs as it loads, and ipaddr.js builds regular expressions as
+ * it does, so the proxy loads it only when a spelling its own readers do not take needs it.
+ *
  * The moment is when the ready file's content is made: JSON.stringify of an object with `pid`,
  * `version` and `admin` (serve.ts writeReadyFile). String methods that take a RegExp go through
  * RegExp.prototype.exec, so wrapping exec and test sees them all.
@@ -40,6 +44,12 @@ JSON.stringify = ((value: unknown, ...rest: unknown[]) => {
   if (!reported && v !== null && typeof v === "object" && "pid" in v && "version" in v && "admin" in v) {
     reported = true;
     process.stderr.write(`REGEXPS-BEFORE-READY ${stringify([...seen])}\n`);
+    const packages = new Set<string>();
+    for (const path of Object.keys(require.cache)) {
+      const m = /[\\/]node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(path);
+      if (m) packages.add(m[1]!.replaceAll("\\", "/"));
+    }
+    process.stderr.write(`PACKAGES-BEFORE-READY ${stringify([...packages].sort())}\n`);
   }
   return (stringify as (...a: unknown[]) => string)(value, ...rest);
 }) as typeof JSON.stringify;
