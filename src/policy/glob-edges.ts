@@ -14,12 +14,11 @@ import { StrTable } from "./str-table.ts";
  * `[^.]*` runs backtracks exponentially in the number of stars, and the label is the client's.)
  */
 export function globMatches(g: LabelGlob, label: string): boolean {
-  return globMatchesAt(g, label, 0, label.length);
+  return piecesMatchAt(g.pieces, label, 0, label.length);
 }
 
-/** globMatches for the label s[start, end), without taking it out of `s`. */
-export function globMatchesAt(g: LabelGlob, s: string, start: number, end: number): boolean {
-  const p = g.pieces;
+/** globMatches for a glob's pieces and the label s[start, end), without taking it out of `s`. */
+export function piecesMatchAt(p: readonly string[], s: string, start: number, end: number): boolean {
   const first = p[0]!;
   const last = p[p.length - 1]!;
   if (end - start < first.length + last.length || !s.startsWith(first, start) || !s.endsWith(last, end)) return false;
@@ -35,9 +34,13 @@ export function globMatchesAt(g: LabelGlob, s: string, start: number, end: numbe
   return true;
 }
 
-/** A glob label and the node below it. */
+/**
+ * A glob label (its pieces, see LabelGlob) and the node below it. The pieces are held here
+ * rather than the LabelGlob that carries them: one object fewer to keep per glob, and one
+ * fewer to read on the way to a match, which in a large rule set is rarely in a cache.
+ */
 export interface GlobEdge<N> {
-  readonly glob: LabelGlob;
+  readonly pieces: readonly string[];
   readonly node: N;
 }
 
@@ -142,18 +145,18 @@ export class GlobEdges<N> {
   constructor(private readonly makeNode: () => N) {}
 
   child(glob: LabelGlob): N {
-    return this.#edge(glob, null).node;
+    return this.#edge(glob.pieces, null).node;
   }
 
   /** Take `edge` (a glob with its node) in as it is: the first glob of a node that had only it. */
   adopt(edge: GlobEdge<N>): void {
-    this.#edge(edge.glob, edge);
+    this.#edge(edge.pieces, edge);
   }
 
-  /** The edge for `glob`: the one there, else `given` (or a new one) added. */
-  #edge(glob: LabelGlob, given: GlobEdge<N> | null): GlobEdge<N> {
-    const prefix = glob.pieces[0]!;
-    const suffix = glob.pieces[glob.pieces.length - 1]!;
+  /** The edge for the glob of `pieces`: the one there, else `given` (or a new one) added. */
+  #edge(pieces: readonly string[], given: GlobEdge<N> | null): GlobEdge<N> {
+    const prefix = pieces[0]!;
+    const suffix = pieces[pieces.length - 1]!;
     const prefixes = this.byPrefix.size;
     const bucket = this.byPrefix.getOrAdd(prefix, () => new SuffixBucket<N>());
     if (this.byPrefix.size !== prefixes) {
@@ -163,10 +166,10 @@ export class GlobEdges<N> {
     const list = bucket.listFor(suffix);
     if (list.length > 0) {
       // The same glob (same prefix, suffix and middle pieces) already has its node.
-      const had = list.find((e) => samePieces(e.glob.pieces, glob.pieces));
+      const had = list.find((e) => samePieces(e.pieces, pieces));
       if (had) return had;
     }
-    const edge: GlobEdge<N> = given ?? { glob, node: this.makeNode() };
+    const edge: GlobEdge<N> = given ?? { pieces, node: this.makeNode() };
     list.push(edge);
     return edge;
   }

@@ -28,7 +28,7 @@
  * path only, so a lookup visits each node at most once.
  */
 import type { LabelGlob, Lead, Rule } from "./pattern.ts";
-import { ANY, globMatchesAt, GlobEdges, mayFit, samePieces, type GlobEdge } from "./glob-edges.ts";
+import { ANY, GlobEdges, mayFit, piecesMatchAt, samePieces, type GlobEdge } from "./glob-edges.ts";
 import { HASH_SEED, hashStep, StrTable } from "./str-table.ts";
 
 /**
@@ -78,10 +78,10 @@ function globChild(node: Node, g: LabelGlob): Node {
   if (node.globs) return node.globs.child(g);
   const one = node.oneGlob;
   if (one === null) {
-    node.oneGlob = { glob: g, node: new Node() };
+    node.oneGlob = { pieces: g.pieces, node: new Node() };
     return node.oneGlob.node;
   }
-  if (samePieces(one.glob.pieces, g.pieces)) return one.node;
+  if (samePieces(one.pieces, g.pieces)) return one.node;
   // A second glob: the tables are built, with the first glob's edge (and node) kept.
   const edges = new GlobEdges<Node>(newNode);
   edges.adopt(one);
@@ -242,7 +242,7 @@ export class NameIndex {
     const one = node.oneGlob;
     if (one) {
       c.globsTested++;
-      return globMatchesAt(one.glob, name, start, end) ? this.#at(one.node, name, rest, port) : null;
+      return piecesMatchAt(one.pieces, name, start, end) ? this.#at(one.node, name, rest, port) : null;
     }
     const g = node.globs;
     if (!g) return null;
@@ -272,7 +272,7 @@ export class NameIndex {
         if (!name.endsWith(sfx, end)) continue;
         for (const e of only) {
           c.globsTested++;
-          if (!globMatchesAt(e.glob, name, start, end)) continue;
+          if (!piecesMatchAt(e.pieces, name, start, end)) continue;
           const r = this.#at(e.node, name, rest, port);
           if (r) return r;
         }
@@ -291,7 +291,7 @@ export class NameIndex {
         if (!edges) continue;
         for (const e of edges) {
           c.globsTested++;
-          if (!globMatchesAt(e.glob, name, start, end)) continue;
+          if (!piecesMatchAt(e.pieces, name, start, end)) continue;
           const r = this.#at(e.node, name, rest, port);
           if (r) return r;
         }
