@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Proc } from "../lib/procs.ts";
 import type { Cell, Row, RowKey } from "../report.ts";
-import { BUN_BARE, BUN_BARE_WORK, BUN_RELAY, compiledBare, type Profile, type Running } from "../systems.ts";
+import { BUN_BARE, BUN_BARE_WORK, BUN_RELAY, compiledBare, compiledBareWork, type Profile, type Running } from "../systems.ts";
 import { CLIENT, fromRuns, idOf, log, logCells, NOT_YET_SOCKS, peer, row, viaFor, withSystem, type Bench, type Target } from "./common.ts";
 
 interface TreeMemory {
@@ -90,13 +90,9 @@ export async function memory(b: Bench): Promise<Row[]> {
   // bun-relay's idle figures are the compiled bare program's (bench/bare.ts), ours being
   // compiled too: plain, and with the runtime work ours does before it is ready (the floor row).
   // Its tunnel figures are the relay's below, which keep off these rows.
-  const floor = row(
-    "rss_idle_floor",
-    "  the least on this Bun with the runtime work ours does before it is ready (bench/bare.ts --runtime-work)",
-    "MiB",
-    "lower",
-  );
+  const floor = row("rss_idle_floor", "  the least on this Bun with the runtime work ours does before it is ready (bench/bare-work.ts)", "MiB", "lower");
   await compiledBare();
+  await compiledBareWork();
   for (const [system, target] of [
     [BUN_BARE, idle],
     [BUN_BARE_WORK, floor],

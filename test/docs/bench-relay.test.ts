@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { makeOriginCerts, type OriginCerts } from "../../bench/certs.ts";
-import { compiledBare } from "../../bench/systems.ts";
+import { compiledBare, compiledBareWork } from "../../bench/systems.ts";
 import { ProxyProcess } from "../../scripts/lib/proxy-process.ts";
 import type { OriginPorts } from "../../bench/origin.ts";
 import { SMALL_BODY } from "../../bench/origin.ts";
@@ -20,7 +20,8 @@ import { SMALL_BODY } from "../../bench/origin.ts";
 const BENCH = join(import.meta.dir, "..", "..", "bench");
 let dir = "";
 let certs: OriginCerts;
-let bareBuilt = false;
+/** The compiled bench programs the tests used (the benchmark removes them when it exits; a test does not install that hook). */
+const built = new Set<string>();
 const procs: Bun.Subprocess<"ignore", "pipe", "pipe">[] = [];
 
 /** Start a bench process (both print their ports as one JSON line once they listen). */
@@ -50,8 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of procs) p.kill();
   rmSync(dir, { recursive: true, force: true });
-  // The compiled bare program (the benchmark removes it when it exits; a test does not install that hook).
-  if (bareBuilt) rmSync(dirname(await compiledBare()), { recursive: true, force: true });
+  for (const binary of built) rmSync(dirname(binary), { recursive: true, force: true });
 });
 
 test("bench relay, mitm mode: curl trusting the bench CA gets the origin's answer through CONNECT", async () => {
@@ -105,8 +105,8 @@ async function listenersAccept(p: ProxyProcess): Promise<void> {
 }
 
 test("bench bare program: compiled as ours is, started by our harness, its three listeners accept", async () => {
-  bareBuilt = true;
   const binary = await compiledBare();
+  built.add(binary);
   const home = mkdtempSync(join(dir, "bare-home-"));
   await using p = await ProxyProcess.start({ binary, env: { CODEX_HOME: home } });
   await listenersAccept(p);
@@ -116,19 +116,17 @@ test("bench bare program: compiled as ours is, started by our harness, its three
   expect(watches(p.proc.pid)).toBe(false);
 });
 
-test("bench bare program, --runtime-work: parses the overrides, writes the token file, watches the home, then accepts", async () => {
-  bareBuilt = true;
-  const binary = await compiledBare();
+test("bench bare-work program: after the bare program's start, parses the overrides, writes the token file, watches the home", async () => {
+  const binary = await compiledBareWork();
+  built.add(binary);
   const home = mkdtempSync(join(dir, "bare-home-"));
-  await using p = await ProxyProcess.start({
-    binary,
-    args: ["--runtime-work"],
-    config: ['network_proxy.policy.allowed_domains=["a.example"]'],
-    env: { CODEX_HOME: home },
-  });
+  await using p = await ProxyProcess.start({ binary, config: ['network_proxy.policy.allowed_domains=["a.example"]'], env: { CODEX_HOME: home } });
   await listenersAccept(p);
-  // One parsed value per -c: the harness's three listener addresses and the list above.
-  expect((p.ready as unknown as { configBytes: number }).configBytes).toBe(4);
+  expect(p.ready.version).toBe("bare");
+  // The work runs right after the ready file, in the same turn; this line ends it.
+  const [, parsed] = await p.waitFor(/bare-work done \{"parsed":(\d+)\}/);
+  // One value per -c: the harness's three listener addresses and the list above.
+  expect(Number(parsed)).toBe(4);
   const token = join(home, "network_proxy", "admin.token");
   expect(statSync(token).mode & 0o777).toBe(0o600);
   expect(readFileSync(token, "utf8")).toMatch(/^[A-Za-z0-9_-]{43}\n$/);
