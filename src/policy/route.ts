@@ -102,20 +102,24 @@ export function parseNoProxy(entries: readonly string[]): { entries: NoProxyEntr
       port = Number(m[2]);
     }
     if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
-    try {
-      const ip = ipaddrJs();
-      const cidr = host.includes("/")
-        ? ip.parseCIDR(host)
-        : ip.isValid(host)
-          ? ([ip.parse(host), host.includes(":") ? 128 : 32] as [ipaddr.IPv4 | ipaddr.IPv6, number])
-          : null;
-      if (cidr) {
-        out.push({ any: false, name: null, cidr, port });
+    // ipaddr.js reads what may be an address or a block (it loads on first use); a name has a
+    // character no address spelling has.
+    const ip = mayBeAddress(host) ? ipaddrJs() : null;
+    if (ip !== null) {
+      try {
+        const cidr = host.includes("/")
+          ? ip.parseCIDR(host)
+          : ip.isValid(host)
+            ? ([ip.parse(host), host.includes(":") ? 128 : 32] as [ipaddr.IPv4 | ipaddr.IPv6, number])
+            : null;
+        if (cidr) {
+          out.push({ any: false, name: null, cidr, port });
+          continue;
+        }
+      } catch {
+        problems.push(`${JSON.stringify(raw)} is not a valid CIDR block`);
         continue;
       }
-    } catch {
-      problems.push(`${JSON.stringify(raw)} is not a valid CIDR block`);
-      continue;
     }
     const name = host.replace(/^\*?\./, "").replace(/\.$/, "");
     if (!/^[a-z0-9_.-]+$/.test(name)) {
@@ -153,4 +157,19 @@ export function upstreamFor(route: Route, t: Target, tls: boolean): UpstreamProx
   const up = tls ? route.tls : route.http;
   if (up === null || isLoopback(t) || noProxyMatches(route.noProxy, t)) return null;
   return up;
+}
+
+/**
+ * Whether ipaddr.js could take `s` for an address or a block: anything with a ":" (an IPv6
+ * spelling, with or without a zone), or only what IPv4 spellings use (digits, hex letters, "x",
+ * ".", "/"). A name with any other character is never one.
+ */
+export function mayBeAddress(s: string): boolean {
+  if (s.includes(":")) return true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46) || c === 0x78 || c === 0x58 || c === 0x2e || c === 0x2f;
+    if (!ok) return false;
+  }
+  return s.length > 0;
 }

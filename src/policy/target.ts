@@ -9,8 +9,7 @@
  * `0`) into the dotted quad it means. A string the OS would dial as an IP is therefore always
  * judged as that IP, never as a name.
  */
-import { ipaddrJs } from "./ipaddr.ts";
-import { hexGroupsAddress } from "./ip.ts";
+import { canonicalIp, hexGroupsAddress } from "./ip.ts";
 import { isCanonicalDottedQuad } from "./ip-text.ts";
 
 export type TargetKind = "domain" | "ipv4" | "ipv6";
@@ -204,9 +203,11 @@ function ipv6Literal(inner: string, raw: string): { kind: TargetKind; host: stri
   } catch {
     throw new TargetError("invalid_host", `${JSON.stringify(raw)} is not a valid IPv6 address`);
   }
-  const addr = ipaddrJs().IPv6.parse(canon);
-  if (addr.isIPv4MappedAddress()) return { kind: "ipv4", host: addr.toIPv4Address().toString() };
-  return { kind: "ipv6", host: addr.toString() };
+  // The URL parser writes hex groups, which canonicalIp reads without ipaddr.js; an IPv4-mapped
+  // address comes back as the IPv4 address.
+  const addr = canonicalIp(canon);
+  if (addr === null) throw new TargetError("invalid_host", `${JSON.stringify(raw)} is not a valid IPv6 address`);
+  return addr;
 }
 
 function badIpv6Char(s: string): boolean {

@@ -22,6 +22,7 @@ import { parseOverride } from "../../src/config/overrides.ts";
 import { Logger } from "../../src/log.ts";
 import { isLoopbackAddr, parseHostPort, resolveListenHost } from "../../src/config/addr.ts";
 import { compilePolicy } from "../../src/policy/rules.ts";
+import { mayBeAddress } from "../../src/policy/route.ts";
 import { BitFilter } from "../../src/policy/bit-filter.ts";
 import { hashBackward, hashForward, StrTable } from "../../src/policy/str-table.ts";
 import { canonicalHost, canonicalHostByUrl, plainName, TargetError } from "../../src/policy/target.ts";
@@ -181,6 +182,35 @@ describe("fuzz: canonicalIp agrees with ipaddr.js", () => {
         return true;
       },
       { base: 3000 },
+    );
+  });
+});
+
+describe("fuzz: no_proxy entries reach ipaddr.js whenever it could take them", () => {
+  const octet = fc.oneof(fc.integer({ min: 0, max: 255 }).map(String), fc.constantFrom("0x7f", "0xA", "017", "256", ""));
+  const quad = fc.array(octet, { minLength: 1, maxLength: 4 }).map((o) => o.join("."));
+  const block = fc.tuple(fc.oneof(quad, v6Text), fc.nat(140)).map(([a, bits]) => `${a}/${bits}`);
+  const zoned = fc.tuple(v6Text, fc.stringMatching(/^[0-9a-z]{1,6}$/)).map(([a, zone]) => `${a}%${zone}`);
+  const name = fc.stringMatching(/^[a-z0-9-]{1,10}(\.[a-z0-9-]{1,10}){0,3}$/);
+  test("mayBeAddress says yes to everything ipaddr.js takes as an address or a block (lower case, as entries are)", () => {
+    fuzz(
+      "fast paths: no_proxy address gate vs ipaddr",
+      fc.oneof(quad, v6Text, block, zoned, name, mutatedString(fc.oneof(quad, v6Text, block), fc.constantFrom(".", ":", "/", "x", "g", "%", "-"), 2)),
+      (raw) => {
+        const s = raw.toLowerCase();
+        let takes = ipaddr.isValid(s);
+        if (!takes && s.includes("/")) {
+          try {
+            ipaddr.parseCIDR(s);
+            takes = true;
+          } catch {
+            // not a block either
+          }
+        }
+        if (takes) expect({ s, gate: mayBeAddress(s) }).toEqual({ s, gate: true });
+        return true;
+      },
+      { base: 2000 },
     );
   });
 });
