@@ -20,8 +20,8 @@
  *   it alone and compare it directly, without tables (glob-edges.ts);
  * - below a glob, fixed labels lead to children through a per-node hash map;
  * - the rules that end at a node are kept by how many target labels may remain: none
- *   (`example.com`), one or more (`*.example.com`), any number (`**.example.com`), each hashed
- *   by port.
+ *   (`example.com`), one or more (`*.example.com`), any number (`**.example.com`): for each,
+ *   the first rule for any port alone, else the rules by port (Slot).
  *
  * A lookup tries the longest fixed suffix first and, at each node, what lies below its globs
  * before the rules ending there: the most specific match wins. Every node is reached by one
@@ -32,9 +32,10 @@ import { ANY, GlobEdges, mayFit, piecesMatchAt, samePieces, type GlobEdge } from
 import { HASH_SEED, hashStep, StrTable } from "./str-table.ts";
 
 /**
- * The rules ending at a node for one lead, when they differ by port. The usual case, a first rule
- * for any port, is kept as the Rule itself (see addRule): no rule added after it can change what
- * a lookup finds there, and a large rule set then holds one object per pattern fewer.
+ * The rules ending at a node for one lead, by port, once the first of them names a port. The
+ * usual case, a first rule for any port, is kept as the Rule itself (see addRule): no rule added
+ * after it can change what a lookup finds there, and a large rule set then holds one object per
+ * pattern fewer.
  */
 class Slot {
   anyPort: Rule | null = null;
@@ -113,7 +114,7 @@ class Node {
 export interface IndexCounters {
   /** Hash probes (fixed suffixes, fixed labels below globs, glob prefixes and suffixes). */
   probes: number;
-  /** Globs matched against a target label with globMatches. */
+  /** Globs matched against a target label (piecesMatchAt). */
   globsTested: number;
 }
 

@@ -156,7 +156,7 @@ export function mappedOrCompatibleV4(parts: readonly number[]): string | null {
 }
 
 /**
- * The rules of one address, one block: the first one alone (the usual case, and one object
+ * The rules of one address or one block: the first one alone (the usual case, and one object
  * fewer per pattern of a large list), or a list from a second one on.
  */
 type Rules = Rule | Rule[];
@@ -212,15 +212,18 @@ function placed(list: readonly Rule[], port: number | null): boolean {
 }
 
 function firstForPort(rules: Rules, port: number): Rule | null {
-  if (!Array.isArray(rules)) return rules.port === null || rules.port === port ? rules : null;
-  for (const r of rules) if (r.port === null || r.port === port) return r;
+  return firstCidrForPort(rules, port, false);
+}
+
+/** The first of `rules` for `port` (a rule for any port fits every port); only explicit ones when `explicitOnly`. */
+function firstCidrForPort(rules: Rules, port: number, explicitOnly: boolean): Rule | null {
+  if (!Array.isArray(rules)) return fits(rules, port, explicitOnly) ? rules : null;
+  for (const r of rules) if (fits(r, port, explicitOnly)) return r;
   return null;
 }
 
-function firstCidrForPort(rules: Rules, port: number, explicitOnly: boolean): Rule | null {
-  if (!Array.isArray(rules)) return (rules.port === null || rules.port === port) && (rules.explicit || !explicitOnly) ? rules : null;
-  for (const r of rules) if ((r.port === null || r.port === port) && (r.explicit || !explicitOnly)) return r;
-  return null;
+function fits(r: Rule, port: number, explicitOnly: boolean): boolean {
+  return (r.port === null || r.port === port) && (r.explicit || !explicitOnly);
 }
 
 /** A hash of an IPv4 network (its prefix length and its masked address) for the filter of v4cidrs. */

@@ -738,6 +738,23 @@ describe("repeated address, block and * entries", () => {
     expect(policy.allow.match({ kind: "domain", host: "example.org", port: 8080 })?.raw).toBe("*:8080");
   });
 
+  test("one name with rules on several ports: the first any-port rule answers every port, whatever follows it", () => {
+    const compile = (allowed: string[]) =>
+      compilePolicy({ allowed_domains: allowed, denied_domains: [], allow_unix_sockets: [], allow_local_binding: false }).policy.allow;
+    for (const name of ["a.example.com", "*.example.com", "**.example.com", "r*.example.com"]) {
+      const host = name.replace("**.", "").replace("*.", "x.").replace("r*", "rx");
+      const at = (list: string[], port: number) => compile(list).match({ kind: "domain", host, port })?.raw ?? null;
+      // Held alone, the first any-port rule is never replaced by a later one, with or without a port.
+      for (const port of [443, 80])
+        expect({ name, port, raw: at([name, `${name}:443`, `${name}:80`, name.toUpperCase()], port) }).toEqual({ name, port, raw: name });
+      // Port rules first: each port finds its own, and an any-port rule after them answers the rest
+      // (for names, unlike addresses, an any-port rule answers even a port that has its own rule).
+      expect([1, 2].map((port) => at([`${name}:1`, `${name}:2`], port))).toEqual([`${name}:1`, `${name}:2`]);
+      expect(at([`${name}:1`], 3)).toBeNull();
+      expect([1, 3].map((port) => at([`${name}:1`, name], port))).toEqual([name, name]);
+    }
+  });
+
   test("one address or block with rules on several ports: each port finds its rule, the first any-port rule answers every port", () => {
     const compile = (allowed: string[]) =>
       compilePolicy({ allowed_domains: allowed, denied_domains: [], allow_unix_sockets: [], allow_local_binding: false }).policy.allow;

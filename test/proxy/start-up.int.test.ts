@@ -13,7 +13,7 @@ import { until } from "../helpers/until.ts";
 const PRELOAD = join(import.meta.dir, "../helpers/regexp-before-ready.ts");
 
 describe("start-up", () => {
-  test("no regular expression runs before the ready file is written", async () => {
+  test("no regular expression runs and no package but the TOML parser loads before the ready file is written", async () => {
     await using p = await ProxyProcess.start({
       config: ['network_proxy.policy.allowed_domains=["example.com", "*.example.org", "**.example.net", "127.0.0.1", "[::1]"]'],
       // From source whatever CNP_BINARY says: the preload needs the source run.
