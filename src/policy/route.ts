@@ -161,11 +161,12 @@ export function upstreamFor(route: Route, t: Target, tls: boolean): UpstreamProx
 
 /**
  * Whether ipaddr.js could take `s` for an address or a block: anything with a ":" (an IPv6
- * spelling, with or without a zone), or only what IPv4 spellings use (digits, hex letters, "x",
- * ".", "/"). A name with any other character is never one.
+ * spelling, with or without a zone) or a "/" (a block, whose error is ipaddr.js's to give), or
+ * only what IPv4 spellings use (digits, hex letters, "x", "."). A name with any other character
+ * is never one.
  */
 export function mayBeAddress(s: string): boolean {
-  if (s.includes(":")) return true;
+  if (s.includes(":") || s.includes("/")) return true;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46) || c === 0x78 || c === 0x58 || c === 0x2e || c === 0x2f;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { buildConfig, type ConfigSource, type LoadResult, type SecretIo } from "../../src/config/load.ts";
 import { effectiveView } from "../../src/config/view.ts";
-import { upstreamFor } from "../../src/policy/route.ts";
+import { parseNoProxy, upstreamFor } from "../../src/policy/route.ts";
 import type { Target } from "../../src/policy/target.ts";
 
 const src: ConfigSource = { path: "/cfg/config.toml", exists: true, dir: "/cfg", overrides: [] };
@@ -90,5 +90,20 @@ describe("upstream proxy config", () => {
     expect(bad(load('[network_proxy.upstream]\nurl = "http://proxy.corp"\npassword_file = "pw.txt"\n')).join("\n")).toContain(
       "cannot read password_file /cfg/pw.txt: ENOENT",
     );
+  });
+});
+
+describe("no_proxy entries", () => {
+  test("addresses and blocks in any spelling ipaddr.js takes, names as names, a malformed block named as one", () => {
+    const { entries, problems } = parseNoProxy(["10.0.0.0/8", "127.1", "0x7f.0.0.1", "[::1]:8080", "cafe.be", "corp.example", "example.com/8", "10.0.0.0/99"]);
+    expect(entries.map((e) => (e.cidr ? `${e.cidr[0].toString()}/${e.cidr[1]}${e.port === null ? "" : `:${e.port}`}` : e.name))).toEqual([
+      "10.0.0.0/8",
+      "127.0.0.1/32",
+      "127.0.0.1/32",
+      "::1/128:8080",
+      "cafe.be",
+      "corp.example",
+    ]);
+    expect(problems).toEqual(['"example.com/8" is not a valid CIDR block', '"10.0.0.0/99" is not a valid CIDR block']);
   });
 });
