@@ -252,6 +252,20 @@ describe("fuzz: scans that replaced start-up regular expressions", () => {
     fc.stringMatching(/^[0-9a-zA-Z_.?{}\\-]{0,8}$/),
     // Digit runs of every length around the port check's 5, zero-padded or not.
     fc.tuple(fc.nat(), fc.nat({ max: 3 })).map(([n, pad]) => "0".repeat(pad) + String(n)),
+    // A secret word in mixed case, now and then with one letter cut or swapped for a look-alike
+    // that upper- or lower-cases to ASCII (long s, dotless i, Kelvin sign).
+    fc
+      .tuple(
+        fc.constantFrom("token", "password", "secret", "authorization", "cookie"),
+        fc.array(fc.boolean(), { minLength: 13, maxLength: 13 }),
+        fc.nat(12),
+        fc.constantFrom("", "", "ſ", "ı", "\u212a", "-"),
+      )
+      .map(([w, up, at, swap]) => {
+        const mixed = [...w].map((c, i) => (up[i] ? c.toUpperCase() : c)).join("");
+        const i = at % mixed.length;
+        return swap === "" ? mixed : mixed.slice(0, i) + swap + mixed.slice(i + 1);
+      }),
     fc.constantFrom(
       "65535",
       "65536",
@@ -297,8 +311,9 @@ describe("fuzz: scans that replaced start-up regular expressions", () => {
         log.info("m", { v: s, [`x${s}`]: "value", authToken: s });
         const plain = /^[^\s"=]+$/.test(s);
         expect({ s, v: lines[0]!.includes(` v=${plain ? s : JSON.stringify(s)} `) }).toEqual({ s, v: true });
-        if (/token|password|secret|authorization|cookie/i.test(`x${s}`))
-          expect({ s, redacted: lines[0]!.includes(` x${s}=[redacted] `) }).toEqual({ s, redacted: true });
+        // Redacted exactly where the case-insensitive expression matches the name.
+        const secret = /token|password|secret|authorization|cookie/i.test(`x${s}`);
+        expect({ s, redacted: lines[0]!.includes(` x${s}=[redacted] `) }).toEqual({ s, redacted: secret });
         if (s !== "") expect({ s, token: lines[0]!.endsWith(" authToken=[redacted]\n") }).toEqual({ s, token: true });
         if (/[?{}\\]/.test(s))
           expect({ s, refused: refusal(() => parsePattern(`a${s}.com`, "allowed_domains"), "is not supported in patterns") }).toEqual({ s, refused: true });
