@@ -50,7 +50,7 @@ export class RuleSet {
   match(t: Target, opts: { explicitOnly?: boolean } = {}): Rule | null {
     const explicitOnly = opts.explicitOnly === true;
     if (!explicitOnly) {
-      const r = firstForPort(this.any, t.port);
+      const r = firstForPort(this.any, t.port, false);
       if (r) return r;
     }
     return t.kind === "domain" ? this.matchName(t.host, t.port, explicitOnly) : this.matchIp(t.kind, t.host, t.port, explicitOnly);
@@ -76,7 +76,7 @@ export class RuleSet {
   /** `match` for the denylist (see matchIpOrEmbedded). */
   matchDenied(t: Target): Rule | null {
     if (t.kind === "domain") return this.match(t);
-    return firstForPort(this.any, t.port) ?? this.matchIpOrEmbedded(t.kind, t.host, t.port);
+    return firstForPort(this.any, t.port, false) ?? this.matchIpOrEmbedded(t.kind, t.host, t.port);
   }
 
   matchName(name: string, port: number, explicitOnly = false): Rule | null {
@@ -91,7 +91,7 @@ export class RuleSet {
   matchIp(kind: "ipv4" | "ipv6", host: string, port: number, explicitOnly = false): Rule | null {
     const exact = this.ips.size > 0 && this.#ipKeys.mayHave(hashForward(host, 0, host.length)) ? this.ips.get(host) : undefined;
     if (exact) {
-      const r = firstForPort(exact, port);
+      const r = firstForPort(exact, port, false);
       if (r) return r;
     }
     if (kind === "ipv4") {
@@ -102,7 +102,7 @@ export class RuleSet {
         if (!this.#v4NetKeys.mayHave(v4NetHash(bits, net))) continue;
         const hit = byNet.get(net);
         if (hit) {
-          const r = firstCidrForPort(hit, port, explicitOnly);
+          const r = firstForPort(hit, port, explicitOnly);
           if (r) return r;
         }
       }
@@ -113,7 +113,7 @@ export class RuleSet {
     for (const [bits, byNet] of this.v6cidrs) {
       const hit = byNet.get(v6NetKey(parts, bits));
       if (hit) {
-        const r = firstCidrForPort(hit, port, explicitOnly);
+        const r = firstForPort(hit, port, explicitOnly);
         if (r) return r;
       }
     }
@@ -211,12 +211,8 @@ function placed(list: readonly Rule[], port: number | null): boolean {
   return false;
 }
 
-function firstForPort(rules: Rules, port: number): Rule | null {
-  return firstCidrForPort(rules, port, false);
-}
-
 /** The first of `rules` for `port` (a rule for any port fits every port); only explicit ones when `explicitOnly`. */
-function firstCidrForPort(rules: Rules, port: number, explicitOnly: boolean): Rule | null {
+function firstForPort(rules: Rules, port: number, explicitOnly: boolean): Rule | null {
   if (!Array.isArray(rules)) return fits(rules, port, explicitOnly) ? rules : null;
   for (const r of rules) if (fits(r, port, explicitOnly)) return r;
   return null;
