@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { canonicalIp, cidrInsideSpecialBlock, classifyIpv4, classifyIpv6, embeddedIpv4 } from "../../src/policy/ip.ts";
+import { canonicalIp, cidrInsideSpecialBlock, classifyIpv4, classifyIpv6, embeddedIpv4, GLOBAL_UNICAST, V6_NON_PUBLIC, v6Parts } from "../../src/policy/ip.ts";
 
 /** [first non-public, last non-public] of each block, and the public neighbours on each side. */
 const V4_BLOCKS: Array<[string, string, string | null, string | null]> = [
@@ -38,6 +38,15 @@ describe("IPv4 special-purpose blocks, every boundary", () => {
 });
 
 describe("IPv6 special-purpose blocks and embedded IPv4", () => {
+  // The table holds each block twice, as text and as numbers (so that start-up reads no text):
+  // the two must be the same block.
+  test.each([...V6_NON_PUBLIC, GLOBAL_UNICAST].map((b) => [b.cidr, b] as const))("%s: its parts are its text", (cidr, b) => {
+    const [addr, bits] = cidr.split("/") as [string, string];
+    expect(b.base).toEqual(v6Parts(addr));
+    expect(b.bits).toBe(Number(bits));
+    expect(b.why.endsWith(`(${cidr})`)).toBe(true);
+  });
+
   test.each([
     ["::", false],
     ["::1", false],
