@@ -8,8 +8,7 @@ import { join, relative } from "node:path";
 import type { OriginCerts } from "./certs.ts";
 import { freePort, HOST, waitForAccept } from "./lib/net.ts";
 import { adopt, makeTempDir, Proc, removeTempDir, run } from "./lib/procs.ts";
-import { compile } from "../build.ts";
-import { buildInfo } from "../scripts/lib/build-info.ts";
+import { compiledBare, compiledBareWork } from "./compiled.ts";
 import { ProxyProcess } from "../scripts/lib/proxy-process.ts";
 import { systemUser } from "../scripts/lib/system-user.ts";
 import type { OriginPorts } from "./origin.ts";
@@ -252,36 +251,6 @@ export const BUN_RELAY: Peer = {
     return { proc, ...(mode === "socks" ? { socks: port } : { http: port }), stop: stopper(proc, dir) };
   },
 };
-
-const compiled = new Map<string, Promise<string>>();
-
-/**
- * bench/`entry` compiled once per run by build.ts's own compile(), as ours is (minified,
- * bytecode, no autoloaded .env or bunfig).
- */
-function compiledProgram(entry: "bare.ts" | "bare-work.ts"): Promise<string> {
-  let binary = compiled.get(entry);
-  if (binary === undefined) {
-    binary = (async () => {
-      const name = entry.replace(/\.ts$/, "");
-      const outfile = join(makeTempDir(`bun-${name}`), `bun-${name}`);
-      await compile({ outfile, info: buildInfo(join(import.meta.dir, "..")), entry: join(import.meta.dir, entry) });
-      return outfile;
-    })();
-    compiled.set(entry, binary);
-  }
-  return binary;
-}
-
-/** bench/bare.ts compiled. The start-up and memory rows call it before they time anything. */
-export function compiledBare(): Promise<string> {
-  return compiledProgram("bare.ts");
-}
-
-/** bench/bare-work.ts compiled: the memory row's floor. */
-export function compiledBareWork(): Promise<string> {
-  return compiledProgram("bare-work.ts");
-}
 
 /**
  * The bun-relay column of the start-up and idle-memory rows: bench/bare.ts compiled, started as

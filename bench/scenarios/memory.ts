@@ -2,7 +2,8 @@
 import { readFileSync } from "node:fs";
 import { Proc } from "../lib/procs.ts";
 import type { Cell, Row, RowKey } from "../report.ts";
-import { BUN_BARE, BUN_BARE_WORK, BUN_RELAY, compiledBare, compiledBareWork, type Profile, type Running } from "../systems.ts";
+import { compiledBare, compiledBareWork, withFreshPrograms } from "../compiled.ts";
+import { BUN_BARE, BUN_BARE_WORK, BUN_RELAY, type Profile, type Running } from "../systems.ts";
 import { CLIENT, fromRuns, idOf, log, logCells, NOT_YET_SOCKS, peer, row, viaFor, withSystem, type Bench, type Target } from "./common.ts";
 
 interface TreeMemory {
@@ -70,7 +71,12 @@ async function idleTunnelsMemory(b: Bench, r: Running, kind: "http" | "socks5"):
   }
 }
 
-export async function memory(b: Bench): Promise<Row[]> {
+/** The memory rows, ours and the compiled bare programs each started from a fresh copy (see withFreshPrograms). */
+export function memory(b: Bench): Promise<Row[]> {
+  return withFreshPrograms(b.ours, (ours) => memoryRows({ ...b, ours }));
+}
+
+async function memoryRows(b: Bench): Promise<Row[]> {
   const p = b.params;
   const idle = row("rss_idle", "RSS of the proxy process tree, idle after start", "MiB", "lower");
   const perConnect = row("rss_connect_tunnel", `RSS per idle CONNECT tunnel (${p.idleTunnels.toLocaleString("en-US")} open)`, "KiB", "lower");

@@ -8,11 +8,11 @@
  * through it from the bench origin (both on per-run certificates).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { makeOriginCerts, type OriginCerts } from "../../bench/certs.ts";
-import { compiledBare, compiledBareWork } from "../../bench/systems.ts";
+import { compiledBare, compiledBareWork, withFreshPrograms } from "../../bench/compiled.ts";
 import { ProxyProcess } from "../../scripts/lib/proxy-process.ts";
 import type { OriginPorts } from "../../bench/origin.ts";
 import { SMALL_BODY } from "../../bench/origin.ts";
@@ -131,4 +131,44 @@ test("bench bare-work program: after the bare program's start, parses the overri
   expect(statSync(token).mode & 0o777).toBe(0o600);
   expect(readFileSync(token, "utf8")).toMatch(/^[A-Za-z0-9_-]{43}\n$/);
   expect(watches(p.proc.pid)).toBe(true);
+});
+
+/** SHA-256 of a file, read in pieces (the compiled programs are about 110 MB). */
+function fileHash(path: string): string {
+  const h = new Bun.CryptoHasher("sha256");
+  const buf = new Uint8Array(1 << 20);
+  const fd = openSync(path, "r");
+  try {
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
+test("bench rows that depend on the page cache start ours and the bare programs from copies written for the row", async () => {
+  const bare = await compiledBare();
+  const work = await compiledBareWork();
+  built.add(bare).add(work);
+  // Any compiled program stands in for ours' binary here: only its file is copied.
+  const ours = { binary: work, version: "test", listeners: new Set<string>() };
+  let copies: string[] = [];
+  await withFreshPrograms(ours, async (fresh) => {
+    copies = [fresh.binary, await compiledBare(), await compiledBareWork()];
+    for (const [copy, original] of [
+      [copies[0]!, work],
+      [copies[1]!, bare],
+      [copies[2]!, work],
+    ] as const) {
+      // A new file (its pages written now), with the same bytes, that runs.
+      expect(statSync(copy).ino).not.toBe(statSync(original).ino);
+      expect(statSync(copy).mode & 0o777).toBe(0o755);
+      expect(fileHash(copy)).toBe(fileHash(original));
+    }
+    expect(fresh.version).toBe("test");
+  });
+  // After the row: the compiled programs are the originals again, and the copies are gone.
+  expect(await compiledBare()).toBe(bare);
+  expect(await compiledBareWork()).toBe(work);
+  for (const c of copies) expect(existsSync(c)).toBe(false);
 });
