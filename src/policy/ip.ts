@@ -44,6 +44,25 @@ export function intToIpv4(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
+/**
+ * The address's bytes in network order, 4 or 16 (a SOCKS5 request's address field). `host` is
+ * canonical text (a target's, or a resolver answer read by canonicalIp), read here without
+ * ipaddr.js: this runs for every tunnel sent on through a SOCKS5 upstream.
+ */
+export function ipBytes(kind: "ipv4" | "ipv6", host: string): Uint8Array {
+  if (kind === "ipv4") {
+    const n = ipv4ToInt(host);
+    return Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+  }
+  const out = new Uint8Array(16);
+  const p = v6Parts(host);
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = p[i]! >>> 8;
+    out[2 * i + 1] = p[i]! & 255;
+  }
+  return out;
+}
+
 interface V4Block {
   readonly base: number;
   readonly bits: number;

@@ -5,6 +5,7 @@
  * Only ever for a target the policy allowed; the upstream never changes that decision. Its
  * failures have their own codes (`upstream_proxy_*`), and its credentials go only to it.
  */
+import { ipBytes } from "../policy/ip.ts";
 import { ipaddrJs } from "../policy/ipaddr.ts";
 import { isProxyError, ProxyError } from "../outcomes.ts";
 import type { DialAddr, Resolver } from "../policy/decide.ts";
@@ -192,7 +193,7 @@ async function socksConnect(conn: Conn, up: UpstreamProxy, to: Destination, left
   if (to.kind === "domain") {
     const name = Buffer.from(to.host, "latin1");
     addr = Buffer.concat([Uint8Array.of(3, name.length), name]);
-  } else addr = Buffer.concat([Uint8Array.of(to.kind === "ipv4" ? 1 : 4), Uint8Array.from(ipaddrJs().parse(to.host).toByteArray())]);
+  } else addr = Buffer.concat([Uint8Array.of(to.kind === "ipv4" ? 1 : 4), ipBytes(to.kind, to.host)]);
   conn.write(Buffer.concat([Uint8Array.of(5, 1, 0), addr, Uint8Array.of(to.port >> 8, to.port & 255)]));
   const reply = await readReply(
     conn,

@@ -1,5 +1,16 @@
 import { describe, expect, test } from "bun:test";
-import { canonicalIp, cidrInsideSpecialBlock, classifyIpv4, classifyIpv6, embeddedIpv4, GLOBAL_UNICAST, V6_NON_PUBLIC, v6Parts } from "../../src/policy/ip.ts";
+import ipaddr from "ipaddr.js";
+import {
+  canonicalIp,
+  cidrInsideSpecialBlock,
+  classifyIpv4,
+  classifyIpv6,
+  embeddedIpv4,
+  GLOBAL_UNICAST,
+  ipBytes,
+  V6_NON_PUBLIC,
+  v6Parts,
+} from "../../src/policy/ip.ts";
 
 /** [first non-public, last non-public] of each block, and the public neighbours on each side. */
 const V4_BLOCKS: Array<[string, string, string | null, string | null]> = [
@@ -163,5 +174,25 @@ describe("which allowlisted CIDR blocks unlock local addresses", () => {
     ["2001:db8::", 32, true],
   ] as const)("%s/%d: %p", (host, bits, want) => {
     expect(cidrInsideSpecialBlock(host.includes(":") ? "ipv6" : "ipv4", host, bits)).toBe(want);
+  });
+});
+
+describe("ipBytes (the address field of a SOCKS5 request to an upstream)", () => {
+  test("gives ipaddr.js's bytes for canonical addresses of both families", () => {
+    let seed = 12345;
+    const rnd = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const samples = ["0.0.0.0", "255.255.255.255", "127.0.0.1", "::", "::1", "2001:db8::1", "fe80::1:2:3:4", "1:2:3:4:5:6:7:8"];
+    for (let i = 0; i < 2000; i++) {
+      samples.push(`${rnd(256)}.${rnd(256)}.${rnd(256)}.${rnd(256)}`);
+      // Zero runs of every length, so the canonical text compresses them anywhere.
+      samples.push(Array.from({ length: 8 }, () => (rnd(3) === 0 ? 0 : rnd(65536)).toString(16)).join(":"));
+    }
+    for (const s of samples) {
+      const c = canonicalIp(s)!;
+      expect([...ipBytes(c.kind, c.host)]).toEqual(ipaddr.parse(c.host).toByteArray());
+    }
   });
 });
