@@ -169,7 +169,7 @@ export function mayBeAddress(s: string): boolean {
   if (s.includes(":") || s.includes("/")) return true;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46) || c === 0x78 || c === 0x58 || c === 0x2e || c === 0x2f;
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46) || c === 0x78 || c === 0x58 || c === 0x2e;
     if (!ok) return false;
   }
   return s.length > 0;
