@@ -133,15 +133,13 @@ export class NameIndex {
   }
 
   /**
-   * `labels` left to right, a LabelGlob for each label that contains `*`; `fixedSuffix`, when
-   * the caller has it, is the trailing run of fixed labels joined with dots.
+   * A pattern whose fixed (glob-free) trailing labels are `fixedSuffix`, joined with dots ("" for
+   * none), and whose labels left of them are `labels`, left to right, a LabelGlob for each label
+   * that contains `*` (none: a name, or a `*.`/`**.` lead over a name).
    */
-  add(lead: Lead, labels: ReadonlyArray<string | LabelGlob>, rule: Rule, fixedSuffix?: string): void {
-    let from = labels.length;
-    while (from > 0 && typeof labels[from - 1] === "string") from--;
-    const key = fixedSuffix ?? labels.slice(from).join(".");
-    let node = this.#fixed.getOrAdd(key, newNode);
-    for (let i = from - 1; i >= 0; i--) {
+  add(lead: Lead, labels: ReadonlyArray<string | LabelGlob>, rule: Rule, fixedSuffix: string): void {
+    let node = this.#fixed.getOrAdd(fixedSuffix, newNode);
+    for (let i = labels.length - 1; i >= 0; i--) {
       const l = labels[i]!;
       if (typeof l === "string") {
         node.exact ??= new Map();

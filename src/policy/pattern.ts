@@ -46,7 +46,8 @@ export type ParsedPattern =
   | { kind: "cidr"; family: "ipv4" | "ipv6"; host: string; bits: number; rule: Rule; parts?: readonly number[] }
   /**
    * `suffix`: the fixed (glob-free) trailing labels, canonical; `labels`: for a pattern with an
-   * in-label glob, every label left to right (a LabelGlob for each with `*`), else none.
+   * in-label glob, the labels left of that suffix, left to right (a LabelGlob for each with `*`;
+   * the last one always is), else none.
    */
   | { kind: "name"; suffix: string; lead: Lead; labels: ReadonlyArray<string | LabelGlob>; rule: Rule };
 
@@ -117,7 +118,6 @@ function globName(raw: string, list: ListName, s: string, lead: Lead): ParsedPat
     labels.push(l.includes("*") ? { pieces: starPieces(l) } : l);
     start = i + 1;
   }
-  if (dot >= 0) for (const l of suffix.split(".")) labels.push(l);
   return { kind: "name", suffix, lead, labels, rule: newRule(list, raw, "glob", null, false) };
 }
 
@@ -208,11 +208,6 @@ export function parseGeneral(raw: string, list: ListName, s: string): ParsedPatt
   if (suffix && suffix.kind !== "domain") throw new PatternError("wildcards do not apply to IP addresses; use a CIDR block such as 10.0.0.0/8");
   const compiled: Array<string | LabelGlob> = [];
   for (let k = 0; k < fixedFrom; k++) compiled.push(globOrLabel(labels[k]!));
-  if (suffix) {
-    // A suffix that was canonical already has the labels it was joined from.
-    if (suffix.host === fixed) for (let k = fixedFrom; k < labels.length; k++) compiled.push(labels[k]!);
-    else for (const l of suffix.host.split(".")) compiled.push(l);
-  }
   return { kind: "name", suffix: suffix?.host ?? "", lead, labels: compiled, rule: newRule(list, raw, "glob", port, false) };
 }
 

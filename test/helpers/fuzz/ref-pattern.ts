@@ -110,7 +110,7 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
       return { kind: "ip", host: h.host, rule: rule("ip", true) };
     }
     const form: RuleForm = lead === "none" ? "name" : lead === "one_or_more" ? "subdomains" : "apex_and_subdomains";
-    return { kind: "name", suffix: h.host, lead, labels: h.host.split("."), rule: rule(form, lead === "none") };
+    return { kind: "name", suffix: h.host, lead, labels: [], rule: rule(form, lead === "none") };
   }
 
   // Label globs: keep the wildcard labels as globs, canonicalize the fixed suffix.
@@ -133,7 +133,6 @@ export function parsePattern(raw: string, list: ListName): ParsedPattern {
     }
     return oneLabel(l);
   });
-  if (suffix) compiled.push(...suffix.host.split("."));
   return { kind: "name", suffix: suffix?.host ?? "", lead, labels: compiled, rule: rule("glob", false) };
 }
 
@@ -315,7 +314,7 @@ export function broadAllowWarning(p: ParsedPattern): string | null {
     return `its last label is a wildcard, so it matches names under every top-level domain${port} (including ones anyone can register); write the top-level domain out, e.g. ${exampleFix(p)}`;
   }
   const fixed = p.suffix.split(".");
-  const pureLead = p.labels.length === fixed.length; // `*.com` / `**.com`: no glob label
+  const pureLead = p.labels.length === 0; // `*.com` / `**.com`: no glob label
   if (fixed.length === 1 && !PRIVATE_TLDS.has(p.suffix)) {
     return pureLead
       ? `matches every name under the top-level domain .${p.suffix}${port}, names anyone can register; allow the domains you mean instead, e.g. **.example.${p.suffix}`
