@@ -111,7 +111,7 @@ export class SuffixBucket<N> {
       this.onlyEdges = null;
     }
     const size = tables.bySuffix.size;
-    const list = tables.bySuffix.getOrAdd(suffix, () => []);
+    const list = tables.bySuffix.getOrAdd(suffix, newList<N>);
     if (tables.bySuffix.size !== size) tables.indexLength(suffix);
     return list;
   }
@@ -158,7 +158,7 @@ export class GlobEdges<N> {
     const prefix = pieces[0]!;
     const suffix = pieces[pieces.length - 1]!;
     const prefixes = this.byPrefix.size;
-    const bucket = this.byPrefix.getOrAdd(prefix, () => new SuffixBucket<N>());
+    const bucket = this.byPrefix.getOrAdd(prefix, newBucket<N>);
     if (this.byPrefix.size !== prefixes) {
       insertSorted(this.prefixLengths, prefix.length);
       if (prefix !== "") this.starts.add(edgeKey(prefix.charCodeAt(0), prefix.length > 1 ? prefix.charCodeAt(1) : ANY));
@@ -173,6 +173,14 @@ export class GlobEdges<N> {
     list.push(edge);
     return edge;
   }
+}
+
+/** Makers for StrTable.getOrAdd, made once rather than a closure per call. */
+function newList<N>(): GlobEdge<N>[] {
+  return [];
+}
+function newBucket<N>(): SuffixBucket<N> {
+  return new SuffixBucket<N>();
 }
 
 export function samePieces(a: readonly string[], b: readonly string[]): boolean {

@@ -12,17 +12,17 @@
 export function parseIpv6Groups(s: string): number[] | null {
   const n = s.length;
   if (n < 2 || n > 39) return null;
-  const head: number[] = [];
-  const tail: number[] = [];
-  let into = head;
-  let gap = false;
+  // The groups are read into `out` in order; those after "::" are moved to its end at the close.
+  const out = [0, 0, 0, 0, 0, 0, 0, 0];
+  let count = 0;
+  /** How many groups come before "::" (-1: none yet). */
+  let gapAt = -1;
   let i = 0;
   if (s.charCodeAt(0) === 0x3a) {
     if (s.charCodeAt(1) !== 0x3a) return null;
-    gap = true;
-    into = tail;
+    gapAt = 0;
     i = 2;
-    if (i === n) return [0, 0, 0, 0, 0, 0, 0, 0];
+    if (i === n) return out;
   }
   for (;;) {
     let v = 0;
@@ -34,26 +34,28 @@ export function parseIpv6Groups(s: string): number[] | null {
       digits++;
       i++;
     }
-    if (digits === 0 || digits > 4) return null;
-    into.push(v);
+    // A ninth group is one too many, with "::" or without.
+    if (digits === 0 || digits > 4 || count === 8) return null;
+    out[count++] = v;
     if (i === n) break;
     if (s.charCodeAt(i) !== 0x3a) return null;
     i++;
     if (i < n && s.charCodeAt(i) === 0x3a) {
-      if (gap) return null;
-      gap = true;
-      into = tail;
+      if (gapAt >= 0) return null;
+      gapAt = count;
       i++;
       if (i === n) break;
     } else if (i === n) {
       return null;
     }
   }
-  const groups = head.length + tail.length;
-  if (gap ? groups > 7 : groups !== 8) return null;
-  const out = head;
-  while (out.length + tail.length < 8) out.push(0);
-  for (const x of tail) out.push(x);
+  if (gapAt < 0) return count === 8 ? out : null;
+  if (count > 7) return null;
+  // The groups after "::" go to the end, the last first; the places they leave are the gap's zeros.
+  for (let k = 1; k <= count - gapAt; k++) {
+    out[8 - k] = out[count - k]!;
+    out[count - k] = 0;
+  }
   return out;
 }
 

@@ -253,16 +253,18 @@ export function classifyIpv6Parts(p: Parts): IpVerdict {
 export function cidrInsideSpecialBlock(kind: "ipv4" | "ipv6", host: string, bits: number): boolean {
   if (kind === "ipv4") {
     const n = ipv4ToInt(host);
-    return V4_NON_PUBLIC.some((b) => bits >= b.bits && v4InBlock(n, b.base, b.bits));
+    for (const b of V4_NON_PUBLIC) if (bits >= b.bits && v4InBlock(n, b.base, b.bits)) return true;
+    return false;
   }
   return v6CidrInsideSpecialBlock(v6Parts(host), bits);
 }
 
 /** cidrInsideSpecialBlock for an IPv6 block given by its parts. */
 export function v6CidrInsideSpecialBlock(p: Parts, bits: number): boolean {
-  // The most specific block holding it decides (the table lists nested blocks first).
-  const b = V6_NON_PUBLIC.find((x) => bits >= x.bits && v6InBlock(p, x.base, x.bits));
-  return b !== undefined && b.embedded === undefined;
+  // The most specific block holding it decides (the table lists nested blocks first). A loop,
+  // not find(): no closure per block compiled.
+  for (const b of V6_NON_PUBLIC) if (bits >= b.bits && v6InBlock(p, b.base, b.bits)) return b.embedded === undefined;
+  return false;
 }
 
 export function classifyIp(kind: "ipv4" | "ipv6", host: string): IpVerdict {
