@@ -82,6 +82,9 @@ export function parseTrimmed(raw: string, list: ListName, s: string): ParsedPatt
     const form: RuleForm = lead === "none" ? "name" : lead === "one_or_more" ? "subdomains" : "apex_and_subdomains";
     return { kind: "name", suffix: plain, lead, labels: NO_LABELS, rule: newRule(list, raw, form, null, lead === "none") };
   }
+  // An IPv4 address in canonical form: parseGeneral would find no port, no glob and no CIDR in
+  // it, and canonicalHost would hand it back as it is.
+  if (lead === "none" && c0 >= 0x30 && c0 <= 0x39 && isCanonicalDottedQuad(s)) return { kind: "ip", host: s, rule: newRule(list, raw, "ip", null, true) };
   return globName(raw, list, s, lead) ?? parseGeneral(raw, list, s);
 }
 
