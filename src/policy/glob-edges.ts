@@ -166,8 +166,7 @@ export class GlobEdges<N> {
     const list = bucket.listFor(suffix);
     if (list.length > 0) {
       // The same glob (same prefix, suffix and middle pieces) already has its node.
-      const had = list.find((e) => samePieces(e.pieces, pieces));
-      if (had) return had;
+      for (const e of list) if (samePieces(e.pieces, pieces)) return e;
     }
     const edge: GlobEdge<N> = given ?? { pieces, node: this.makeNode() };
     list.push(edge);
@@ -184,7 +183,9 @@ function newBucket<N>(): SuffixBucket<N> {
 }
 
 export function samePieces(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function insertSorted(a: number[], n: number): void {

@@ -117,8 +117,8 @@ function globName(raw: string, list: ListName, s: string, lead: Lead): ParsedPat
   for (let i = from; i <= end; i++) {
     if (i < end && s.charCodeAt(i) !== 0x2e) continue;
     if (i === start || i - start > 63) return null;
-    const l = s.slice(start, i);
-    labels.push(l.includes("*") ? { pieces: starPieces(l) } : l);
+    const pieces = starPieces(s, start, i);
+    labels.push(pieces === null ? s.slice(start, i) : { pieces });
     start = i + 1;
   }
   return { kind: "name", suffix, lead, labels, rule: newRule(list, raw, "glob", null, false) };
@@ -232,23 +232,29 @@ function globOrLabel(l: string): string | LabelGlob {
     }
   }
   if (lower.length > 63) throw new PatternError(`label ${JSON.stringify(l)} is longer than 63 characters`);
-  return { pieces: starPieces(lower) };
+  return { pieces: starPieces(lower, 0, lower.length)! };
 }
 
-/** `l.split(/\*+/)`: the pieces between runs of stars, "" before a leading or after a trailing one. */
-function starPieces(l: string): string[] {
-  const pieces: string[] = [];
-  let start = 0;
-  for (let i = 0; i < l.length; ) {
-    if (l.charCodeAt(i) !== 0x2a) {
+/**
+ * `s.slice(from, to).split(/\*+/)`: the pieces between runs of stars, "" before a leading or
+ * after a trailing one, each sliced from `s` itself (the label is never cut out whole); null
+ * when the label has no star.
+ */
+function starPieces(s: string, from: number, to: number): string[] | null {
+  let pieces: string[] | null = null;
+  let start = from;
+  for (let i = from; i < to; ) {
+    if (s.charCodeAt(i) !== 0x2a) {
       i++;
       continue;
     }
-    pieces.push(l.slice(start, i));
-    while (i < l.length && l.charCodeAt(i) === 0x2a) i++;
+    pieces ??= [];
+    pieces.push(s.slice(start, i));
+    while (i < to && s.charCodeAt(i) === 0x2a) i++;
     start = i;
   }
-  pieces.push(l.slice(start));
+  if (pieces === null) return null;
+  pieces.push(s.slice(start, to));
   return pieces;
 }
 
