@@ -135,9 +135,12 @@ export class NameIndex {
   /**
    * A pattern whose fixed (glob-free) trailing labels are `fixedSuffix`, joined with dots ("" for
    * none), and whose labels left of them are `labels`, left to right, a LabelGlob for each label
-   * that contains `*` (none: a name, or a `*.`/`**.` lead over a name).
+   * that contains `*` (none: a name, or a `*.`/`**.` lead over a name). When there are labels, the
+   * last of them is a glob: a fixed label right of every glob belongs to the suffix, and a path
+   * that spelled it out again would need it twice.
    */
   add(lead: Lead, labels: ReadonlyArray<string | LabelGlob>, rule: Rule, fixedSuffix: string): void {
+    if (labels.length > 0 && typeof labels[labels.length - 1] === "string") throw new Error(`a fixed label left of the suffix ${JSON.stringify(fixedSuffix)}`);
     let node = this.#fixed.getOrAdd(fixedSuffix, newNode);
     for (let i = labels.length - 1; i >= 0; i--) {
       const l = labels[i]!;

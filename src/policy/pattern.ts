@@ -127,7 +127,10 @@ function globName(raw: string, list: ListName, s: string, lead: Lead): ParsedPat
 /** No label left of the fixed suffix: a name pattern without an in-label glob. */
 const NO_LABELS: ReadonlyArray<string | LabelGlob> = [];
 
-/** parseTrimmed without its fast path for plain names: the reference the fast path must agree with. */
+/**
+ * parseTrimmed without its fast paths (plain names, canonical IPv4 literals, label globs): the
+ * reference they must agree with.
+ */
 export function parseGeneral(raw: string, list: ListName, s: string): ParsedPattern {
   if (s === "") throw new PatternError("empty pattern");
   // One scan for the common case (none of them); the message names the first in this order.

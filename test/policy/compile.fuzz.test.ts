@@ -155,7 +155,7 @@ describe("fuzz: compiling patterns agrees with the reference", () => {
               (e) => e instanceof PatternError,
             ),
           ).toEqual(got);
-          // The fast paths (plain names, label globs) give what the general path gives, labels and all.
+          // The fast paths (plain names, canonical IPv4 literals, label globs) give what the general path gives, labels and all.
           const exact = (f: () => ParsedPattern) => {
             try {
               return JSON.parse(JSON.stringify(f()));
