@@ -3,6 +3,7 @@ import fc from "fast-check";
 import ipaddr from "ipaddr.js";
 import { judgeAddresses, judgeTarget } from "../../src/policy/decide.ts";
 import { parsePattern, PatternError, type ListName } from "../../src/policy/pattern.ts";
+import { NameIndex } from "../../src/policy/name-index.ts";
 import { compilePolicy } from "../../src/policy/rules.ts";
 import { canonicalHost, type Target } from "../../src/policy/target.ts";
 import { refCidrUnlocks } from "../helpers/fuzz/ref-host.ts";
@@ -774,5 +775,19 @@ describe("repeated address, block and * entries", () => {
       const before = compile([addr, on(1)]);
       expect([1, 4].map((port) => before.matchIp(kind, host, port)?.raw)).toEqual([addr, addr]);
     }
+  });
+});
+
+describe("NameIndex.add", () => {
+  test("takes the labels left of the fixed suffix only, and refuses a fixed label there", () => {
+    const p = parsePattern("a*.b.example.com", "allowed_domains");
+    if (p.kind !== "name") throw new Error("a name pattern was expected");
+    // The parser hands over the glob alone; the fixed labels are the suffix.
+    expect(p.suffix).toBe("b.example.com");
+    expect(p.labels).toEqual([{ pieces: ["a", ""] }]);
+    const index = new NameIndex();
+    index.add(p.lead, p.labels, p.rule, p.suffix);
+    expect(index.match("ax.b.example.com", 443)).toBe(p.rule);
+    expect(() => index.add(p.lead, [...p.labels, "b"], p.rule, "example.com")).toThrow('a fixed label left of the suffix "example.com"');
   });
 });
