@@ -189,12 +189,7 @@ async function socksConnect(conn: Conn, up: UpstreamProxy, to: Destination, left
     const status = await readReply(conn, exact(2), left(), gone, "SOCKS5 authentication answer");
     if (status[1] !== 0) throw proxyError("upstream_proxy_auth_failed", `the upstream proxy ${up.label} refused our credentials`);
   }
-  let addr: Buffer;
-  if (to.kind === "domain") {
-    const name = Buffer.from(to.host, "latin1");
-    addr = Buffer.concat([Uint8Array.of(3, name.length), name]);
-  } else addr = Buffer.concat([Uint8Array.of(to.kind === "ipv4" ? 1 : 4), ipBytes(to.kind, to.host)]);
-  conn.write(Buffer.concat([Uint8Array.of(5, 1, 0), addr, Uint8Array.of(to.port >> 8, to.port & 255)]));
+  conn.write(socksConnectRequest(to));
   const reply = await readReply(
     conn,
     (b) => {
@@ -244,4 +239,25 @@ export function startTls(raw: Conn, tls: UpstreamTls, ms: number): Promise<Conn>
     };
     conn.onClose = (err) => fail(`failed: ${err?.message ?? "connection closed during the handshake"}`);
   });
+}
+
+/**
+ * A SOCKS5 CONNECT request for `to`, written into one buffer: version 5, CONNECT, reserved, the
+ * address type and address (a name with its length byte, or 4 or 16 address bytes), the port.
+ */
+export function socksConnectRequest(to: Destination): Buffer {
+  const name = to.kind === "domain";
+  const host = name ? Buffer.from(to.host, "latin1") : ipBytes(to.kind, to.host);
+  const req = Buffer.allocUnsafe(6 + (name ? 1 : 0) + host.length);
+  req[0] = 5;
+  req[1] = 1;
+  req[2] = 0;
+  req[3] = name ? 3 : to.kind === "ipv4" ? 1 : 4;
+  let at = 4;
+  if (name) req[at++] = host.length;
+  req.set(host, at);
+  at += host.length;
+  req[at] = to.port >> 8;
+  req[at + 1] = to.port & 255;
+  return req;
 }
